@@ -1,0 +1,2 @@
+//! shout.
+fn main() {}

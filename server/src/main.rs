@@ -1,0 +1,2 @@
+//! shoutd. 
+fn main() {}
