@@ -7,6 +7,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod transform;
 
 pub use transform::{transform_all, Mode, Transform, MAX_CARRY, MAX_EXPANSION};

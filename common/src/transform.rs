@@ -16,7 +16,7 @@ pub const MAX_EXPANSION: usize = 3;
 
 /// What the server does to the bytes it receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Mode {
     /// Uppercase valid UTF-8 with full Unicode rules; other bytes pass unchanged.
     #[default]
@@ -89,7 +89,7 @@ impl Transform {
 
     /// The most bytes that [`push`](Transform::push) of `input_len` bytes (plus what is held)
     /// or [`finish`](Transform::finish) can append.
-    pub fn max_output(input_len: usize) -> usize {
+    pub const fn max_output(input_len: usize) -> usize {
         (input_len + MAX_CARRY) * MAX_EXPANSION
     }
 

@@ -1,2 +1,19 @@
-//! shoutd. 
-fn main() {}
+//! `shoutd`: parse options, set up logging, run the server library, map errors to exit codes
+//! (0: clean shutdown, 1: error, 2: usage error, 128+N: second signal N).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use shout_server::cli::{self, Args};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::init_logging(args.log_format, args.log_level());
+    match cli::run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shoutd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The accept loop, shared by every concurrency model: waits for connections on all listeners,
+//! refuses those over the connection limit, survives accept errors, and stops when woken.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use tracing::{debug, info, warn};
+
+use crate::server::Shared;
+
+/// The token of the waker that stops the loop; listeners use their index.
+pub(crate) const WAKE: Token = Token(usize::MAX);
+
+/// How long accepting pauses after an error such as `EMFILE` (HAProxy pauses up to 100 ms):
+/// long enough not to spin on a full descriptor table, short enough to resume promptly.
+pub(crate) const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Receives each accepted connection that is within the limit.
+pub(crate) trait Dispatch {
+    /// Serves `stream`; `Shared::stats().active` is already counted for it.
+    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr);
+}
+
+/// Registers `listeners` with `poll` (tokens are their indices).
+pub(crate) fn register(poll: &Poll, listeners: &[TcpListener]) -> io::Result<()> {
+    for (i, listener) in listeners.iter().enumerate() {
+        poll.registry().register(
+            &mut SourceFd(&listener.as_raw_fd()),
+            Token(i),
+            Interest::READABLE,
+        )?;
+    }
+    Ok(())
+}
+
+/// Accepts until [`Shared::stopping`]. Returns only on stop or when polling itself fails.
+pub(crate) fn run(
+    poll: &mut Poll,
+    listeners: &[TcpListener],
+    shared: &Shared,
+    model: &mut dyn Dispatch,
+) -> io::Result<()> {
+    let mut events = Events::with_capacity(64);
+    let mut state = LoopState::default();
+    loop {
+        // After an accept error, wake up by ourselves: the pending connection will not produce
+        // another readiness event.
+        let timeout = state.paused.then_some(ACCEPT_PAUSE);
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if shared.stopping() {
+            return Ok(());
+        }
+        state.paused = false;
+        for listener in listeners {
+            if !accept_all(listener, shared, model, &mut state) {
+                state.paused = true;
+                break;
+            }
+        }
+    }
+}
+
+/// Burst bookkeeping, so a flood is logged once rather than once per connection.
+#[derive(Default)]
+struct LoopState {
+    paused: bool,
+    /// Connections refused since the limit was last reached (`None`: below the limit).
+    refusing: Option<u64>,
+    /// An accept error has been logged and no accept has succeeded since.
+    error_logged: bool,
+}
+
+/// Accepts every pending connection of `listener`; false if accepting must pause.
+fn accept_all(
+    listener: &TcpListener,
+    shared: &Shared,
+    model: &mut dyn Dispatch,
+    state: &mut LoopState,
+) -> bool {
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if is_per_connection(&e) => {
+                debug!(error = %e, "accept: connection failed before it was accepted");
+                continue;
+            }
+            Err(e) => {
+                shared.stats.accept_error();
+                if !state.error_logged {
+                    warn!(error = %e, "accept failed; pausing new connections briefly (existing ones are unaffected)");
+                    state.error_logged = true;
+                }
+                return false;
+            }
+        };
+        state.error_logged = false;
+        let max = shared.config.max_connections;
+        let active = shared.stats.active();
+        if active >= max {
+            let refused = state.refusing.get_or_insert_with(|| {
+                warn!(max, "connection limit reached; refusing new connections until a slot frees");
+                0
+            });
+            *refused += 1;
+            shared.stats.rejected();
+            refuse(stream, active);
+            continue;
+        }
+        if let Some(refused) = state.refusing.take() {
+            info!(refused, "below the connection limit again; serving new connections");
+        }
+        shared.stats.opened();
+        model.dispatch(stream, peer);
+    }
+}
+
+/// Sends the busy line and closes. Whatever the peer already sent is read and dropped first,
+/// so the close is a FIN rather than a reset that could destroy the line before it is read.
+fn refuse(mut stream: TcpStream, active: usize) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(shout_common::busy_line(active).as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    for _ in 0..16 {
+        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// Errors that concern one connection that is already gone, not the listener.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::PermissionDenied // a firewall rule refused it
+    ) || e.raw_os_error() == Some(71) // EPROTO
+}

@@ -1,0 +1,181 @@
+//! The `shoutd` command line: options (each also an environment variable), logging set-up, and
+//! the glue that turns them into a running [`Server`].
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{ArgAction, Parser, ValueEnum};
+use shout_common::cli::parse_duration;
+use shout_common::{Mode, DEFAULT_ADDR};
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::DEFAULT_MAX_CONNECTIONS;
+use crate::{limits, Config, Server};
+
+/// shoutd: a TCP server that answers whatever it receives in uppercase.
+#[derive(Debug, Parser)]
+#[command(name = "shoutd", version, about, long_about = None)]
+pub struct Args {
+    /// Address to listen on; repeat (or separate with commas) for several. Port 0 picks one.
+    #[arg(short, long = "listen", value_name = "ADDR", env = "SHOUT_LISTEN",
+          value_delimiter = ',', default_value = DEFAULT_ADDR)]
+    pub listen: Vec<String>,
+
+    /// What to answer: `upper` uppercases UTF-8 (other bytes unchanged), `echo` returns bytes as they came.
+    #[arg(long, value_enum, env = "SHOUT_MODE", default_value_t = Mode::Upper)]
+    pub mode: Mode,
+
+    /// Connections served at once; more get `ERR server busy ...` and are closed. Lowered to
+    /// fit the open-file limit.
+    #[arg(long, value_name = "N", env = "SHOUT_MAX_CONNECTIONS",
+          default_value_t = DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Close a connection that sends nothing for this long (0: never).
+    #[arg(long, value_name = "DURATION", env = "SHOUT_IDLE_TIMEOUT", default_value = "5m",
+          value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Close a connection that accepts no bytes for this long (0: never).
+    #[arg(long, value_name = "DURATION", env = "SHOUT_WRITE_TIMEOUT", default_value = "30s",
+          value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
+    /// At SIGINT/SIGTERM, how long connections get to finish before they are closed.
+    #[arg(long, value_name = "DURATION", env = "SHOUT_DRAIN_TIMEOUT", default_value = "10s",
+          value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Listen backlog: connections the kernel queues before they are accepted.
+    #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = 1024)]
+    pub backlog: i32,
+
+    /// Log format on stderr.
+    #[arg(long, value_enum, env = "SHOUT_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// More log detail (-v: per-connection events, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less log detail (-q: warnings and errors, -qq: errors only). RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub quiet: u8,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Args {
+    /// The log level chosen with `-v`/`-q`.
+    pub fn log_level(&self) -> tracing::Level {
+        match i16::from(self.verbose) - i16::from(self.quiet) {
+            i16::MIN..=-2 => tracing::Level::ERROR,
+            -1 => tracing::Level::WARN,
+            0 => tracing::Level::INFO,
+            1 => tracing::Level::DEBUG,
+            _ => tracing::Level::TRACE,
+        }
+    }
+
+    /// Resolves the listen addresses (`host:port` names are allowed).
+    pub fn listen_addrs(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        let mut addrs = Vec::new();
+        for spec in &self.listen {
+            let resolved = spec
+                .to_socket_addrs()
+                .with_context(|| format!("invalid listen address '{spec}'"))?;
+            addrs.extend(resolved);
+        }
+        if addrs.is_empty() {
+            bail!("no address to listen on");
+        }
+        Ok(addrs)
+    }
+
+    /// The server configuration, with the connection cap fitted to `nofile` descriptors.
+    pub fn config(&self, nofile: u64) -> anyhow::Result<Config> {
+        let requested = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
+        let max_connections = limits::fit_connections(requested, nofile);
+        if max_connections < requested {
+            warn!(
+                requested,
+                max_connections,
+                open_file_limit = nofile,
+                "--max-connections lowered to fit the open-file limit"
+            );
+        }
+        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        Ok(Config {
+            listen: self.listen_addrs()?,
+            mode: self.mode,
+            max_connections,
+            idle_timeout: nonzero(self.idle_timeout),
+            write_timeout: nonzero(self.write_timeout),
+            drain_timeout: self.drain_timeout,
+            backlog: self.backlog,
+        })
+    }
+}
+
+/// Installs the tracing subscriber: `RUST_LOG` if set, else the `-v`/`-q` level; on stderr.
+pub fn init_logging(format: LogFormat, level: tracing::Level) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(level.as_str().to_ascii_lowercase()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// What `shoutd` does after parsing: raise the file limit, bind, handle signals, serve.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let nofile = match limits::raise_nofile_limit() {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(error = %e, "cannot read or raise the open-file limit");
+            u64::MAX
+        }
+    };
+    let config = args.config(nofile)?;
+    let server = Server::bind(config)?;
+    watch_signals(server.handle())?;
+    server.run().context("server failed")?;
+    Ok(())
+}
+
+/// The first SIGINT/SIGTERM begins graceful shutdown; a second one exits at once with
+/// 128 + the signal number, as shells report a death by signal.
+fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install signal handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = false;
+            for signal in signals.forever() {
+                if seen {
+                    warn!(signal, "second signal: exiting at once");
+                    std::process::exit(128 + signal);
+                }
+                seen = true;
+                info!(signal, "signal received: shutting down gracefully (again to exit at once)");
+                handle.shutdown();
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! What a server is told to do: addresses, mode, limits and timeouts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use shout_common::Mode;
+
+/// The default cap on connections served at once.
+///
+/// 10,000 is the load the project is built and measured for. shoutd lowers it (with a warning)
+/// when the open-file limit cannot hold that many sockets.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Everything a [`crate::Server`] needs; `Config::default()` serves `127.0.0.1:9999`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on; port 0 picks a free port (see `Server::local_addrs`).
+    pub listen: Vec<SocketAddr>,
+    /// What to answer.
+    pub mode: Mode,
+    /// Connections served at once; more get the busy line and are closed.
+    pub max_connections: usize,
+    /// Close a connection that sends nothing for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Close a connection that accepts no bytes for this long (`None`: never).
+    pub write_timeout: Option<Duration>,
+    /// At shutdown, how long connections get to finish before they are closed.
+    pub drain_timeout: Duration,
+    /// The listen backlog (pending connections the kernel queues for accept).
+    pub backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![shout_common::DEFAULT_ADDR
+                .parse()
+                .expect("the default address is a valid socket address")],
+            mode: Mode::Upper,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: Some(Duration::from_secs(300)),
+            write_timeout: Some(Duration::from_secs(30)),
+            drain_timeout: Duration::from_secs(10),
+            backlog: 1024,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The connection core, sans-IO: bytes in -> answer bytes out, with the UTF-8 carry, half-close
+//! and the buffer bound. It never touches a socket; a concurrency model drives it, with blocking
+//! calls ([`crate::threads`]) or from readiness events, through [`Connection::read_from`] and
+//! [`Connection::write_to`], which work on any `Read`/`Write`.
+
+use std::io::{self, Read, Write};
+
+use shout_common::{Mode, Transform};
+
+use crate::stats::CloseReason;
+
+/// The most bytes taken from the peer in one read.
+///
+/// A connection reads only when every earlier answer has been written, so its answer buffer
+/// never holds more than [`MAX_PENDING`] bytes, whatever the peer sends and whether or not it
+/// sends newlines. 16 KiB keeps system calls per MiB low while bounding memory per connection.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// The most answer bytes a connection ever holds: one read, transformed (plus held bytes).
+pub const MAX_PENDING: usize = Transform::max_output(READ_CHUNK);
+
+/// What the connection needs next from whoever drives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Everything read so far is answered: read more.
+    Read,
+    /// Answer bytes are waiting: write them before reading more (this is the backpressure).
+    Write,
+    /// The peer half-closed and everything is answered: shut down the sending side and close.
+    Close,
+}
+
+/// One connection's protocol state.
+#[derive(Debug)]
+pub struct Connection {
+    transform: Transform,
+    /// Answer bytes; `out[written..]` is still to be sent.
+    out: Vec<u8>,
+    written: usize,
+    /// The peer shut down its sending side (or we stopped reading, when draining).
+    read_closed: bool,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl Connection {
+    /// A new connection answering in `mode`.
+    pub fn new(mode: Mode) -> Self {
+        Connection {
+            transform: Transform::new(mode),
+            out: Vec::new(),
+            written: 0,
+            read_closed: false,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// What to do next.
+    pub fn want(&self) -> Want {
+        if self.written < self.out.len() {
+            Want::Write
+        } else if self.read_closed {
+            Want::Close
+        } else {
+            Want::Read
+        }
+    }
+
+    /// Takes bytes the peer sent; an empty slice means the peer shut down its sending side, and
+    /// held bytes (a cut character) are released unchanged.
+    pub fn received(&mut self, data: &[u8]) {
+        debug_assert!(data.len() <= READ_CHUNK && !self.read_closed);
+        if data.is_empty() {
+            self.stop_reading();
+        } else {
+            self.bytes_in += data.len() as u64;
+            self.transform.push(data, &mut self.out);
+        }
+    }
+
+    /// Reads no more: what was read is still answered, then [`Want::Close`]. Used at EOF and
+    /// by graceful shutdown.
+    pub fn stop_reading(&mut self) {
+        if !self.read_closed {
+            self.read_closed = true;
+            self.transform.finish(&mut self.out);
+        }
+    }
+
+    /// Whether the peer's sending side is done (or reading was stopped).
+    pub fn read_closed(&self) -> bool {
+        self.read_closed
+    }
+
+    /// The answer bytes not yet written.
+    pub fn pending(&self) -> &[u8] {
+        &self.out[self.written..]
+    }
+
+    /// Records that the first `n` pending bytes were written.
+    pub fn sent(&mut self, n: usize) {
+        self.written += n;
+        self.bytes_out += n as u64;
+        debug_assert!(self.written <= self.out.len());
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+        }
+    }
+
+    /// Reads once from `src` into `scratch` (at most [`READ_CHUNK`] bytes of it) and takes what
+    /// arrived. Returns the byte count, 0 at end of stream. Retries on `Interrupted`; any other
+    /// error, `WouldBlock` included, is the caller's.
+    pub fn read_from<R: Read + ?Sized>(
+        &mut self,
+        src: &mut R,
+        scratch: &mut [u8],
+    ) -> io::Result<usize> {
+        debug_assert_eq!(self.want(), Want::Read);
+        let len = scratch.len().min(READ_CHUNK);
+        let buf = &mut scratch[..len];
+        let n = loop {
+            match src.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => break result?,
+            }
+        };
+        self.received(&buf[..n]);
+        Ok(n)
+    }
+
+    /// Writes pending answer bytes to `dst` once (a partial write is fine). Retries on
+    /// `Interrupted`; any other error, `WouldBlock` included, is the caller's.
+    pub fn write_to<W: Write + ?Sized>(&mut self, dst: &mut W) -> io::Result<usize> {
+        debug_assert_eq!(self.want(), Want::Write);
+        loop {
+            match dst.write(self.pending()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.sent(n);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
+    }
+
+    /// Bytes sent so far.
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out
+    }
+}
+
+/// Whether a blocking call gave up because its socket timeout passed.
+pub fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// How an I/O error on a connection is counted: the peer going away is routine.
+pub fn reason_for(e: &io::Error) -> CloseReason {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::NotConnected
+        | io::ErrorKind::UnexpectedEof => CloseReason::Reset,
+        _ => CloseReason::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that accepts at most `step` bytes per call.
+    struct Trickle {
+        got: Vec<u8>,
+        step: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.step);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Drives a connection to the end over in-memory streams, reading `chunk` bytes at a time.
+    fn run(input: &[u8], chunk: usize, step: usize) -> (Vec<u8>, Connection) {
+        let mut conn = Connection::new(Mode::Upper);
+        let mut src = input;
+        let mut dst = Trickle { got: Vec::new(), step };
+        let mut scratch = vec![0u8; chunk];
+        loop {
+            match conn.want() {
+                Want::Read => {
+                    conn.read_from(&mut src, &mut scratch).unwrap();
+                }
+                Want::Write => {
+                    assert!(conn.pending().len() <= MAX_PENDING);
+                    conn.write_to(&mut dst).unwrap();
+                }
+                Want::Close => return (dst.got, conn),
+            }
+        }
+    }
+
+    /// Every byte read is answered, in order, through partial writes and a half-close.
+    #[test]
+    fn answers_everything_then_closes() {
+        let input = [&b"hello w\xc3\xb6rld, stra\xc3\x9fe \xff"[..], "\u{1F600}".as_bytes()]
+            .concat()
+            .repeat(5000);
+        let (out, conn) = run(&input, 7, 5);
+        assert_eq!(out, shout_common::transform_all(Mode::Upper, &input));
+        assert_eq!(conn.bytes_in(), input.len() as u64);
+        assert_eq!(conn.bytes_out(), out.len() as u64);
+    }
+
+    /// A read never takes more than READ_CHUNK, so the answer buffer stays bounded.
+    #[test]
+    fn reads_are_bounded() {
+        let input = vec![b'a'; READ_CHUNK * 3];
+        let mut conn = Connection::new(Mode::Upper);
+        let mut scratch = vec![0u8; READ_CHUNK * 4];
+        let n = conn.read_from(&mut &input[..], &mut scratch).unwrap();
+        assert_eq!(n, READ_CHUNK);
+        assert_eq!(conn.want(), Want::Write);
+        assert_eq!(conn.pending().len(), READ_CHUNK);
+    }
+
+    /// A character cut at the end of the stream is released unchanged at half-close.
+    #[test]
+    fn held_bytes_released_at_eof() {
+        let (out, _) = run(b"ab\xc3", 64, 64);
+        assert_eq!(out, b"AB\xc3");
+    }
+
+    /// Stopping (graceful shutdown) answers what was read, then wants to close.
+    #[test]
+    fn stop_reading_answers_what_was_read() {
+        let mut conn = Connection::new(Mode::Upper);
+        conn.received(b"hi\xc3");
+        conn.stop_reading();
+        assert_eq!(conn.pending(), b"HI\xc3");
+        let n = conn.pending().len();
+        conn.sent(n);
+        assert_eq!(conn.want(), Want::Close);
+    }
+}

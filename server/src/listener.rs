@@ -1,0 +1,25 @@
+//! Listening sockets, set up with socket2 so every option is explicit.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Binds a non-blocking listener on `addr`.
+///
+/// - `SO_REUSEADDR`, so a restarted shoutd binds its port at once, even with connections of the
+///   previous process still in `TIME_WAIT`.
+/// - IPv6 addresses listen on IPv6 only (`IPV6_V6ONLY`), so `0.0.0.0:P` and `[::]:P` can be
+///   given together, whatever the system's default.
+/// - The listener is non-blocking: the accept loop waits for readiness and can be woken to stop.
+pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,141 @@
+//! The server as a library: bind from a [`Config`], read the bound addresses, run, and stop from
+//! another thread through a [`Handle`].
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mio::{Poll, Waker};
+use tracing::info;
+
+use crate::stats::{Snapshot, Stats};
+use crate::{accept, listener, threads, Config};
+
+/// State shared by the accept loop, the connections and every [`Handle`].
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) stats: Stats,
+    stopping: AtomicBool,
+    waker: Waker,
+}
+
+impl Shared {
+    /// Whether shutdown has begun.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    listeners: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
+    poll: Poll,
+    shared: Arc<Shared>,
+}
+
+/// Stops a running server and reads its counters from any thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Begins graceful shutdown: stop accepting, let connections answer what they have read,
+    /// close what remains at the drain timeout. [`Server::run`] then returns. Idempotent.
+    pub fn shutdown(&self) {
+        if !self.shared.stopping.swap(true, Ordering::SeqCst) {
+            // If waking fails the loop is already gone; nothing else to do.
+            let _ = self.shared.waker.wake();
+        }
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> Snapshot {
+        self.shared.stats.snapshot()
+    }
+}
+
+impl Server {
+    /// Binds every address of `config` (port 0 picks a free port).
+    pub fn bind(config: Config) -> io::Result<Server> {
+        if config.listen.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ));
+        }
+        let listeners = config
+            .listen
+            .iter()
+            .map(|&addr| {
+                listener::bind(addr, config.backlog).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let poll = Poll::new()?;
+        accept::register(&poll, &listeners)?;
+        let waker = Waker::new(poll.registry(), accept::WAKE)?;
+        let shared = Arc::new(Shared {
+            config,
+            stats: Stats::default(),
+            stopping: AtomicBool::new(false),
+            waker,
+        });
+        Ok(Server {
+            listeners,
+            addrs,
+            poll,
+            shared,
+        })
+    }
+
+    /// The addresses actually bound, in the order of `Config::listen`.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// A handle to stop the server or read its counters.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Serves until [`Handle::shutdown`], then drains and returns the final counters.
+    pub fn run(mut self) -> io::Result<Snapshot> {
+        let shared = &self.shared;
+        let addrs: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        info!(
+            mode = %shared.config.mode,
+            max_connections = shared.config.max_connections,
+            model = "threads",
+            "listening on {}",
+            addrs.join(", ")
+        );
+        let mut model = threads::Threads::new(Arc::clone(shared));
+        let result = accept::run(&mut self.poll, &self.listeners, shared, &mut model);
+        // Closing the listeners refuses new connections while the others drain.
+        drop(self.listeners);
+        info!(
+            active = shared.stats.active(),
+            "shutting down: no longer accepting, draining connections"
+        );
+        model.drain(shared.config.drain_timeout);
+        let summary = shared.stats.snapshot();
+        info!(
+            served = summary.accepted,
+            rejected = summary.rejected,
+            bytes_in = summary.bytes_in,
+            bytes_out = summary.bytes_out,
+            "stopped: {summary}"
+        );
+        result.map(|()| summary)
+    }
+}

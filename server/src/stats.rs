@@ -1,0 +1,145 @@
+//! Server-wide counters, shared by every connection and every concurrency model.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer half-closed and got every answer (or closed cleanly).
+    Done,
+    /// Nothing arrived for `--idle-timeout`.
+    Idle,
+    /// The peer accepted no bytes for `--write-timeout`.
+    WriteTimeout,
+    /// The peer reset the connection or it broke (`ECONNRESET`, `EPIPE`).
+    Reset,
+    /// Another I/O error.
+    Error,
+    /// Still open at the end of `--drain-timeout` during shutdown.
+    Drain,
+}
+
+impl CloseReason {
+    /// Every reason, in a fixed order (for counters and metrics).
+    pub const ALL: [CloseReason; 6] = [
+        CloseReason::Done,
+        CloseReason::Idle,
+        CloseReason::WriteTimeout,
+        CloseReason::Reset,
+        CloseReason::Error,
+        CloseReason::Drain,
+    ];
+
+    /// A short name for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Done => "done",
+            CloseReason::Idle => "idle_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::Reset => "reset",
+            CloseReason::Error => "error",
+            CloseReason::Drain => "drain_timeout",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Live counters; every field is updated with relaxed atomics (they are statistics, not
+/// synchronisation).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections being served now.
+    active: AtomicUsize,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    accept_errors: AtomicU64,
+    closed: [AtomicU64; CloseReason::ALL.len()],
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Stats {
+    /// A connection was accepted within the limit: it is now active.
+    pub(crate) fn opened(&self) {
+        self.active.fetch_add(1, Relaxed);
+        self.accepted.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn accept_error(&self) {
+        self.accept_errors.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn rejected(&self) {
+        self.rejected.fetch_add(1, Relaxed);
+    }
+
+    /// A connection ended: it is no longer active.
+    pub(crate) fn closed(&self, reason: CloseReason, bytes_in: u64, bytes_out: u64) {
+        self.active.fetch_sub(1, Relaxed);
+        self.closed[reason.index()].fetch_add(1, Relaxed);
+        self.bytes_in.fetch_add(bytes_in, Relaxed);
+        self.bytes_out.fetch_add(bytes_out, Relaxed);
+    }
+
+    /// Connections being served now.
+    pub fn active(&self) -> usize {
+        self.active.load(Relaxed)
+    }
+
+    /// A copy of every counter.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            active: self.active(),
+            accepted: self.accepted.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            accept_errors: self.accept_errors.load(Relaxed),
+            closed: CloseReason::ALL.map(|r| (r, self.closed[r.index()].load(Relaxed))),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+        }
+    }
+}
+
+/// A point-in-time copy of [`Stats`]; also the summary logged at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Connections being served at the time of the snapshot.
+    pub active: usize,
+    /// Connections accepted and served (rejected ones not included).
+    pub accepted: u64,
+    /// Connections refused with the busy line at the connection limit.
+    pub rejected: u64,
+    /// Failed accepts that paused accepting (such as `EMFILE`).
+    pub accept_errors: u64,
+    /// Connections closed, by reason. Bytes are counted when a connection closes.
+    pub closed: [(CloseReason, u64); CloseReason::ALL.len()],
+    /// Bytes received from closed connections.
+    pub bytes_in: u64,
+    /// Bytes sent to closed connections.
+    pub bytes_out: u64,
+}
+
+impl Snapshot {
+    /// How many connections closed for `reason`.
+    pub fn closed(&self, reason: CloseReason) -> u64 {
+        self.closed[reason.index()].1
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} connections served, {} rejected, {} bytes in, {} bytes out; closed:",
+            self.accepted, self.rejected, self.bytes_in, self.bytes_out
+        )?;
+        for (reason, n) in self.closed {
+            write!(f, " {}={n}", reason.as_str())?;
+        }
+        Ok(())
+    }
+}
