@@ -1,1 +1,9 @@
-//! shout library.
+//! shout as a library: connect to shoutd, chat from a prompt ([`interactive`]) or stream data
+//! through it ([`pipe`]).
+
+pub mod cli;
+pub mod connect;
+pub mod interactive;
+pub mod pipe;
+
+pub use connect::{connect, ConnectError, ConnectOptions};
