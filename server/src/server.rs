@@ -119,7 +119,7 @@ impl Server {
             "listening on {}",
             addrs.join(", ")
         );
-        let mut model = threads::Threads::new(Arc::clone(shared));
+        let mut model = threads::Threads::new(Arc::clone(shared))?;
         let result = accept::run(&mut self.poll, &self.listeners, shared, &mut model);
         // Closing the listeners refuses new connections while the others drain.
         drop(self.listeners);

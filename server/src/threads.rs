@@ -1,15 +1,22 @@
 //! The thread-per-connection model: each connection gets a std thread with a small stack that
-//! drives the shared [`Connection`] core with blocking reads and writes. Socket timeouts carry
-//! the idle and write timeouts; shutdown wakes blocked readers with `shutdown(Read)`.
+//! drives the shared [`Connection`] core with blocking reads and writes.
+//!
+//! Before each read a thread waits in `poll(2)` on its socket and on one server-wide eventfd
+//! that shutdown makes readable: the poll timeout is the idle timeout, and shutdown reaches
+//! every idle thread at once. (Waking readers with `shutdown(SHUT_RD)` instead would make Linux
+//! reset the connection when the peer sends more after our FIN, destroying answers in flight.)
+//! The write timeout is the socket's send timeout.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
+use std::os::fd::OwnedFd;
 use tracing::{debug, error, info_span, warn};
 
 use crate::accept::Dispatch;
@@ -37,32 +44,35 @@ struct Inner {
     open: Mutex<HashMap<u64, Arc<TcpStream>>>,
     all_closed: Condvar,
     next_id: AtomicU64,
+    /// Readable once shutdown has begun; every connection thread polls it with its socket.
+    stop: OwnedFd,
     /// Set when the drain timeout has passed: errors after it are counted as drain closes.
     forced: AtomicBool,
 }
 
 impl Threads {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Threads {
+    pub(crate) fn new(shared: Arc<Shared>) -> io::Result<Self> {
+        Ok(Threads {
             inner: Arc::new(Inner {
                 shared,
                 open: Mutex::new(HashMap::new()),
                 all_closed: Condvar::new(),
                 next_id: AtomicU64::new(1),
+                stop: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
                 forced: AtomicBool::new(false),
             }),
-        }
+        })
     }
 
     /// Stops reading on every connection (each answers what it has read, then closes), waits up
     /// to `timeout`, then closes what remains.
     pub(crate) fn drain(&self, timeout: Duration) {
         let inner = &self.inner;
-        let mut open = inner.lock_open();
-        for stream in open.values() {
-            // Wakes a blocked read with end-of-stream: the connection then answers and closes.
-            let _ = stream.shutdown(Shutdown::Read);
+        // The eventfd stays readable from now on: no thread waits for input any more.
+        if let Err(e) = rustix::io::write(&inner.stop, &1u64.to_ne_bytes()) {
+            error!(error = %e, "cannot signal connection threads to stop");
         }
+        let mut open = inner.lock_open();
         open = inner.wait_all_closed(open, timeout);
         if open.is_empty() {
             return;
@@ -139,7 +149,7 @@ impl Inner {
         debug!("accepted");
         let mut conn = Connection::new(self.shared.config.mode);
         let mut scratch = vec![0u8; READ_CHUNK];
-        let mut reason = drive(stream, &mut conn, &mut scratch);
+        let mut reason = drive(stream, &mut conn, &mut scratch, &self.stop, &self.shared.config);
         if reason != CloseReason::Done && self.forced.load(Ordering::SeqCst) {
             reason = CloseReason::Drain;
         }
@@ -164,33 +174,87 @@ impl Inner {
 }
 
 /// Applies per-connection socket options: no Nagle delay (answers go out at once), and the
-/// idle and write timeouts as blocking-call timeouts.
+/// write timeout as the send timeout of blocking writes.
 fn configure(stream: &TcpStream, config: &crate::Config) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(config.idle_timeout.filter(|d| !d.is_zero()))?;
     stream.set_write_timeout(config.write_timeout.filter(|d| !d.is_zero()))?;
     Ok(())
 }
 
+/// What waiting for input ended with.
+enum Wait {
+    Readable,
+    Stop,
+    Idle,
+}
+
+/// Waits until `stream` has input (or end of stream), shutdown begins, or `idle` passes.
+fn wait_readable(stream: &TcpStream, stop: &OwnedFd, idle: Option<Duration>) -> io::Result<Wait> {
+    let timeout = idle.map(|d| Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: d.subsec_nanos().into(),
+    });
+    let mut fds = [
+        PollFd::new(stream, PollFlags::IN),
+        PollFd::new(stop, PollFlags::IN),
+    ];
+    loop {
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) => return Ok(Wait::Idle),
+            Ok(_) if !fds[1].revents().is_empty() => return Ok(Wait::Stop),
+            Ok(_) => return Ok(Wait::Readable),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Runs the connection core with blocking I/O until it ends; returns why it ended.
-fn drive(stream: &TcpStream, conn: &mut Connection, scratch: &mut [u8]) -> CloseReason {
+fn drive(
+    stream: &TcpStream,
+    conn: &mut Connection,
+    scratch: &mut [u8],
+    stop: &OwnedFd,
+    config: &crate::Config,
+) -> CloseReason {
+    let mut stopped = false;
     loop {
         let want = conn.want();
         let result = match want {
-            Want::Read => conn.read_from(&mut &*stream, scratch).map(drop),
+            Want::Read => match wait_readable(stream, stop, config.idle_timeout) {
+                Ok(Wait::Readable) => conn.read_from(&mut &*stream, scratch).map(drop),
+                Ok(Wait::Stop) => {
+                    // Answer what was read, then close; read nothing more.
+                    conn.stop_reading();
+                    stopped = true;
+                    Ok(())
+                }
+                Ok(Wait::Idle) => return CloseReason::Idle,
+                Err(e) => Err(e),
+            },
             Want::Write => conn.write_to(&mut &*stream).map(drop),
             Want::Close => {
-                // The peer already closed its side; a failure here loses nothing.
+                // Every answer is written: end our side (a failure here loses nothing).
                 let _ = stream.shutdown(Shutdown::Write);
+                if stopped {
+                    linger(stream, scratch);
+                }
                 return CloseReason::Done;
             }
         };
         if let Err(e) = result {
             return match want {
-                _ if conn::timed_out(&e) && want == Want::Read => CloseReason::Idle,
-                _ if conn::timed_out(&e) => CloseReason::WriteTimeout,
+                _ if conn::timed_out(&e) && want == Want::Write => CloseReason::WriteTimeout,
                 _ => conn::reason_for(&e),
             };
         }
     }
+}
+
+/// After a shutdown-initiated FIN, reads and drops whatever the peer still sends until it
+/// closes too (it has seen our end of stream). Closing with unread input would send a reset,
+/// which can destroy answers the peer has not received yet. The drain timeout bounds this: it
+/// shuts the socket down, which ends the read.
+fn linger(mut stream: &TcpStream, scratch: &mut [u8]) {
+    while matches!(stream.read(scratch), Ok(n) if n > 0) {}
 }

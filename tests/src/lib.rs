@@ -1,1 +1,314 @@
-//! Shared helpers for the end-to-end tests.
+//! Helpers shared by the end-to-end tests: an in-process server, the real binaries as child
+//! processes, and sockets that always have timeouts (a bug fails a test, it never hangs it).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use shout_server::{Config, Handle, Server, Snapshot};
+
+/// The timeout of every test socket operation and of every wait in these tests.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server running in this process on an ephemeral loopback port; stopped on drop.
+pub struct TestServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Stops it and reads its counters.
+    pub handle: Handle,
+    thread: Option<JoinHandle<io::Result<Snapshot>>>,
+}
+
+impl TestServer {
+    /// Starts a server with `config`, listening on `127.0.0.1:0`.
+    pub fn start(mut config: Config) -> TestServer {
+        config.listen = vec!["127.0.0.1:0".parse().expect("valid address")];
+        let server = Server::bind(config).expect("bind an ephemeral port");
+        let addr = server.local_addrs()[0];
+        let handle = server.handle();
+        let thread = thread::spawn(move || server.run());
+        TestServer {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts a server with the default configuration.
+    pub fn default_config() -> TestServer {
+        TestServer::start(Config::default())
+    }
+
+    /// Connects a client with timeouts set.
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
+    }
+
+    /// Shuts down gracefully and returns the final counters; panics if that takes longer than
+    /// the drain timeout plus [`TIMEOUT`].
+    pub fn stop(mut self) -> Snapshot {
+        self.handle.shutdown();
+        let thread = self.thread.take().expect("stopped once");
+        join_within(thread, TIMEOUT * 3).expect("server run failed")
+    }
+
+    /// Waits until `cond` holds for the server's counters.
+    pub fn wait_for(&self, what: &str, cond: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        wait_until(what, || {
+            let s = self.handle.stats();
+            cond(&s).then_some(s)
+        })
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(thread) = self.thread.take() {
+            // Only on a failing test: do not hide its panic behind another.
+            let _ = join_within(thread, TIMEOUT * 3);
+        }
+    }
+}
+
+/// Joins `thread`, panicking if it does not finish within `limit`.
+pub fn join_within<T: Send + 'static>(thread: JoinHandle<T>, limit: Duration) -> T {
+    let deadline = Instant::now() + limit;
+    while !thread.is_finished() {
+        assert!(Instant::now() < deadline, "thread did not finish within {limit:?}");
+        thread::sleep(Duration::from_millis(5));
+    }
+    match thread.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Polls `probe` until it returns `Some`, panicking after [`TIMEOUT`].
+pub fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Connects to `addr` with read and write timeouts of [`TIMEOUT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+    stream
+}
+
+/// Reads exactly `n` bytes (panics on timeout or early end).
+pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    stream.read_exact(&mut buf).expect("read the expected answer");
+    buf
+}
+
+/// Reads until the peer closes (panics on timeout).
+pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).expect("read until the server closes");
+    buf
+}
+
+/// Sends `input`, half-closes, and returns everything answered until the server closes.
+pub fn round_trip(addr: SocketAddr, input: &[u8]) -> Vec<u8> {
+    let mut stream = connect(addr);
+    stream.write_all(input).expect("send");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    read_to_end(&mut stream)
+}
+
+/// Whether the peer closed `stream`: true at end of stream or on a reset, false if it is still
+/// open after `wait`.
+pub fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).expect("timeout");
+    let mut buf = [0u8; 64];
+    let closed = match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => panic!("unexpected data: {:?}", &buf[..n]),
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    };
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    closed
+}
+
+/// The path of a workspace binary (`shoutd` or `shout`), built by `cargo test --workspace`
+/// next to the test executables.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so it is built",
+        path.display()
+    );
+    path
+}
+
+/// The real `shoutd` binary, running as a child process on an ephemeral loopback port.
+/// Killed on drop.
+pub struct Shoutd {
+    /// The child process.
+    pub child: Child,
+    /// The address it reported in its start-up log line.
+    pub addr: SocketAddr,
+    /// Every later stderr line, as it arrives.
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Shoutd {
+    /// Starts `shoutd --listen 127.0.0.1:0` with `extra` arguments and waits for it to listen.
+    pub fn start(extra: &[&str]) -> Shoutd {
+        let mut child = Command::new(bin("shoutd"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start shoutd");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = forward_lines(stderr);
+        let line = log
+            .recv_timeout(TIMEOUT)
+            .expect("shoutd logs its start-up line");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ',']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in start-up line: {line}"));
+        Shoutd { child, addr, log }
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    pub fn expect_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("shoutd never logged '{needle}'"),
+            }
+        }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, signal).expect("signal shoutd");
+    }
+
+    /// Waits for the process to exit and returns its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_child(&mut self.child)
+    }
+}
+
+impl Drop for Shoutd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` to exit within [`TIMEOUT`] (panics otherwise).
+pub fn wait_child(child: &mut Child) -> std::process::ExitStatus {
+    wait_until("the process to exit", || child.try_wait().expect("wait"))
+}
+
+fn forward_lines(stderr: ChildStderr) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A client that sends without ever reading the answers, until the connection breaks or 256 MiB
+/// are sent. Once the socket buffers both ways are full, the server is blocked writing to it.
+pub struct Flood {
+    /// The flooding connection (shut it down to stop the flood).
+    pub stream: TcpStream,
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: JoinHandle<bool>,
+}
+
+impl Flood {
+    /// Starts flooding `addr` from a new thread.
+    pub fn start(addr: SocketAddr) -> Flood {
+        use std::sync::atomic::Ordering;
+        let stream = connect(addr);
+        let mut writer = stream.try_clone().expect("clone socket");
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&sent);
+        let thread = thread::spawn(move || {
+            let chunk = vec![b'x'; 64 << 10];
+            for _ in 0..4096 {
+                if writer.write_all(&chunk).is_err() {
+                    return true; // the connection was broken
+                }
+                counter.fetch_add(chunk.len(), Ordering::Relaxed);
+            }
+            false
+        });
+        Flood {
+            stream,
+            sent,
+            thread,
+        }
+    }
+
+    /// Waits until nothing more can be sent for 300 ms: the server is stuck writing to us.
+    pub fn wait_stalled(&self) {
+        use std::sync::atomic::Ordering;
+        let mut last = usize::MAX;
+        wait_until("the flood to stall", || {
+            thread::sleep(Duration::from_millis(300));
+            let now = self.sent.load(Ordering::Relaxed);
+            let stalled = now == last && now > 0;
+            last = now;
+            stalled.then_some(())
+        });
+    }
+
+    /// Stops the flood; returns whether the connection had been broken by the server.
+    pub fn finish(self) -> bool {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        join_within(self.thread, TIMEOUT)
+    }
+
+    /// Whether the flood thread has ended (the connection broke).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}

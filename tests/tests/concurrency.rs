@@ -1,0 +1,73 @@
+//! Many clients at once, every answer checked; the connection limit.
+
+use std::io::Write;
+use std::thread;
+
+use shout_server::Config;
+use shout_tests::*;
+
+/// 100 concurrent clients each send 1000 distinct messages and check every answer.
+#[test]
+fn hundred_clients_thousand_messages_each() {
+    let server = TestServer::default_config();
+    let clients: Vec<_> = (0..100)
+        .map(|c| {
+            let addr = server.addr;
+            thread::spawn(move || {
+                let mut stream = connect(addr);
+                for m in 0..1000 {
+                    let msg = format!("client {c} message {m} straße é\n");
+                    stream.write_all(msg.as_bytes()).unwrap();
+                    let want = msg.to_uppercase();
+                    let got = read_n(&mut stream, want.len());
+                    assert_eq!(got, want.as_bytes(), "client {c} message {m}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        join_within(client, TIMEOUT * 6);
+    }
+    let s = server.wait_for("all clients to close", |s| s.active == 0);
+    assert_eq!(s.accepted, 100);
+    assert_eq!(s.rejected, 0);
+    let stats = server.stop();
+    let per_client: u64 = (0..1000)
+        .map(|m| format!("client 0 message {m} straße é\n").len() as u64)
+        .sum();
+    assert!(stats.bytes_in >= per_client * 100);
+}
+
+/// At the limit a new connection gets the busy line and is closed; when a slot frees, new
+/// connections are served again.
+#[test]
+fn connection_limit() {
+    let server = TestServer::start(Config {
+        max_connections: 2,
+        ..Config::default()
+    });
+    let mut first = server.connect();
+    let mut second = server.connect();
+    for s in [&mut first, &mut second] {
+        s.write_all(b"hi").unwrap();
+        assert_eq!(read_n(s, 2), b"HI");
+    }
+    for _ in 0..3 {
+        let mut refused = server.connect();
+        let line = read_to_end(&mut refused);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "ERR server busy (2 connections), try again later\n"
+        );
+    }
+    assert_eq!(server.handle.stats().rejected, 3);
+    // The two served connections are untouched.
+    second.write_all(b"still here").unwrap();
+    assert_eq!(read_n(&mut second, 10), b"STILL HERE");
+
+    drop(first);
+    server.wait_for("a slot to free", |s| s.active == 1);
+    let mut third = server.connect();
+    third.write_all(b"served").unwrap();
+    assert_eq!(read_n(&mut third, 6), b"SERVED");
+}

@@ -1,0 +1,66 @@
+//! Idle and write timeouts: each closes only the connection concerned.
+
+use std::io::Write;
+use std::thread;
+use std::time::Duration;
+
+use shout_server::{CloseReason, Config};
+use shout_tests::*;
+
+fn server(idle: Option<Duration>, write: Option<Duration>) -> TestServer {
+    TestServer::start(Config {
+        idle_timeout: idle,
+        write_timeout: write,
+        ..Config::default()
+    })
+}
+
+/// A connection that sends nothing for the idle timeout is closed; one that keeps talking is not.
+#[test]
+fn idle_connection_is_closed() {
+    let server = server(Some(Duration::from_millis(400)), None);
+    let mut idle = server.connect();
+    let mut busy = server.connect();
+    idle.write_all(b"a").unwrap();
+    assert_eq!(read_n(&mut idle, 1), b"A");
+    // `busy` talks every 100 ms for 1.2 s, three idle timeouts.
+    for _ in 0..12 {
+        busy.write_all(b"b").unwrap();
+        assert_eq!(read_n(&mut busy, 1), b"B");
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(closed_within(&mut idle, TIMEOUT), "idle connection not closed");
+    busy.write_all(b"c").unwrap();
+    assert_eq!(read_n(&mut busy, 1), b"C");
+    let s = server.wait_for("the idle close", |s| s.closed(CloseReason::Idle) == 1);
+    assert_eq!(s.active, 1);
+}
+
+/// With the idle timeout off, a silent connection stays open.
+#[test]
+fn idle_timeout_zero_means_never() {
+    let server = server(None, None);
+    let mut stream = server.connect();
+    assert!(!closed_within(&mut stream, Duration::from_millis(800)));
+}
+
+/// A peer that stops reading stalls only itself, and is closed at the write timeout.
+#[test]
+fn peer_that_does_not_read_is_closed_at_write_timeout() {
+    let server = server(None, Some(Duration::from_millis(500)));
+    // Send far more than the socket buffers hold, never reading an answer.
+    let flood = Flood::start(server.addr);
+    // Meanwhile another client is served normally.
+    let mut other = server.connect();
+    for _ in 0..20 {
+        other.write_all(b"fine").unwrap();
+        assert_eq!(read_n(&mut other, 4), b"FINE");
+    }
+    server.wait_for("the write-timeout close", |s| {
+        s.closed(CloseReason::WriteTimeout) == 1
+    });
+    wait_until("the flood to be cut off", || flood.is_finished().then_some(()));
+    assert!(flood.finish(), "the flood was never cut off");
+    other.write_all(b"after").unwrap();
+    assert_eq!(read_n(&mut other, 5), b"AFTER");
+}
