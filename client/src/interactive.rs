@@ -97,7 +97,10 @@ impl Session<'_> {
             }
         }
         if self.stream.take().is_some() {
-            eprintln!("shout: the server closed the connection; reconnecting to {}", self.addr);
+            eprintln!(
+                "shout: the server closed the connection; reconnecting to {}",
+                self.addr
+            );
         }
         let stream = connect(self.addr, self.opts)?;
         Ok(self.stream.insert(stream))
@@ -139,14 +142,16 @@ fn send_and_receive(
         match stream.read(&mut buf) {
             Ok(0) => {
                 let _ = stream.shutdown(Shutdown::Both);
-                anyhow::bail!(
-                    "the server closed the connection{}",
-                    partial_note(&answer)
-                );
+                anyhow::bail!("the server closed the connection{}", partial_note(&answer));
             }
             Ok(n) => answer.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 anyhow::bail!(
                     "no answer within {}{}",
                     shout_common::cli::format_duration(timeout),
@@ -164,6 +169,9 @@ fn partial_note(answer: &[u8]) -> String {
     if answer.is_empty() {
         String::new()
     } else {
-        format!(" after a partial answer: {}", String::from_utf8_lossy(answer))
+        format!(
+            " after a partial answer: {}",
+            String::from_utf8_lossy(answer)
+        )
     }
 }

@@ -172,7 +172,10 @@ fn is_cut_character(bytes: &[u8]) -> bool {
 fn upper_str(s: &str, out: &mut Vec<u8>) {
     let mut rest = s;
     while !rest.is_empty() {
-        let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
         push_ascii_upper(&rest.as_bytes()[..ascii], out);
         let mut chars = rest[ascii..].chars();
         if let Some(c) = chars.next() {
@@ -221,8 +224,14 @@ mod tests {
         assert_eq!(upper("straße".as_bytes()), "STRASSE".as_bytes());
         assert_eq!(upper("ǆ".as_bytes()), "Ǆ".as_bytes());
         assert_eq!(upper("ﬁ".as_bytes()), "FI".as_bytes());
-        assert_eq!(upper("héllo wörld ß".as_bytes()), "HÉLLO WÖRLD SS".as_bytes());
-        assert_eq!(upper("\u{390}".as_bytes()), "\u{399}\u{308}\u{301}".as_bytes());
+        assert_eq!(
+            upper("héllo wörld ß".as_bytes()),
+            "HÉLLO WÖRLD SS".as_bytes()
+        );
+        assert_eq!(
+            upper("\u{390}".as_bytes()),
+            "\u{399}\u{308}\u{301}".as_bytes()
+        );
         assert_eq!(upper("日本 😀 x".as_bytes()), "日本 😀 X".as_bytes());
     }
 
@@ -233,7 +242,10 @@ mod tests {
         assert_eq!(upper(b"\x80abc\xc3"), b"\x80ABC\xc3");
         assert_eq!(upper(b"\xf0\x9f\x41"), b"\xf0\x9fA");
         assert_eq!(upper(b"\xed\xa0\x80z"), b"\xed\xa0\x80Z"); // a surrogate: invalid
-        assert_eq!(upper(b"\xc3\xa9\xc3"), "É".bytes().chain([0xc3]).collect::<Vec<_>>());
+        assert_eq!(
+            upper(b"\xc3\xa9\xc3"),
+            "É".bytes().chain([0xc3]).collect::<Vec<_>>()
+        );
     }
 
     /// Echo mode answers every byte unchanged.
@@ -276,7 +288,10 @@ mod tests {
     fn expansion_bound_holds_for_every_char() {
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             let grown: usize = c.to_uppercase().map(char::len_utf8).sum();
-            assert!(grown <= c.len_utf8() * MAX_EXPANSION, "{c:?} grows to {grown}");
+            assert!(
+                grown <= c.len_utf8() * MAX_EXPANSION,
+                "{c:?} grows to {grown}"
+            );
         }
         assert!(Transform::max_output(1) >= MAX_EXPANSION * (1 + MAX_CARRY));
     }

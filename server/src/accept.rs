@@ -107,7 +107,10 @@ fn accept_all(
         let active = shared.stats.active();
         if active >= max {
             let refused = state.refusing.get_or_insert_with(|| {
-                warn!(max, "connection limit reached; refusing new connections until a slot frees");
+                warn!(
+                    max,
+                    "connection limit reached; refusing new connections until a slot frees"
+                );
                 0
             });
             *refused += 1;
@@ -116,7 +119,10 @@ fn accept_all(
             continue;
         }
         if let Some(refused) = state.refusing.take() {
-            info!(refused, "below the connection limit again; serving new connections");
+            info!(
+                refused,
+                "below the connection limit again; serving new connections"
+            );
         }
         shared.stats.opened();
         model.dispatch(stream, peer);

@@ -172,7 +172,10 @@ fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
                     std::process::exit(128 + signal);
                 }
                 seen = true;
-                info!(signal, "signal received: shutting down gracefully (again to exit at once)");
+                info!(
+                    signal,
+                    "signal received: shutting down gracefully (again to exit at once)"
+                );
                 handle.shutdown();
             }
         })

@@ -203,7 +203,10 @@ mod tests {
     fn run(input: &[u8], chunk: usize, step: usize) -> (Vec<u8>, Connection) {
         let mut conn = Connection::new(Mode::Upper);
         let mut src = input;
-        let mut dst = Trickle { got: Vec::new(), step };
+        let mut dst = Trickle {
+            got: Vec::new(),
+            step,
+        };
         let mut scratch = vec![0u8; chunk];
         loop {
             match conn.want() {
@@ -222,9 +225,12 @@ mod tests {
     /// Every byte read is answered, in order, through partial writes and a half-close.
     #[test]
     fn answers_everything_then_closes() {
-        let input = [&b"hello w\xc3\xb6rld, stra\xc3\x9fe \xff"[..], "\u{1F600}".as_bytes()]
-            .concat()
-            .repeat(5000);
+        let input = [
+            &b"hello w\xc3\xb6rld, stra\xc3\x9fe \xff"[..],
+            "\u{1F600}".as_bytes(),
+        ]
+        .concat()
+        .repeat(5000);
         let (out, conn) = run(&input, 7, 5);
         assert_eq!(out, shout_common::transform_all(Mode::Upper, &input));
         assert_eq!(conn.bytes_in(), input.len() as u64);

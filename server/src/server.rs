@@ -70,9 +70,8 @@ impl Server {
             .listen
             .iter()
             .map(|&addr| {
-                listener::bind(addr, config.backlog).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                })
+                listener::bind(addr, config.backlog)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
             })
             .collect::<io::Result<Vec<_>>>()?;
         let addrs = listeners

@@ -120,7 +120,9 @@ impl Inner {
     fn lock_open(&self) -> MutexGuard<'_, HashMap<u64, Arc<TcpStream>>> {
         // A panic while holding this lock cannot leave the map inconsistent (single inserts and
         // removes), so a poisoned lock is still usable.
-        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn wait_all_closed<'a>(
@@ -149,7 +151,13 @@ impl Inner {
         debug!("accepted");
         let mut conn = Connection::new(self.shared.config.mode);
         let mut scratch = vec![0u8; READ_CHUNK];
-        let mut reason = drive(stream, &mut conn, &mut scratch, &self.stop, &self.shared.config);
+        let mut reason = drive(
+            stream,
+            &mut conn,
+            &mut scratch,
+            &self.stop,
+            &self.shared.config,
+        );
         if reason != CloseReason::Done && self.forced.load(Ordering::SeqCst) {
             reason = CloseReason::Drain;
         }

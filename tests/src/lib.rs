@@ -79,7 +79,10 @@ impl Drop for TestServer {
 pub fn join_within<T: Send + 'static>(thread: JoinHandle<T>, limit: Duration) -> T {
     let deadline = Instant::now() + limit;
     while !thread.is_finished() {
-        assert!(Instant::now() < deadline, "thread did not finish within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "thread did not finish within {limit:?}"
+        );
         thread::sleep(Duration::from_millis(5));
     }
     match thread.join() {
@@ -111,14 +114,18 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 /// Reads exactly `n` bytes (panics on timeout or early end).
 pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
-    stream.read_exact(&mut buf).expect("read the expected answer");
+    stream
+        .read_exact(&mut buf)
+        .expect("read the expected answer");
     buf
 }
 
 /// Reads until the peer closes (panics on timeout).
 pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).expect("read until the server closes");
+    stream
+        .read_to_end(&mut buf)
+        .expect("read until the server closes");
     buf
 }
 

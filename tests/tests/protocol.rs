@@ -17,7 +17,10 @@ fn answers_without_newline() {
     let mut stream = server.connect();
     for word in ["hello", "world", "x"] {
         stream.write_all(word.as_bytes()).unwrap();
-        assert_eq!(read_n(&mut stream, word.len()), word.to_uppercase().as_bytes());
+        assert_eq!(
+            read_n(&mut stream, word.len()),
+            word.to_uppercase().as_bytes()
+        );
     }
 }
 

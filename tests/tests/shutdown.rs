@@ -81,7 +81,10 @@ fn second_signal_exits_at_once() {
     shoutd.signal(Signal::TERM);
     shoutd.expect_log("shutting down");
     thread::sleep(Duration::from_millis(200));
-    assert!(shoutd.child.try_wait().unwrap().is_none(), "exited before draining");
+    assert!(
+        shoutd.child.try_wait().unwrap().is_none(),
+        "exited before draining"
+    );
     shoutd.signal(Signal::TERM);
     assert_eq!(shoutd.wait_exit().code(), Some(128 + 15));
     flood.finish();

@@ -29,7 +29,10 @@ fn idle_connection_is_closed() {
         assert_eq!(read_n(&mut busy, 1), b"B");
         thread::sleep(Duration::from_millis(100));
     }
-    assert!(closed_within(&mut idle, TIMEOUT), "idle connection not closed");
+    assert!(
+        closed_within(&mut idle, TIMEOUT),
+        "idle connection not closed"
+    );
     busy.write_all(b"c").unwrap();
     assert_eq!(read_n(&mut busy, 1), b"C");
     let s = server.wait_for("the idle close", |s| s.closed(CloseReason::Idle) == 1);
@@ -59,7 +62,9 @@ fn peer_that_does_not_read_is_closed_at_write_timeout() {
     server.wait_for("the write-timeout close", |s| {
         s.closed(CloseReason::WriteTimeout) == 1
     });
-    wait_until("the flood to be cut off", || flood.is_finished().then_some(()));
+    wait_until("the flood to be cut off", || {
+        flood.is_finished().then_some(())
+    });
     assert!(flood.finish(), "the flood was never cut off");
     other.write_all(b"after").unwrap();
     assert_eq!(read_n(&mut other, 5), b"AFTER");

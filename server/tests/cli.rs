@@ -1,0 +1,51 @@
+//! The `shoutd` command line (this test also makes `cargo test --workspace` build the binary
+//! that the end-to-end tests in `tests/` run).
+
+use std::process::Command;
+
+/// Every option is documented with its environment variable and default.
+#[test]
+fn help_lists_every_option_with_env_and_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shoutd"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for (opt, env, default) in [
+        ("--listen", "SHOUT_LISTEN", "127.0.0.1:9999"),
+        ("--mode", "SHOUT_MODE", "upper"),
+        ("--max-connections", "SHOUT_MAX_CONNECTIONS", "10000"),
+        ("--idle-timeout", "SHOUT_IDLE_TIMEOUT", "5m"),
+        ("--write-timeout", "SHOUT_WRITE_TIMEOUT", "30s"),
+        ("--drain-timeout", "SHOUT_DRAIN_TIMEOUT", "10s"),
+        ("--log-format", "SHOUT_LOG_FORMAT", "text"),
+    ] {
+        let at = help.find(opt).unwrap_or_else(|| panic!("{opt} missing"));
+        let section = &help[at..];
+        let end = section[2..].find("\n  -").map_or(section.len(), |e| e + 2);
+        let section = &section[..end];
+        assert!(section.contains(env), "{opt}: no {env}");
+        assert!(
+            section.contains(&format!("[default: {default}]")),
+            "{opt}: default"
+        );
+    }
+}
+
+/// A port already taken is one clear error line and exit code 1.
+#[test]
+fn address_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_shoutd"))
+        .args(["--listen", &addr, "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with(&format!("shoutd: cannot listen on {addr}: ")),
+        "{err}"
+    );
+}

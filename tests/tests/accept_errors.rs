@@ -1,0 +1,67 @@
+//! Accept errors: when shoutd runs out of file descriptors (`EMFILE`) it logs once, pauses
+//! accepting briefly instead of spinning, keeps serving its connections, and resumes.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
+
+use rustix::process::{prlimit, Pid, Resource, Rlimit};
+use shout_tests::*;
+
+/// CPU time (user + system, in clock ticks) the process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime 13th.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Out of descriptors, shoutd pauses accepting (no busy loop), keeps serving, then resumes.
+#[test]
+fn emfile_pauses_accepting_without_spinning() {
+    let shoutd = Shoutd::start(&[]);
+    let pid = shoutd.child.id();
+    let mut first = connect(shoutd.addr);
+    first.write_all(b"before").unwrap();
+    assert_eq!(read_n(&mut first, 6), b"BEFORE");
+
+    // Leave shoutd room for only a few more sockets.
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    let limit = Rlimit {
+        current: Some(open + 5),
+        maximum: Some(open + 5),
+    };
+    prlimit(
+        Some(Pid::from_child(&shoutd.child)),
+        Resource::Nofile,
+        limit,
+    )
+    .unwrap();
+
+    let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(shoutd.addr)).collect();
+    shoutd.expect_log("accept failed");
+
+    // Paused, not spinning: a busy accept loop would burn most of a core for a second.
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 30,
+        "shoutd used {used} ticks in 1 s while out of descriptors"
+    );
+
+    // Existing connections are served meanwhile.
+    first.write_all(b"during").unwrap();
+    assert_eq!(read_n(&mut first, 6), b"DURING");
+
+    // Free descriptors: the pending connections are accepted and served.
+    let mut last = clients.pop().unwrap();
+    clients.clear();
+    drop(first);
+    last.write_all(b"after").unwrap();
+    assert_eq!(read_n(&mut last, 5), b"AFTER");
+}
