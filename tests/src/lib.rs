@@ -25,8 +25,13 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server with `config`, listening on `127.0.0.1:0`.
-    pub fn start(mut config: Config) -> TestServer {
-        config.listen = vec!["127.0.0.1:0".parse().expect("valid address")];
+    pub fn start(config: Config) -> TestServer {
+        TestServer::start_on(config, "127.0.0.1:0".parse().expect("valid address"))
+    }
+
+    /// Starts a server with `config`, listening on `addr`.
+    pub fn start_on(mut config: Config, addr: SocketAddr) -> TestServer {
+        config.listen = vec![addr];
         let server = Server::bind(config).expect("bind an ephemeral port");
         let addr = server.local_addrs()[0];
         let handle = server.handle();
