@@ -75,35 +75,52 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// Sends `line` with a newline and returns the answer without its newline.
+    ///
+    /// If a connection that sat idle turns out to be closed by the server (before any answer
+    /// came), the line is sent again once on a new connection, with one notice: the protocol
+    /// keeps no state, so nothing is lost or doubled.
     fn exchange(&mut self, line: &str) -> anyhow::Result<Vec<u8>> {
         let mut message = Vec::with_capacity(line.len() + 1);
         message.extend_from_slice(line.as_bytes());
         message.push(b'\n');
-        let timeout = self.reply_timeout;
-        let stream = self.live_stream()?;
-        let result = send_and_receive(stream, &message, timeout);
-        if result.is_err() {
-            self.stream = None;
-        }
-        result
-    }
-
-    /// The open connection, reconnecting (with one notice) if the server closed it while the
-    /// user was idle.
-    fn live_stream(&mut self) -> anyhow::Result<&TcpStream> {
-        if let Some(stream) = &self.stream {
-            if !closed_by_peer(stream) {
-                return Ok(self.stream.as_ref().expect("checked just above"));
+        let mut fresh = self.ensure_connected()?;
+        loop {
+            let stream = self.stream.as_ref().expect("ensure_connected opened it");
+            match send_and_receive(stream, &message, self.reply_timeout) {
+                Ok(answer) => return Ok(answer),
+                Err(Failure::Closed) if !fresh => {
+                    self.reconnect()?;
+                    fresh = true;
+                }
+                Err(failure) => {
+                    self.stream = None;
+                    return Err(failure.into());
+                }
             }
         }
-        if self.stream.take().is_some() {
-            eprintln!(
-                "shout: the server closed the connection; reconnecting to {}",
-                self.addr
-            );
+    }
+
+    /// Makes sure a connection is open, reopening it if the server closed it while the user was
+    /// idle; returns whether it is a new one.
+    fn ensure_connected(&mut self) -> anyhow::Result<bool> {
+        match &self.stream {
+            Some(stream) if !closed_by_peer(stream) => Ok(false),
+            Some(_) => self.reconnect().map(|()| true),
+            None => {
+                self.stream = Some(connect(self.addr, self.opts)?);
+                Ok(true)
+            }
         }
-        let stream = connect(self.addr, self.opts)?;
-        Ok(self.stream.insert(stream))
+    }
+
+    fn reconnect(&mut self) -> anyhow::Result<()> {
+        self.stream = None;
+        eprintln!(
+            "shout: the server closed the connection; reconnecting to {}",
+            self.addr
+        );
+        self.stream = Some(connect(self.addr, self.opts)?);
+        Ok(())
     }
 }
 
@@ -126,25 +143,45 @@ fn closed_by_peer(stream: &TcpStream) -> bool {
     closed || stream.set_nonblocking(false).is_err()
 }
 
+/// Why an exchange failed.
+#[derive(Debug)]
+enum Failure {
+    /// The server ended the connection before any of the answer arrived.
+    Closed,
+    /// Anything else, with the message for the user.
+    Other(anyhow::Error),
+}
+
+impl From<Failure> for anyhow::Error {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Closed => anyhow::anyhow!("the server closed the connection"),
+            Failure::Other(e) => e,
+        }
+    }
+}
+
 /// Writes `message` and reads until the answer's newline.
 fn send_and_receive(
     mut stream: &TcpStream,
     message: &[u8],
     timeout: Duration,
-) -> anyhow::Result<Vec<u8>> {
-    stream.set_read_timeout(Some(timeout))?;
+) -> Result<Vec<u8>, Failure> {
+    let other = |e: anyhow::Error| Failure::Other(e);
     stream
-        .write_all(message)
-        .context("cannot send: connection lost (the next line reconnects)")?;
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| other(e.into()))?;
+    if let Err(e) = stream.write_all(message) {
+        return Err(match e.kind() {
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => Failure::Closed,
+            _ => other(anyhow::Error::new(e).context("cannot send")),
+        });
+    }
     let mut answer = Vec::with_capacity(message.len());
     let mut buf = [0u8; 4096];
     while answer.last() != Some(&b'\n') {
         match stream.read(&mut buf) {
-            Ok(0) => {
-                let _ = stream.shutdown(Shutdown::Both);
-                anyhow::bail!("the server closed the connection{}", partial_note(&answer));
-            }
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Ok(n) if n > 0 => answer.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e)
                 if matches!(
@@ -152,13 +189,30 @@ fn send_and_receive(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                anyhow::bail!(
+                return Err(other(anyhow::anyhow!(
                     "no answer within {}{}",
                     shout_common::cli::format_duration(timeout),
                     partial_note(&answer)
-                );
+                )));
             }
-            Err(e) => return Err(e).context("connection lost while waiting for the answer"),
+            // End of stream, or the connection broke.
+            result => {
+                let _ = stream.shutdown(Shutdown::Both);
+                return Err(match result {
+                    Ok(_) if answer.is_empty() => Failure::Closed,
+                    Err(e) if answer.is_empty() && e.kind() == io::ErrorKind::ConnectionReset => {
+                        Failure::Closed
+                    }
+                    Ok(_) => other(anyhow::anyhow!(
+                        "the server closed the connection{}",
+                        partial_note(&answer)
+                    )),
+                    Err(e) => other(
+                        anyhow::Error::new(e)
+                            .context("connection lost while waiting for the answer"),
+                    ),
+                });
+            }
         }
     }
     answer.pop();

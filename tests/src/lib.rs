@@ -188,12 +188,28 @@ pub struct Shoutd {
     pub addr: SocketAddr,
     /// Every later stderr line, as it arrives.
     pub log: mpsc::Receiver<String>,
+    /// The stderr lines up to and including the start-up line.
+    pub startup: Vec<String>,
 }
 
 impl Shoutd {
     /// Starts `shoutd --listen 127.0.0.1:0` with `extra` arguments and waits for it to listen.
     pub fn start(extra: &[&str]) -> Shoutd {
-        let mut child = Command::new(bin("shoutd"))
+        Shoutd::start_under(&[], extra)
+    }
+
+    /// Like [`Shoutd::start`], run through a wrapper command (such as `prlimit ...`).
+    pub fn start_under(wrapper: &[&str], extra: &[&str]) -> Shoutd {
+        let shoutd = bin("shoutd");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&shoutd);
+                c
+            }
+            None => Command::new(&shoutd),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("RUST_LOG")
@@ -204,16 +220,24 @@ impl Shoutd {
             .expect("start shoutd");
         let stderr = child.stderr.take().expect("piped stderr");
         let log = forward_lines(stderr);
-        let line = log
-            .recv_timeout(TIMEOUT)
-            .expect("shoutd logs its start-up line");
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split([' ', ',']).next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in start-up line: {line}"));
-        Shoutd { child, addr, log }
+        let mut startup = Vec::new();
+        let addr = loop {
+            let line = log
+                .recv_timeout(TIMEOUT)
+                .unwrap_or_else(|_| panic!("shoutd never said it was listening: {startup:?}"));
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let addr = rest.split([' ', ',']).next().and_then(|a| a.parse().ok());
+                startup.push(line.clone());
+                break addr.unwrap_or_else(|| panic!("no address in start-up line: {line}"));
+            }
+            startup.push(line);
+        };
+        Shoutd {
+            child,
+            addr,
+            log,
+            startup,
+        }
     }
 
     /// Waits for a log line containing `needle` and returns it.

@@ -176,3 +176,14 @@ fn usage_errors_exit_2() {
         assert_eq!(status.code(), Some(2), "{name} {arg}");
     }
 }
+
+/// shoutd raises its soft open-file limit to the hard limit, and lowers --max-connections
+/// (with a warning) to what that limit can hold.
+#[test]
+fn connection_cap_fits_the_open_file_limit() {
+    let shoutd = Shoutd::start_under(&["prlimit", "--nofile=100:300"], &[]);
+    let log = shoutd.startup.join("\n");
+    // 300 (the hard limit, not the soft 100) minus 64 reserved descriptors.
+    assert!(log.contains("max_connections=236"), "{log}");
+    assert!(log.contains("lowered to fit the open-file limit"), "{log}");
+}
