@@ -226,7 +226,10 @@ impl Shoutd {
                 .recv_timeout(TIMEOUT)
                 .unwrap_or_else(|_| panic!("shoutd never said it was listening: {startup:?}"));
             if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split([' ', ',']).next().and_then(|a| a.parse().ok());
+                let addr = rest
+                    .split([' ', ',', '"'])
+                    .next()
+                    .and_then(|a| a.parse().ok());
                 startup.push(line.clone());
                 break addr.unwrap_or_else(|| panic!("no address in start-up line: {line}"));
             }
@@ -242,13 +245,27 @@ impl Shoutd {
 
     /// Waits for a log line containing `needle` and returns it.
     pub fn expect_log(&self, needle: &str) -> String {
+        self.log_until(needle)
+            .pop()
+            .expect("at least the matching line")
+    }
+
+    /// Waits for a log line containing `needle`; returns every line logged since the last call,
+    /// up to and including that one.
+    pub fn log_until(&self, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + TIMEOUT;
+        let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => continue,
-                Err(_) => panic!("shoutd never logged '{needle}'"),
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    lines.push(line);
+                    if found {
+                        return lines;
+                    }
+                }
+                Err(_) => panic!("shoutd never logged '{needle}'; it logged {lines:#?}"),
             }
         }
     }

@@ -187,3 +187,37 @@ fn connection_cap_fits_the_open_file_limit() {
     assert!(log.contains("max_connections=236"), "{log}");
     assert!(log.contains("lowered to fit the open-file limit"), "{log}");
 }
+
+/// `--log-format json` writes one JSON object per line.
+#[test]
+fn json_logs() {
+    let shoutd = Shoutd::start(&["--log-format", "json"]);
+    let line = shoutd.startup.last().unwrap();
+    assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+    assert!(line.contains(r#""level":"INFO""#), "{line}");
+    assert!(line.contains(r#""mode":"upper""#), "{line}");
+}
+
+/// Refusals at the connection limit are logged once per burst, not once per connection, and
+/// the end of the burst says how many were refused.
+#[test]
+fn busy_refusals_logged_once_per_burst() {
+    let shoutd = Shoutd::start(&["--max-connections", "1"]);
+    let mut held = connect(shoutd.addr);
+    held.write_all(b"x").unwrap();
+    assert_eq!(read_n(&mut held, 1), b"X");
+    for _ in 0..3 {
+        let mut refused = connect(shoutd.addr);
+        assert!(read_to_end(&mut refused).starts_with(b"ERR server busy (1 connections)"));
+    }
+    drop(held);
+    thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(round_trip(shoutd.addr, b"y"), b"Y");
+    let lines = shoutd.log_until("below the connection limit again");
+    let bursts = lines
+        .iter()
+        .filter(|l| l.contains("connection limit reached"))
+        .count();
+    assert_eq!(bursts, 1, "{lines:#?}");
+    assert!(lines.last().unwrap().contains("refused=3"), "{lines:#?}");
+}
