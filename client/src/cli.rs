@@ -4,10 +4,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use shout_common::cli::parse_duration;
 use shout_common::DEFAULT_ADDR;
 
+use crate::bench::BenchArgs;
 use crate::connect::{ConnectError, ConnectOptions};
 use crate::{connect, interactive, pipe};
 
@@ -19,10 +20,14 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE_OR_CONNECT: u8 = 2;
 
 /// shout: talk to shoutd. From a terminal, an interactive prompt; from a pipe, streams stdin
-/// through the server to stdout.
+/// through the server to stdout. `shout bench` load-tests it, checking every answer.
 #[derive(Debug, Parser)]
-#[command(name = "shout", version, about, long_about = None)]
+#[command(name = "shout", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// A subcommand instead of chatting.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The server: HOST:PORT, or HOST for port 9999.
     #[arg(value_name = "ADDR", env = "SHOUT_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: String,
@@ -42,6 +47,13 @@ pub struct Args {
     pub reply_timeout: Duration,
 }
 
+/// Subcommands of `shout`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load-test shoutd with many connections, checking every answer byte.
+    Bench(BenchArgs),
+}
+
 impl Args {
     fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
@@ -54,6 +66,9 @@ impl Args {
 /// Runs `shout` with parsed arguments and returns its exit code; errors are printed as one
 /// line on stderr.
 pub fn run(args: &Args) -> ExitCode {
+    if let Some(Command::Bench(bench)) = &args.command {
+        return crate::bench::run(bench);
+    }
     let opts = args.connect_options();
     if args.connect_timeout.is_zero() || args.reply_timeout.is_zero() {
         eprintln!("shout: timeouts must be greater than zero");

@@ -1,6 +1,7 @@
 //! shout as a library: connect to shoutd, chat from a prompt ([`interactive`]) or stream data
-//! through it ([`pipe`]).
+//! through it ([`pipe`]), or load-test it ([`bench`]).
 
+pub mod bench;
 pub mod cli;
 pub mod connect;
 pub mod interactive;

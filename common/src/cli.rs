@@ -13,6 +13,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 30s or 5m: {e}"))
 }
 
+/// Raises the soft open-file limit to the hard limit; returns the new soft limit. Both
+/// binaries do this at start: shoutd for its connections, `shout bench` for its clients.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
 /// Formats a duration the way [`parse_duration`] reads it (for help texts and logs).
 pub fn format_duration(d: Duration) -> String {
     if d.is_zero() {

@@ -1,15 +1,10 @@
 //! The open-file limit: raised at start, and the connection cap fitted to it.
 
-use std::io;
-
 /// File descriptors kept back for everything that is not a connection: stdio, listeners, the
 /// poll instance, log files, and a margin for the busy line sent to refused connections.
 pub const RESERVED_FDS: u64 = 64;
 
-/// Raises the soft open-file limit to the hard limit; returns the new soft limit.
-pub fn raise_nofile_limit() -> io::Result<u64> {
-    rlimit::increase_nofile_limit(u64::MAX)
-}
+pub use shout_common::cli::raise_nofile_limit;
 
 /// The connection cap that fits in `nofile` descriptors (one per connection), or `requested`
 /// if that fits already.

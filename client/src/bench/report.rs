@@ -1,0 +1,426 @@
+//! Gathering the workers' per-second reports, the live progress line, and the final report:
+//! a table on stdout, JSON (`--json`), and the HdrHistogram interval log (`--hdr-log`).
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use super::engine::{new_histogram, Counts, Tick, TICK};
+use super::BenchArgs;
+
+/// One second of the run, all workers together.
+#[derive(Debug)]
+pub struct Second {
+    /// Counts during the second.
+    pub counts: Counts,
+    /// Latencies (µs) of measured messages completed during the second.
+    pub hist: Histogram<u64>,
+}
+
+/// Collects ticks as they arrive.
+pub struct Collector {
+    workers_left: usize,
+    args: BenchArgs,
+    start: Instant,
+    warmup_end: Instant,
+    seconds: Vec<Second>,
+    total: Counts,
+    hist: Histogram<u64>,
+    last_completion: Option<Instant>,
+}
+
+impl Collector {
+    /// A collector expecting a final report from each of `workers`.
+    pub fn new(workers: usize, args: &BenchArgs, start: Instant, warmup_end: Instant) -> Self {
+        Collector {
+            workers_left: workers,
+            args: args.clone(),
+            start,
+            warmup_end,
+            seconds: Vec::new(),
+            total: Counts::default(),
+            hist: new_histogram(),
+            last_completion: None,
+        }
+    }
+
+    /// Takes one worker's report.
+    pub fn add(&mut self, tick: Tick) {
+        let i = tick.second as usize;
+        while self.seconds.len() <= i {
+            self.seconds.push(Second {
+                counts: Counts::default(),
+                hist: new_histogram(),
+            });
+        }
+        let second = &mut self.seconds[i];
+        second.counts.add(&tick.counts);
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = second.hist.add(&tick.hist);
+        let _ = self.hist.add(&tick.hist);
+        self.total.add(&tick.counts);
+        self.last_completion = self.last_completion.max(tick.last_completion);
+        if tick.last {
+            self.workers_left -= 1;
+        }
+    }
+
+    /// Builds the final report.
+    pub fn finish(self, cpu: Duration, threads: u64) -> Report {
+        let elapsed = self
+            .last_completion
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(self.warmup_end));
+        Report {
+            args: self.args,
+            threads,
+            warmup_seconds: self.warmup_end.saturating_duration_since(self.start),
+            elapsed,
+            total: self.total,
+            hist: self.hist,
+            seconds: self.seconds,
+            cpu,
+            complete: self.workers_left == 0,
+        }
+    }
+}
+
+/// The live progress line on a terminal, once a second.
+pub struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+}
+
+impl Progress {
+    /// A spinner on stderr.
+    pub fn new() -> Self {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}").expect("the template is valid"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(250));
+        Progress {
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    /// Shows elapsed time, the last full second's rate, p99 so far and errors.
+    pub fn update(&self, c: &Collector) {
+        let full = c.seconds.len().saturating_sub(2);
+        let rate = c.seconds.get(full).map_or(0, |s| s.counts.completed);
+        let p99 = c.hist.value_at_quantile(0.99);
+        self.bar.set_message(format!(
+            "{:>4}s  {rate:>9} msgs/s  p99 {p99} µs  errors {}",
+            self.started.elapsed().as_secs(),
+            c.total.errors(c.args.reconnect)
+        ));
+    }
+
+    /// Removes the line.
+    pub fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The outcome of a run.
+pub struct Report {
+    args: BenchArgs,
+    threads: u64,
+    warmup_seconds: Duration,
+    /// From the end of the warm-up to the last measured answer.
+    elapsed: Duration,
+    total: Counts,
+    hist: Histogram<u64>,
+    seconds: Vec<Second>,
+    cpu: Duration,
+    /// Every worker sent its final report.
+    complete: bool,
+}
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+impl Report {
+    /// Whether every message got its exact answer.
+    pub fn answers_ok(&self) -> bool {
+        self.complete && self.total.errors(self.args.reconnect) == 0
+    }
+
+    /// The process exit code (see [`super::exit_code`]).
+    pub fn exit_code(&self) -> u8 {
+        super::exit_code(self.answers_ok(), self.total.setup_failures > 0)
+    }
+
+    /// The counters of the whole run.
+    pub fn counts(&self) -> &Counts {
+        &self.total
+    }
+
+    /// Latency at quantile `q` (0 to 1), in microseconds, of measured messages.
+    pub fn latency_us(&self, q: f64) -> u64 {
+        self.hist.value_at_quantile(q)
+    }
+
+    fn per_second(&self, v: u64) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            v as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Achieved rate of measured messages.
+    pub fn msgs_per_sec(&self) -> f64 {
+        self.per_second(self.total.measured)
+    }
+
+    /// Open loop: whether the achieved rate is within 5% of the target.
+    pub fn rate_reached(&self) -> Option<bool> {
+        self.args
+            .rate
+            .map(|r| self.msgs_per_sec() >= 0.95 * r && self.total.unsent == 0)
+    }
+
+    fn cpu_per_million(&self) -> f64 {
+        if self.total.completed == 0 {
+            0.0
+        } else {
+            self.cpu.as_secs_f64() * 1e6 / self.total.completed as f64
+        }
+    }
+
+    fn latency(&self, q: f64) -> u64 {
+        self.hist.value_at_quantile(q)
+    }
+
+    /// Writes the table (unless JSON goes to stdout), the JSON and the histogram log.
+    pub fn write_outputs(&self, args: &BenchArgs, started_at: SystemTime) -> anyhow::Result<()> {
+        match args.json.as_deref() {
+            Some("-") => println!("{}", serde_json::to_string_pretty(&self.json())?),
+            Some(path) => {
+                print!("{}", self.table());
+                let text = serde_json::to_string_pretty(&self.json())?;
+                std::fs::write(path, text + "\n")
+                    .with_context(|| format!("cannot write the JSON report to {path}"))?;
+            }
+            None => print!("{}", self.table()),
+        }
+        if let Some(path) = &args.hdr_log {
+            self.write_hdr_log(path, started_at)
+                .with_context(|| format!("cannot write the histogram log {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The readable table.
+    pub fn table(&self) -> String {
+        let a = &self.args;
+        let t = &self.total;
+        let mut s = String::new();
+        let loop_kind = match a.rate {
+            Some(r) => format!("open loop at {r} msgs/s"),
+            None => "closed loop".to_owned(),
+        };
+        let length = match (a.duration, a.messages) {
+            (_, Some(m)) => format!("{m} messages"),
+            (Some(d), None) => shout_common::cli::format_duration(d),
+            (None, None) => shout_common::cli::format_duration(super::DEFAULT_DURATION),
+        };
+        let _ = writeln!(
+            s,
+            "shout bench: {} connections to {}, {loop_kind}, pipeline {}, {}-byte messages, mode {}, {length}{}",
+            a.connections,
+            a.addrs.join(" "),
+            a.pipeline,
+            a.size,
+            a.mode,
+            if a.warmup.is_zero() {
+                String::new()
+            } else {
+                format!(" after {} warm-up", shout_common::cli::format_duration(a.warmup))
+            }
+        );
+        let _ = writeln!(
+            s,
+            "  throughput    {:.0} msgs/s   {:.2} MiB/s out   {:.2} MiB/s in   (measured {} messages over {:.2} s)",
+            self.msgs_per_sec(),
+            self.per_second(t.measured_bytes_out) / MIB,
+            self.per_second(t.measured_bytes_in) / MIB,
+            t.measured,
+            self.elapsed.as_secs_f64()
+        );
+        if let Some(reached) = self.rate_reached() {
+            let _ = writeln!(
+                s,
+                "  rate          target {} msgs/s, achieved {:.0} msgs/s: {}",
+                a.rate.unwrap_or_default(),
+                self.msgs_per_sec(),
+                if reached { "reached" } else { "NOT reached" }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  latency (µs)  min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}",
+            self.hist.min(),
+            self.latency(0.5),
+            self.latency(0.9),
+            self.latency(0.99),
+            self.latency(0.999),
+            self.latency(0.9999),
+            self.hist.max()
+        );
+        let _ = writeln!(
+            s,
+            "  messages      sent {}  answered {}  re-sent {}  unsent {}",
+            t.sent, t.completed, t.resent, t.unsent
+        );
+        let _ = writeln!(
+            s,
+            "  errors        mismatches {}  short answers {}  timeouts {}  connection errors {}  connect failures {}",
+            t.mismatches, t.short, t.timeouts, t.conn_errors, t.connect_failures
+        );
+        let _ = writeln!(
+            s,
+            "  connections   opened {}  failed {}  reopened {}",
+            t.opened, t.connect_failures, t.reopened
+        );
+        let _ = writeln!(
+            s,
+            "  client CPU    {:.2} s on {} threads, {:.3} s per million messages",
+            self.cpu.as_secs_f64(),
+            self.threads,
+            self.cpu_per_million()
+        );
+        let verdict = match self.exit_code() {
+            0 => "OK: every message got its exact answer",
+            1 => "FAILED: some answers were wrong or missing",
+            _ => "FAILED: connections could not be set up",
+        };
+        let _ = writeln!(s, "  result        {verdict}");
+        s
+    }
+
+    /// The JSON report (fields documented in the README).
+    pub fn json(&self) -> Value {
+        let a = &self.args;
+        let t = &self.total;
+        let secs = |d: Duration| d.as_secs_f64();
+        let series: Vec<Value> = self
+            .seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                json!({
+                    "second": i,
+                    "warmup": Duration::from_secs(i as u64 + 1) <= self.warmup_seconds,
+                    "sent": s.counts.sent,
+                    "answered": s.counts.completed,
+                    "measured": s.counts.measured,
+                    "errors": s.counts.errors(a.reconnect),
+                    "p50_us": s.hist.value_at_quantile(0.5),
+                    "p99_us": s.hist.value_at_quantile(0.99),
+                    "max_us": s.hist.max(),
+                })
+            })
+            .collect();
+        json!({
+            "config": {
+                "addrs": a.addrs,
+                "connections": a.connections,
+                "duration_s": a.duration.map(secs),
+                "messages": a.messages,
+                "size": a.size,
+                "pipeline": a.pipeline,
+                "rate": a.rate,
+                "warmup_s": secs(a.warmup),
+                "connect_rate": a.connect_rate,
+                "mode": a.mode.as_str(),
+                "reconnect": a.reconnect,
+                "timeout_s": secs(a.timeout),
+                "threads": self.threads,
+                "seed": a.seed,
+                "open_loop_tick_s": secs(TICK),
+            },
+            "elapsed_s": secs(self.elapsed),
+            "throughput": {
+                "msgs_per_s": self.msgs_per_sec(),
+                "mib_per_s_out": self.per_second(t.measured_bytes_out) / MIB,
+                "mib_per_s_in": self.per_second(t.measured_bytes_in) / MIB,
+            },
+            "open_loop": a.rate.map(|r| json!({
+                "target_msgs_per_s": r,
+                "achieved_msgs_per_s": self.msgs_per_sec(),
+                "reached": self.rate_reached(),
+            })),
+            "latency_us": {
+                "count": self.hist.len(),
+                "min": self.hist.min(),
+                "mean": self.hist.mean(),
+                "p50": self.latency(0.5),
+                "p90": self.latency(0.9),
+                "p99": self.latency(0.99),
+                "p99_9": self.latency(0.999),
+                "p99_99": self.latency(0.9999),
+                "max": self.hist.max(),
+            },
+            "messages": {
+                "sent": t.sent,
+                "answered": t.completed,
+                "measured": t.measured,
+                "resent": t.resent,
+                "unsent": t.unsent,
+            },
+            "errors": {
+                "mismatches": t.mismatches,
+                "short_answers": t.short,
+                "timeouts": t.timeouts,
+                "connection_errors": t.conn_errors,
+                "connect_failures": t.connect_failures,
+            },
+            "connections": {
+                "opened": t.opened,
+                "failed": t.connect_failures,
+                "reopened": t.reopened,
+            },
+            "cpu": {
+                "client_s": secs(self.cpu),
+                "client_s_per_million_msgs": self.cpu_per_million(),
+            },
+            "ok": self.answers_ok(),
+            "exit_code": self.exit_code(),
+            "series": series,
+        })
+    }
+
+    /// Writes one histogram per second in the HdrHistogram interval log format.
+    fn write_hdr_log(&self, path: &std::path::Path, started_at: SystemTime) -> anyhow::Result<()> {
+        use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+        use hdrhistogram::serialization::V2DeflateSerializer;
+        let mut out = BufWriter::new(File::create(path)?);
+        let mut serializer = V2DeflateSerializer::new();
+        let mut log = IntervalLogWriterBuilder::new()
+            .add_comment("shout bench latency log, values in microseconds")
+            .with_start_time(started_at)
+            .with_base_time(started_at)
+            .with_max_value_divisor(1e6)
+            .begin_log_with(&mut out, &mut serializer)?;
+        for (i, second) in self.seconds.iter().enumerate() {
+            log.write_histogram(
+                &second.hist,
+                Duration::from_secs(i as u64),
+                Duration::from_secs(1),
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+        drop(log);
+        out.flush()?;
+        Ok(())
+    }
+}
