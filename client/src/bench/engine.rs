@@ -205,6 +205,8 @@ struct Slot {
     matched: usize,
     next_seq: u64,
     ever_opened: bool,
+    /// When the current connection attempt began.
+    connect_started: Instant,
     backoff: Duration,
     /// Queued in the worker's ready list.
     ready: bool,
@@ -307,6 +309,7 @@ impl Worker {
                     matched: 0,
                     next_seq: 0,
                     ever_opened: false,
+                    connect_started: at,
                     backoff: FIRST_BACKOFF,
                     ready: false,
                 }
@@ -395,6 +398,12 @@ impl Worker {
                 }
             }
         }
+        // Whatever was owed when the last connection ended was never sent.
+        let never_started = match (self.plan.rate, self.plan.messages) {
+            (None, Some(m)) => m.saturating_sub(self.started),
+            _ => 0,
+        };
+        self.counts.unsent += self.backlog_len + self.resend.len() as u64 + never_started;
         self.report_seconds(Instant::now(), true);
         Ok(())
     }
@@ -549,6 +558,7 @@ impl Worker {
             Ok(stream) => {
                 slot.stream = Some(stream);
                 slot.state = State::Connecting;
+                slot.connect_started = now;
             }
             Err(_) => self.connect_failed(i, now),
         }
@@ -842,11 +852,14 @@ impl Worker {
                 .front()
                 .is_some_and(|m| now.saturating_duration_since(m.sent_at) >= self.plan.timeout);
             let stuck_connecting = slot.state == State::Connecting
-                && self.phase_deadline.is_some_and(|d| now >= d);
+                && now.saturating_duration_since(slot.connect_started) >= self.plan.timeout;
             if late {
                 self.end(i, End::Timeout);
             } else if stuck_connecting {
-                self.kill(i);
+                if let Some(mut stream) = self.slots[i].stream.take() {
+                    let _ = self.poll.registry().deregister(&mut stream);
+                }
+                self.connect_failed(i, now);
             }
         }
     }
