@@ -21,8 +21,8 @@ pub(crate) const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Receives each accepted connection that is within the limit.
 pub(crate) trait Dispatch {
-    /// Serves `stream`; `Shared::stats().active` is already counted for it.
-    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr);
+    /// Serves `stream` (connection number `id`); it is already counted as active.
+    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64);
 }
 
 /// Registers `listeners` with `poll` (tokens are their indices).
@@ -76,6 +76,8 @@ struct LoopState {
     refusing: Option<u64>,
     /// An accept error has been logged and no accept has succeeded since.
     error_logged: bool,
+    /// The number of the last connection handed to the model.
+    next_id: u64,
 }
 
 /// Accepts every pending connection of `listener`; false if accepting must pause.
@@ -125,7 +127,8 @@ fn accept_all(
             );
         }
         shared.stats.opened();
-        model.dispatch(stream, peer);
+        state.next_id += 1;
+        model.dispatch(stream, peer, state.next_id);
     }
 }
 

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::DEFAULT_MAX_CONNECTIONS;
+use crate::config::Model;
 use crate::{limits, Config, Server};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
@@ -26,6 +27,15 @@ pub struct Args {
     /// What to answer: `upper` uppercases UTF-8 (other bytes unchanged), `echo` returns bytes as they came.
     #[arg(long, value_enum, env = "SHOUT_MODE", default_value_t = Mode::Upper)]
     pub mode: Mode,
+
+    /// Concurrency model: `pool` (worker threads, each an event loop over many connections) or
+    /// `threads` (a thread per connection).
+    #[arg(long, value_enum, env = "SHOUT_MODEL", default_value_t = Model::default())]
+    pub model: Model,
+
+    /// Worker threads of the pool model (0: one per available core).
+    #[arg(long, value_name = "N", env = "SHOUT_WORKERS", default_value_t = 0)]
+    pub workers: usize,
 
     /// Connections served at once; more get `ERR server busy ...` and are closed. Lowered to
     /// fit the open-file limit.
@@ -117,6 +127,8 @@ impl Args {
         Ok(Config {
             listen: self.listen_addrs()?,
             mode: self.mode,
+            model: self.model,
+            workers: self.workers,
             max_connections,
             idle_timeout: nonzero(self.idle_timeout),
             write_timeout: nonzero(self.write_timeout),

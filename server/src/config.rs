@@ -11,6 +11,26 @@ use shout_common::Mode;
 /// when the open-file limit cannot hold that many sockets.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
+/// How connections are scheduled onto threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Model {
+    /// A fixed pool of worker threads, each an event loop over many connections.
+    #[default]
+    Pool,
+    /// One thread per connection, with blocking reads and writes.
+    Threads,
+}
+
+impl Model {
+    /// The name used on the command line and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Pool => "pool",
+            Model::Threads => "threads",
+        }
+    }
+}
+
 /// Everything a [`crate::Server`] needs; `Config::default()` serves `127.0.0.1:9999`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -18,6 +38,10 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// What to answer.
     pub mode: Mode,
+    /// The concurrency model.
+    pub model: Model,
+    /// Worker threads of the pool model (0: one per available core).
+    pub workers: usize,
     /// Connections served at once; more get the busy line and are closed.
     pub max_connections: usize,
     /// Close a connection that sends nothing for this long (`None`: never).
@@ -37,6 +61,8 @@ impl Default for Config {
                 .parse()
                 .expect("the default address is a valid socket address")],
             mode: Mode::Upper,
+            model: Model::default(),
+            workers: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             idle_timeout: Some(Duration::from_secs(300)),
             write_timeout: Some(Duration::from_secs(30)),

@@ -39,6 +39,8 @@ pub struct Connection {
     written: usize,
     /// The peer shut down its sending side (or we stopped reading, when draining).
     read_closed: bool,
+    /// The peer shut down its sending side (end of stream was read).
+    peer_closed: bool,
     bytes_in: u64,
     bytes_out: u64,
 }
@@ -51,6 +53,7 @@ impl Connection {
             out: Vec::new(),
             written: 0,
             read_closed: false,
+            peer_closed: false,
             bytes_in: 0,
             bytes_out: 0,
         }
@@ -72,6 +75,7 @@ impl Connection {
     pub fn received(&mut self, data: &[u8]) {
         debug_assert!(data.len() <= READ_CHUNK && !self.read_closed);
         if data.is_empty() {
+            self.peer_closed = true;
             self.stop_reading();
         } else {
             self.bytes_in += data.len() as u64;
@@ -91,6 +95,12 @@ impl Connection {
     /// Whether the peer's sending side is done (or reading was stopped).
     pub fn read_closed(&self) -> bool {
         self.read_closed
+    }
+
+    /// Whether the peer ended its sending side (as opposed to us stopping reading): only then
+    /// can the connection close without lingering.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
     }
 
     /// The answer bytes not yet written.
@@ -145,6 +155,28 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Hands back the answer buffer when nothing is pending, so an idle connection holds no
+    /// buffer (the event-driven model keeps a per-worker pool of them).
+    pub fn take_buffer(&mut self) -> Option<Vec<u8>> {
+        (self.out.is_empty() && self.out.capacity() > 0).then(|| std::mem::take(&mut self.out))
+    }
+
+    /// Lends the connection an empty answer buffer to fill on its next read (ignored if it
+    /// already has one).
+    pub fn give_buffer(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
+        if self.out.capacity() > 0 {
+            return Some(buf);
+        }
+        buf.clear();
+        self.out = buf;
+        None
+    }
+
+    /// Whether the connection has an answer buffer (idle ones should not).
+    pub fn has_buffer(&self) -> bool {
+        self.out.capacity() > 0
     }
 
     /// Bytes received so far.
@@ -254,6 +286,19 @@ mod tests {
     fn held_bytes_released_at_eof() {
         let (out, _) = run(b"ab\xc3", 64, 64);
         assert_eq!(out, b"AB\xc3");
+    }
+
+    /// The answer buffer can be lent and taken back; an idle connection holds none.
+    #[test]
+    fn buffer_lending() {
+        let mut conn = Connection::new(Mode::Upper);
+        assert!(!conn.has_buffer());
+        assert!(conn.give_buffer(Vec::with_capacity(64)).is_none());
+        conn.received(b"abc");
+        assert!(conn.take_buffer().is_none(), "pending answer bytes");
+        conn.sent(3);
+        let buf = conn.take_buffer().expect("idle again");
+        assert!(buf.capacity() >= 3 && !conn.has_buffer());
     }
 
     /// Stopping (graceful shutdown) answers what was read, then wants to close.

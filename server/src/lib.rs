@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The data path: [`listener`] sockets -> the accept loop (limits, accept errors) -> a
-//! concurrency model ([`threads`]) -> the sans-IO [`conn`] core -> [`shout_common::Transform`].
+//! concurrency model ([`pool`] or [`threads`]) -> the sans-IO [`conn`] core -> [`shout_common::Transform`].
 
 mod accept;
 pub mod cli;
@@ -18,10 +18,11 @@ pub mod config;
 pub mod conn;
 pub mod limits;
 pub mod listener;
+pub mod pool;
 pub mod server;
 pub mod stats;
 pub mod threads;
 
-pub use config::Config;
+pub use config::{Config, Model};
 pub use server::{Handle, Server};
 pub use stats::{CloseReason, Snapshot};

@@ -5,12 +5,14 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread;
 
 use mio::{Poll, Waker};
 use tracing::info;
 
 use crate::stats::{Snapshot, Stats};
-use crate::{accept, listener, threads, Config};
+use crate::config::Model;
+use crate::{accept, listener, pool, threads, Config};
 
 /// State shared by the accept loop, the connections and every [`Handle`].
 pub(crate) struct Shared {
@@ -107,26 +109,48 @@ impl Server {
         }
     }
 
+    /// Closes the listeners (new connections are refused while the others drain).
+    fn stop_accepting(&mut self) {
+        self.listeners.clear();
+        info!(
+            active = self.shared.stats.active(),
+            "shutting down: no longer accepting, draining connections"
+        );
+    }
+
     /// Serves until [`Handle::shutdown`], then drains and returns the final counters.
     pub fn run(mut self) -> io::Result<Snapshot> {
-        let shared = &self.shared;
+        let shared = &Arc::clone(&self.shared);
         let addrs: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        let config = &shared.config;
+        let workers = match config.workers {
+            0 => thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         info!(
-            mode = %shared.config.mode,
-            max_connections = shared.config.max_connections,
-            model = "threads",
+            mode = %config.mode,
+            model = config.model.as_str(),
+            workers = (config.model == Model::Pool).then_some(workers),
+            max_connections = config.max_connections,
             "listening on {}",
             addrs.join(", ")
         );
-        let mut model = threads::Threads::new(Arc::clone(shared))?;
-        let result = accept::run(&mut self.poll, &self.listeners, shared, &mut model);
-        // Closing the listeners refuses new connections while the others drain.
-        drop(self.listeners);
-        info!(
-            active = shared.stats.active(),
-            "shutting down: no longer accepting, draining connections"
-        );
-        model.drain(shared.config.drain_timeout);
+        let result = match config.model {
+            Model::Threads => {
+                let mut model = threads::Threads::new(Arc::clone(shared))?;
+                let result = accept::run(&mut self.poll, &self.listeners, shared, &mut model);
+                self.stop_accepting();
+                model.drain(config.drain_timeout);
+                result
+            }
+            Model::Pool => {
+                let mut model = pool::Pool::start(shared, workers)?;
+                let result = accept::run(&mut self.poll, &self.listeners, shared, &mut model);
+                self.stop_accepting();
+                model.drain();
+                result
+            }
+        };
         let summary = shared.stats.snapshot();
         info!(
             served = summary.accepted,

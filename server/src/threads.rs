@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -43,7 +43,6 @@ struct Inner {
     /// duplicated. Guarded with `all_closed`, notified when it empties.
     open: Mutex<HashMap<u64, Arc<TcpStream>>>,
     all_closed: Condvar,
-    next_id: AtomicU64,
     /// Readable once shutdown has begun; every connection thread polls it with its socket.
     stop: OwnedFd,
     /// Set when the drain timeout has passed: errors after it are counted as drain closes.
@@ -57,7 +56,6 @@ impl Threads {
                 shared,
                 open: Mutex::new(HashMap::new()),
                 all_closed: Condvar::new(),
-                next_id: AtomicU64::new(1),
                 stop: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
                 forced: AtomicBool::new(false),
             }),
@@ -96,9 +94,8 @@ impl Threads {
 }
 
 impl Dispatch for Threads {
-    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr) {
+    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64) {
         let inner = &self.inner;
-        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = configure(&stream, &inner.shared.config) {
             debug!(id, %peer, error = %e, "cannot configure accepted socket");
         }
@@ -225,7 +222,6 @@ fn drive(
     stop: &OwnedFd,
     config: &crate::Config,
 ) -> CloseReason {
-    let mut stopped = false;
     loop {
         let want = conn.want();
         let result = match want {
@@ -234,7 +230,6 @@ fn drive(
                 Ok(Wait::Stop) => {
                     // Answer what was read, then close; read nothing more.
                     conn.stop_reading();
-                    stopped = true;
                     Ok(())
                 }
                 Ok(Wait::Idle) => return CloseReason::Idle,
@@ -244,7 +239,7 @@ fn drive(
             Want::Close => {
                 // Every answer is written: end our side (a failure here loses nothing).
                 let _ = stream.shutdown(Shutdown::Write);
-                if stopped {
+                if !conn.peer_closed() {
                     linger(stream, scratch);
                 }
                 return CloseReason::Done;

@@ -394,7 +394,7 @@ impl Worker {
                     self.flush(i);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    self.on_readable(i);
+                    self.on_readable(i, event.is_read_closed() || event.is_error());
                 }
             }
         }
@@ -740,7 +740,9 @@ impl Worker {
         slot.out_pos = 0;
     }
 
-    fn on_readable(&mut self, i: usize) {
+    /// Reads what arrived. `hup`: the peer's end of stream was signalled, so a short read
+    /// does not mean drained (the end may have come with the data): read until it returns 0.
+    fn on_readable(&mut self, i: usize, hup: bool) {
         loop {
             let slot = &mut self.slots[i];
             let Some(stream) = slot.stream.as_mut() else { return };
@@ -754,7 +756,7 @@ impl Worker {
                         self.end(i, End::Mismatch);
                         return;
                     }
-                    if n < self.buf.len() {
+                    if n < self.buf.len() && !hup {
                         break; // drained: the next arrival raises a new edge
                     }
                 }
