@@ -365,3 +365,46 @@ impl Flood {
         self.thread.is_finished()
     }
 }
+
+/// Defines each test once per concurrency model: `model_tests! { /// doc
+/// fn name(model) { ... } }` becomes module `name` with tests `pool` and `threads`, each
+/// running the body with `model` set to that [`shout_server::Model`].
+#[macro_export]
+macro_rules! model_tests {
+    ($( $(#[doc = $doc:expr])* fn $name:ident($model:ident) $body:block )*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn run($model: shout_server::Model) $body
+
+                /// With the event-driven worker pool.
+                #[test]
+                fn pool() {
+                    run(shout_server::Model::Pool)
+                }
+
+                /// With a thread per connection.
+                #[test]
+                fn threads() {
+                    run(shout_server::Model::Threads)
+                }
+            }
+        )*
+    };
+}
+
+/// Starts a server with the default configuration and the given model.
+pub fn server_with(model: shout_server::Model) -> TestServer {
+    TestServer::start(Config {
+        model,
+        ..Config::default()
+    })
+}
+
+/// The `--model` arguments for the real shoutd.
+pub fn model_args(model: shout_server::Model) -> [&'static str; 2] {
+    ["--model", model.as_str()]
+}

@@ -18,10 +18,10 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+model_tests! {
 /// Out of descriptors, shoutd pauses accepting (no busy loop), keeps serving, then resumes.
-#[test]
-fn emfile_pauses_accepting_without_spinning() {
-    let shoutd = Shoutd::start(&[]);
+fn emfile_pauses_accepting_without_spinning(model) {
+    let shoutd = Shoutd::start(&model_args(model));
     let pid = shoutd.child.id();
     let mut first = connect(shoutd.addr);
     first.write_all(b"before").unwrap();
@@ -64,4 +64,5 @@ fn emfile_pauses_accepting_without_spinning() {
     drop(first);
     last.write_all(b"after").unwrap();
     assert_eq!(read_n(&mut last, 5), b"AFTER");
+}
 }

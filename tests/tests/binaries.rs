@@ -63,19 +63,6 @@ fn shout(args: &[&str], input: Vec<u8>) -> (Option<i32>, Vec<u8>, String) {
     )
 }
 
-/// `shout < f > g` through the real shoutd gives the transformed `f`: 100 MiB, binary bytes,
-/// streamed both ways at once, exit 0.
-#[test]
-fn pipe_mode_100_mib() {
-    let shoutd = Shoutd::start(&[]);
-    let input = payload(100 << 20);
-    let expected = transform_all(Mode::Upper, &input);
-    let (code, out, err) = shout(&[&shoutd.addr.to_string()], input);
-    assert_eq!(code, Some(0), "stderr: {err}");
-    assert_eq!(out.len(), expected.len());
-    assert!(out == expected, "answer differs from the transform");
-}
-
 /// With nothing to send, shout half-closes at once and exits 0 with no output.
 #[test]
 fn pipe_mode_empty_input() {
@@ -198,11 +185,23 @@ fn json_logs() {
     assert!(line.contains(r#""mode":"upper""#), "{line}");
 }
 
+model_tests! {
+/// `shout < f > g` through the real shoutd gives the transformed `f`: 100 MiB, binary bytes,
+/// streamed both ways at once, exit 0.
+fn pipe_mode_100_mib(model) {
+    let shoutd = Shoutd::start(&model_args(model));
+    let input = payload(100 << 20);
+    let expected = transform_all(Mode::Upper, &input);
+    let (code, out, err) = shout(&[&shoutd.addr.to_string()], input);
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(out.len(), expected.len());
+    assert!(out == expected, "answer differs from the transform");
+}
+
 /// Refusals at the connection limit are logged once per burst, not once per connection, and
 /// the end of the burst says how many were refused.
-#[test]
-fn busy_refusals_logged_once_per_burst() {
-    let shoutd = Shoutd::start(&["--max-connections", "1"]);
+fn busy_refusals_logged_once_per_burst(model) {
+    let shoutd = Shoutd::start(&[&model_args(model)[..], &["--max-connections", "1"]].concat());
     let mut held = connect(shoutd.addr);
     held.write_all(b"x").unwrap();
     assert_eq!(read_n(&mut held, 1), b"X");
@@ -220,4 +219,5 @@ fn busy_refusals_logged_once_per_burst() {
         .count();
     assert_eq!(bursts, 1, "{lines:#?}");
     assert!(lines.last().unwrap().contains("refused=3"), "{lines:#?}");
+}
 }

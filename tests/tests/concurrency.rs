@@ -6,10 +6,10 @@ use std::thread;
 use shout_server::Config;
 use shout_tests::*;
 
+model_tests! {
 /// 100 concurrent clients each send 1000 distinct messages and check every answer.
-#[test]
-fn hundred_clients_thousand_messages_each() {
-    let server = TestServer::default_config();
+fn hundred_clients_thousand_messages_each(model) {
+    let server = server_with(model);
     let clients: Vec<_> = (0..100)
         .map(|c| {
             let addr = server.addr;
@@ -40,9 +40,9 @@ fn hundred_clients_thousand_messages_each() {
 
 /// At the limit a new connection gets the busy line and is closed; when a slot frees, new
 /// connections are served again.
-#[test]
-fn connection_limit() {
+fn connection_limit(model) {
     let server = TestServer::start(Config {
+        model,
         max_connections: 2,
         ..Config::default()
     });
@@ -70,4 +70,5 @@ fn connection_limit() {
     let mut third = server.connect();
     third.write_all(b"served").unwrap();
     assert_eq!(read_n(&mut third, 6), b"SERVED");
+}
 }

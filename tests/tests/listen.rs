@@ -6,10 +6,11 @@ use std::thread;
 use shout_server::{Config, Server};
 use shout_tests::*;
 
+model_tests! {
 /// One server answers on every `--listen` address, IPv4 and IPv6 loopback alike.
-#[test]
-fn several_addresses_ipv4_and_ipv6() {
+fn several_addresses_ipv4_and_ipv6(model) {
     let server = Server::bind(Config {
+        model,
         listen: vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()],
         ..Config::default()
     })
@@ -28,9 +29,8 @@ fn several_addresses_ipv4_and_ipv6() {
 
 /// A restarted server binds the same port at once, even with the previous one's connections
 /// in TIME_WAIT (SO_REUSEADDR).
-#[test]
-fn restart_on_the_same_port() {
-    let first = TestServer::default_config();
+fn restart_on_the_same_port(model) {
+    let first = server_with(model);
     let addr = first.addr;
     let mut client = first.connect();
     client.write_all(b"x").unwrap();
@@ -41,6 +41,13 @@ fn restart_on_the_same_port() {
     drop(client);
     join_within(stopping, TIMEOUT);
 
-    let second = TestServer::start_on(Config::default(), addr);
+    let second = TestServer::start_on(
+        Config {
+            model,
+            ..Config::default()
+        },
+        addr,
+    );
     assert_eq!(round_trip(second.addr, b"again"), b"AGAIN");
+}
 }

@@ -10,10 +10,25 @@ use shout_common::{transform_all, Mode};
 use shout_server::Config;
 use shout_tests::*;
 
+/// Sends `input` from one thread while reading the answer on this one.
+fn round_trip_concurrent(addr: std::net::SocketAddr, input: Vec<u8>) -> Vec<u8> {
+    let mut stream = connect(addr);
+    let mut writer = stream.try_clone().unwrap();
+    let sender = thread::spawn(move || {
+        for chunk in input.chunks(100_000) {
+            writer.write_all(chunk).unwrap();
+        }
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let answer = read_to_end(&mut stream);
+    join_within(sender, TIMEOUT);
+    answer
+}
+
+model_tests! {
 /// A client that sends no newline gets its answer at once (the original Python client).
-#[test]
-fn answers_without_newline() {
-    let server = TestServer::default_config();
+fn answers_without_newline(model) {
+    let server = server_with(model);
     let mut stream = server.connect();
     for word in ["hello", "world", "x"] {
         stream.write_all(word.as_bytes()).unwrap();
@@ -25,9 +40,8 @@ fn answers_without_newline() {
 }
 
 /// Full Unicode uppercasing, and bytes that are not UTF-8 come back unchanged.
-#[test]
-fn unicode_and_invalid_bytes() {
-    let server = TestServer::default_config();
+fn unicode_and_invalid_bytes(model) {
+    let server = server_with(model);
     let input = [
         "straße ǆ ﬁ héllo 日本 😀\n".as_bytes(),
         b"\xff\xfe raw \xc3\x28 \xed\xa0\x80 end",
@@ -40,9 +54,8 @@ fn unicode_and_invalid_bytes() {
 }
 
 /// A character sent one byte at a time is answered whole once its last byte arrives.
-#[test]
-fn character_one_byte_at_a_time() {
-    let server = TestServer::default_config();
+fn character_one_byte_at_a_time(model) {
+    let server = server_with(model);
     let mut stream = server.connect();
     stream.set_nodelay(true).unwrap();
     for ch in ["ß", "😀", "ǆ"] {
@@ -61,9 +74,8 @@ fn character_one_byte_at_a_time() {
 
 /// Several MiB sent without waiting come back complete and in order while we keep sending
 /// (the server never waits for a newline or buffers without bound).
-#[test]
-fn several_mib_pipelined() {
-    let server = TestServer::default_config();
+fn several_mib_pipelined(model) {
+    let server = server_with(model);
     let unit = ["abc déf ﬁ straße 😀 ".as_bytes(), b"\xff\n"].concat();
     let input: Vec<u8> = unit.iter().copied().cycle().take(8 << 20).collect();
     let expected = transform_all(Mode::Upper, &input);
@@ -72,9 +84,8 @@ fn several_mib_pipelined() {
 
 /// After the client half-closes, everything sent is answered (including a cut character at
 /// the very end, unchanged), then the server closes.
-#[test]
-fn half_close_answers_everything() {
-    let server = TestServer::default_config();
+fn half_close_answers_everything(model) {
+    let server = server_with(model);
     let mut stream = server.connect();
     stream.write_all(b"last words \xc3").unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
@@ -84,27 +95,13 @@ fn half_close_answers_everything() {
 }
 
 /// Echo mode sends back every byte unchanged.
-#[test]
-fn echo_mode() {
+fn echo_mode(model) {
     let server = TestServer::start(Config {
+        model,
         mode: Mode::Echo,
         ..Config::default()
     });
     let input = b"Mixed Case \xff stra\xc3\x9fe";
     assert_eq!(round_trip(server.addr, input), input);
 }
-
-/// Sends `input` from one thread while reading the answer on this one.
-fn round_trip_concurrent(addr: std::net::SocketAddr, input: Vec<u8>) -> Vec<u8> {
-    let mut stream = connect(addr);
-    let mut writer = stream.try_clone().unwrap();
-    let sender = thread::spawn(move || {
-        for chunk in input.chunks(100_000) {
-            writer.write_all(chunk).unwrap();
-        }
-        writer.shutdown(Shutdown::Write).unwrap();
-    });
-    let answer = read_to_end(&mut stream);
-    join_within(sender, TIMEOUT);
-    answer
 }

@@ -10,11 +10,11 @@ use rustix::process::Signal;
 use shout_server::{CloseReason, Config};
 use shout_tests::*;
 
+model_tests! {
 /// Connected clients get the answer to everything they sent, then end-of-stream; the summary
 /// counts them; new connections are refused.
-#[test]
-fn graceful_shutdown_with_connected_clients() {
-    let server = TestServer::default_config();
+fn graceful_shutdown_with_connected_clients(model) {
+    let server = server_with(model);
     let addr = server.addr;
     let mut a = server.connect();
     let mut b = server.connect();
@@ -39,9 +39,9 @@ fn graceful_shutdown_with_connected_clients() {
 }
 
 /// A connection that cannot finish (its peer reads nothing) is closed at the drain timeout.
-#[test]
-fn drain_timeout_closes_what_remains() {
+fn drain_timeout_closes_what_remains(model) {
     let server = TestServer::start(Config {
+        model,
         drain_timeout: Duration::from_millis(300),
         write_timeout: None,
         ..Config::default()
@@ -56,9 +56,8 @@ fn drain_timeout_closes_what_remains() {
 }
 
 /// The real shoutd on SIGTERM answers its connected client, logs a summary and exits 0.
-#[test]
-fn binary_exits_cleanly_on_sigterm() {
-    let mut shoutd = Shoutd::start(&[]);
+fn binary_exits_cleanly_on_sigterm(model) {
+    let mut shoutd = Shoutd::start(&model_args(model));
     let mut client = connect(shoutd.addr);
     client.write_all(b"bye").unwrap();
     assert_eq!(read_n(&mut client, 3), b"BYE");
@@ -72,9 +71,8 @@ fn binary_exits_cleanly_on_sigterm() {
 }
 
 /// A second signal exits at once, without waiting for the drain timeout.
-#[test]
-fn second_signal_exits_at_once() {
-    let mut shoutd = Shoutd::start(&["--drain-timeout", "1h", "--write-timeout", "0"]);
+fn second_signal_exits_at_once(model) {
+    let mut shoutd = Shoutd::start(&[&model_args(model)[..], &["--drain-timeout", "1h", "--write-timeout", "0"]].concat());
     // A client that never reads keeps the server busy writing, so draining cannot finish.
     let flood = Flood::start(shoutd.addr);
     flood.wait_stalled();
@@ -92,9 +90,8 @@ fn second_signal_exits_at_once() {
 
 /// A client still sending when shutdown begins gets answers that are exactly the transform of
 /// a prefix of what it sent, then a clean end of stream, never a reset.
-#[test]
-fn shutdown_mid_stream_ends_cleanly() {
-    let server = TestServer::default_config();
+fn shutdown_mid_stream_ends_cleanly(model) {
+    let server = server_with(model);
     let mut stream = server.connect();
     let mut writer = stream.try_clone().unwrap();
     let sender = thread::spawn(move || {
@@ -115,4 +112,5 @@ fn shutdown_mid_stream_ends_cleanly() {
     let expected = b"ABC\n".repeat(answer.len() / 4 + 1);
     assert_eq!(answer, expected[..answer.len()]);
     assert_eq!(summary.bytes_out, answer.len() as u64);
+}
 }

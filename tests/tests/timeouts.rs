@@ -4,21 +4,22 @@ use std::io::Write;
 use std::thread;
 use std::time::Duration;
 
-use shout_server::{CloseReason, Config};
+use shout_server::{CloseReason, Config, Model};
 use shout_tests::*;
 
-fn server(idle: Option<Duration>, write: Option<Duration>) -> TestServer {
+fn server(model: Model, idle: Option<Duration>, write: Option<Duration>) -> TestServer {
     TestServer::start(Config {
+        model,
         idle_timeout: idle,
         write_timeout: write,
         ..Config::default()
     })
 }
 
+model_tests! {
 /// A connection that sends nothing for the idle timeout is closed; one that keeps talking is not.
-#[test]
-fn idle_connection_is_closed() {
-    let server = server(Some(Duration::from_millis(400)), None);
+fn idle_connection_is_closed(model) {
+    let server = server(model, Some(Duration::from_millis(400)), None);
     let mut idle = server.connect();
     let mut busy = server.connect();
     idle.write_all(b"a").unwrap();
@@ -40,17 +41,15 @@ fn idle_connection_is_closed() {
 }
 
 /// With the idle timeout off, a silent connection stays open.
-#[test]
-fn idle_timeout_zero_means_never() {
-    let server = server(None, None);
+fn idle_timeout_zero_means_never(model) {
+    let server = server(model, None, None);
     let mut stream = server.connect();
     assert!(!closed_within(&mut stream, Duration::from_millis(800)));
 }
 
 /// A peer that stops reading stalls only itself, and is closed at the write timeout.
-#[test]
-fn peer_that_does_not_read_is_closed_at_write_timeout() {
-    let server = server(None, Some(Duration::from_millis(500)));
+fn peer_that_does_not_read_is_closed_at_write_timeout(model) {
+    let server = server(model, None, Some(Duration::from_millis(500)));
     // Send far more than the socket buffers hold, never reading an answer.
     let flood = Flood::start(server.addr);
     // Meanwhile another client is served normally.
@@ -68,4 +67,5 @@ fn peer_that_does_not_read_is_closed_at_write_timeout() {
     assert!(flood.finish(), "the flood was never cut off");
     other.write_all(b"after").unwrap();
     assert_eq!(read_n(&mut other, 5), b"AFTER");
+}
 }

@@ -96,6 +96,12 @@ pub struct Progress {
     started: Instant,
 }
 
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
 impl Progress {
     /// A spinner on stderr.
     pub fn new() -> Self {
