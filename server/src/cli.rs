@@ -11,8 +11,8 @@ use shout_common::{Mode, DEFAULT_ADDR};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::DEFAULT_MAX_CONNECTIONS;
 use crate::config::Model;
+use crate::config::DEFAULT_MAX_CONNECTIONS;
 use crate::{limits, Config, Server};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.

@@ -177,7 +177,9 @@ impl Worker {
     fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -294,7 +296,9 @@ impl Worker {
 
     /// Runs the connection core as far as the socket allows.
     fn drive(&mut self, i: usize, now: Instant) {
-        let Some(entry) = self.slots[i].as_mut() else { return };
+        let Some(entry) = self.slots[i].as_mut() else {
+            return;
+        };
         if entry.lingering {
             if entry.readable {
                 self.linger(i);
@@ -366,7 +370,9 @@ impl Worker {
     /// Reads and drops input until the peer closes (after our shutdown-initiated end of
     /// stream), so the close is never a reset that could destroy answers in flight.
     fn linger(&mut self, i: usize) {
-        let Some(entry) = self.slots[i].as_mut() else { return };
+        let Some(entry) = self.slots[i].as_mut() else {
+            return;
+        };
         loop {
             match entry.stream.read(&mut self.scratch) {
                 Ok(0) => break,
@@ -384,7 +390,9 @@ impl Worker {
 
     /// Makes sure the connection's deadline heap entry is no later than its current deadline.
     fn arm(&mut self, i: usize, _now: Instant) {
-        let Some(deadline) = self.deadline_of(i) else { return };
+        let Some(deadline) = self.deadline_of(i) else {
+            return;
+        };
         let entry = self.slots[i].as_mut().expect("arm is called on live slots");
         if entry.timer_at.is_none_or(|t| deadline < t) {
             entry.timer_at = Some(deadline);
@@ -402,7 +410,9 @@ impl Worker {
             return None; // bounded by the drain deadline
         }
         match entry.conn.want() {
-            Want::Write => config.write_timeout.map(|t| entry.last_write.max(entry.last_read) + t),
+            Want::Write => config
+                .write_timeout
+                .map(|t| entry.last_write.max(entry.last_read) + t),
             _ => config.idle_timeout.map(|t| entry.last_read + t),
         }
     }
@@ -415,7 +425,9 @@ impl Worker {
             }
             self.deadlines.pop();
             let live = self.generations.get(i) == Some(&generation)
-                && self.slots[i].as_ref().is_some_and(|e| e.timer_at == Some(at));
+                && self.slots[i]
+                    .as_ref()
+                    .is_some_and(|e| e.timer_at == Some(at));
             if !live {
                 continue; // stale: the slot was reused or a newer entry exists
             }
@@ -457,7 +469,9 @@ impl Worker {
     }
 
     fn close(&mut self, i: usize, reason: CloseReason) {
-        let Some(mut entry) = self.slots[i].take() else { return };
+        let Some(mut entry) = self.slots[i].take() else {
+            return;
+        };
         let _ = self.poll.registry().deregister(&mut entry.stream);
         if let Some(buf) = entry.conn.take_buffer() {
             if self.buffers.len() < POOLED_BUFFERS {

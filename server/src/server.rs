@@ -10,8 +10,8 @@ use std::thread;
 use mio::{Poll, Waker};
 use tracing::info;
 
-use crate::stats::{Snapshot, Stats};
 use crate::config::Model;
+use crate::stats::{Snapshot, Stats};
 use crate::{accept, listener, pool, threads, Config};
 
 /// State shared by the accept loop, the connections and every [`Handle`].

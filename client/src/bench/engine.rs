@@ -180,7 +180,9 @@ struct Msg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting to open (first time at `at`, or again after a failure).
-    Waiting { at: Instant },
+    Waiting {
+        at: Instant,
+    },
     Connecting,
     Open,
     /// Half-closed by us at the end: waiting for the server to finish and close.
@@ -475,8 +477,7 @@ impl Worker {
                     self.start_draining(i);
                 }
             }
-        } else if self.phase == Phase::Draining && self.phase_deadline.is_some_and(|d| now >= d)
-        {
+        } else if self.phase == Phase::Draining && self.phase_deadline.is_some_and(|d| now >= d) {
             for i in 0..self.slots.len() {
                 if self.slots[i].state != State::Dead {
                     let lost = self.slots[i].inflight.len() as u64;
@@ -625,8 +626,8 @@ impl Worker {
             return;
         }
         let limit = self.plan.end.map_or(now, |end| now.min(end));
-        let ticks = (limit.saturating_duration_since(self.plan.start).as_nanos()
-            / TICK.as_nanos()) as u64;
+        let ticks =
+            (limit.saturating_duration_since(self.plan.start).as_nanos() / TICK.as_nanos()) as u64;
         while self.ticks_done < ticks {
             self.ticks_done += 1;
             let due_total = (rate * (self.ticks_done as f64) * TICK.as_secs_f64()) as u64;
@@ -650,7 +651,9 @@ impl Worker {
     /// room, round robin.
     fn assign(&mut self, now: Instant) {
         while !self.resend.is_empty() || self.backlog_len > 0 {
-            let Some(i) = self.ready.pop_front() else { break };
+            let Some(i) = self.ready.pop_front() else {
+                break;
+            };
             self.slots[i].ready = false;
             if self.slots[i].state != State::Open {
                 continue;
@@ -724,7 +727,9 @@ impl Worker {
     /// Writes pending output until done or the socket is full (then a writable event resumes).
     fn flush(&mut self, i: usize) {
         let slot = &mut self.slots[i];
-        let Some(stream) = slot.stream.as_mut() else { return };
+        let Some(stream) = slot.stream.as_mut() else {
+            return;
+        };
         while slot.out_pos < slot.out.len() {
             match stream.write(&slot.out[slot.out_pos..]) {
                 Ok(n) => slot.out_pos += n,
@@ -745,7 +750,9 @@ impl Worker {
     fn on_readable(&mut self, i: usize, hup: bool) {
         loop {
             let slot = &mut self.slots[i];
-            let Some(stream) = slot.stream.as_mut() else { return };
+            let Some(stream) = slot.stream.as_mut() else {
+                return;
+            };
             match stream.read(&mut self.buf) {
                 Ok(0) => {
                     self.end(i, End::Closed);

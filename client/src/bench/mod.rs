@@ -124,7 +124,12 @@ pub struct BenchArgs {
     pub threads: Option<u64>,
 
     /// Seed of the random payloads.
-    #[arg(long, value_name = "SEED", env = "SHOUT_BENCH_SEED", default_value_t = 1)]
+    #[arg(
+        long,
+        value_name = "SEED",
+        env = "SHOUT_BENCH_SEED",
+        default_value_t = 1
+    )]
     pub seed: u64,
 }
 
@@ -236,8 +241,8 @@ fn worker_count(args: &BenchArgs) -> u64 {
 fn resolve_all(specs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
     let mut addrs = Vec::new();
     for spec in specs {
-        let resolved = crate::connect::resolve(spec)
-            .with_context(|| format!("cannot resolve '{spec}'"))?;
+        let resolved =
+            crate::connect::resolve(spec).with_context(|| format!("cannot resolve '{spec}'"))?;
         addrs.push(resolved[0]);
     }
     Ok(addrs)
@@ -245,7 +250,8 @@ fn resolve_all(specs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
 
 /// Raises the open-file limit and says clearly when `connections` cannot fit.
 fn check_fd_limit(connections: u64) -> anyhow::Result<()> {
-    let limit = shout_common::cli::raise_nofile_limit().context("cannot read the open-file limit")?;
+    let limit =
+        shout_common::cli::raise_nofile_limit().context("cannot read the open-file limit")?;
     if connections + RESERVED_FDS > limit {
         bail!(
             "cannot open {connections} connections: the open-file limit is {limit} \

@@ -19,7 +19,8 @@ pub fn write_message(out: &mut Vec<u8>, seed: u64, origin: u64, seq: u64, size: 
     push_hex(out, seq);
     out.push(b':');
     out.truncate(start + body.min(out.len() - start));
-    let mut rng = SplitMix64(seed ^ origin.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.rotate_left(32));
+    let mut rng =
+        SplitMix64(seed ^ origin.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.rotate_left(32));
     while out.len() - start < body {
         let r = rng.next();
         for byte in r.to_le_bytes() {

@@ -73,9 +73,9 @@ impl Collector {
 
     /// Builds the final report.
     pub fn finish(self, cpu: Duration, threads: u64) -> Report {
-        let elapsed = self
-            .last_completion
-            .map_or(Duration::ZERO, |t| t.saturating_duration_since(self.warmup_end));
+        let elapsed = self.last_completion.map_or(Duration::ZERO, |t| {
+            t.saturating_duration_since(self.warmup_end)
+        });
         Report {
             args: self.args,
             threads,
