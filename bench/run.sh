@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Server comparison under `shout bench`: shoutd --model pool, shoutd --model threads, and a
+# canonical tokio echo server (bench/tokio-echo), each at 100 and at 10,000 connections, with
+# 64-byte messages, open loop at a fixed offered rate so every server does the same work.
+#
+# For each run: server CPU time per message (from /proc/PID/stat over the measured window, in
+# microseconds), messages per second, p50 and p99 latency (shout bench, from scheduled send
+# times), errors, and server RSS per connection (VmRSS during the run minus VmRSS before it,
+# divided by the connections).
+#
+# Usage: bench/run.sh [RATE] [DURATION_S]        defaults: 20000 msgs/s, 10 s
+# Environment: SERVERS="pool threads tokio", CONNS="100 10000" to choose a subset.
+# Runs on loopback only; every process it starts is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:-20000}
+duration=${2:-10}
+servers=${SERVERS:-pool threads tokio}
+conns_list=${CONNS:-100 10000}
+
+cargo build --release --quiet --bin shoutd --bin shout
+cargo build --release --quiet --manifest-path bench/tokio-echo/Cargo.toml
+ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+start_server() { # name port
+  case "$1" in
+    pool | threads)
+      ./target/release/shoutd --listen "127.0.0.1:$2" --model "$1" --idle-timeout 0 -q &
+      ;;
+    tokio)
+      bench/tokio-echo/target/release/tokio-echo "127.0.0.1:$2" 2>/dev/null &
+      ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return; fi
+    sleep 0.1
+  done
+  echo "server $1 did not start" >&2
+  exit 1
+}
+
+results="$work/results.tsv"
+: >"$results"
+for conns in $conns_list; do
+  if [ "$conns" -ge 1000 ]; then connect_rate=5000; warmup=$((conns / connect_rate + 3)); else connect_rate=0; warmup=3; fi
+  for server in $servers; do
+    port=$((20000 + RANDOM % 20000))
+    start_server "$server" "$port"
+    sleep 0.5
+    rss_before=$(rss_kib "$server_pid")
+    args=(bench "127.0.0.1:$port" --connections "$conns" --rate "$rate" --size 64
+          --warmup "${warmup}s" --duration "${duration}s" --json="$work/$server-$conns.json")
+    [ "$connect_rate" -gt 0 ] && args+=(--connect-rate "$connect_rate")
+    ./target/release/shout "${args[@]}" >"$work/$server-$conns.txt" &
+    bench_pid=$!
+    sleep "$warmup"
+    cpu_start=$(cpu_ticks "$server_pid")
+    sleep $((duration / 2))
+    rss_during=$(rss_kib "$server_pid")
+    status=0
+    wait "$bench_pid" || status=$?
+    cpu_end=$(cpu_ticks "$server_pid")
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$conns" "$((cpu_end - cpu_start))" \
+      "$rss_before" "$rss_during" "$status" "$work/$server-$conns.json" >>"$results"
+  done
+done
+
+python3 - "$results" "$tck" "$rate" "$duration" <<'PY'
+import json, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+tck, rate, duration = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+print(f"offered load: {rate} msgs/s open loop, 64-byte messages, {duration} s measured")
+print()
+print("| server | connections | server CPU/msg (µs) | msgs/s | p50 (µs) | p99 (µs) | errors | RSS/conn (KiB) |")
+print("|---|---|---|---|---|---|---|---|")
+for server, conns, ticks, rss0, rss1, status, path in rows:
+    r = json.load(open(path))
+    msgs = r["messages"]["measured"]
+    cpu_us = int(ticks) / tck / msgs * 1e6 if msgs else float("nan")
+    errors = sum(r["errors"].values())
+    rss_per = (int(rss1) - int(rss0)) / int(conns)
+    print(f"| {server} | {conns} | {cpu_us:.2f} | {r['throughput']['msgs_per_s']:.0f} | "
+          f"{r['latency_us']['p50']} | {r['latency_us']['p99']} | {errors} (exit {status}) | {rss_per:.2f} |")
+PY

@@ -1,0 +1,677 @@
+//! `shout bench` end to end: it passes with no errors against a correct shoutd (closed loop,
+//! open loop, pipelined, echo mode, several servers), fails with exit code 1 and the right
+//! counters against servers that answer wrongly, drop bytes or close early, holds an open-loop
+//! rate, writes its JSON report and HdrHistogram log, keeps load going through a server restart
+//! with `--reconnect`, leaves the warm-up out of the figures, and the real binary's exit codes.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use shout_client::bench::report::Report;
+use shout_client::bench::{execute, BenchArgs};
+use shout_common::Mode;
+use shout_server::{Config, Model};
+use shout_tests::*;
+
+/// Timing-sensitive tests (rates, a restart in mid-run) take this exclusively, so the other
+/// benches in this file do not compete with them for the cores; the rest share it.
+static CORES: RwLock<()> = RwLock::new(());
+
+fn shared_cores() -> RwLockReadGuard<'static, ()> {
+    CORES
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn exclusive_cores() -> RwLockWriteGuard<'static, ()> {
+    CORES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Parses bench options (`opts`, then the server addresses).
+fn bench_args(addrs: &[SocketAddr], opts: &[&str]) -> BenchArgs {
+    let argv: Vec<String> = opts
+        .iter()
+        .map(|s| s.to_string())
+        .chain(addrs.iter().map(ToString::to_string))
+        .collect();
+    BenchArgs::try_parse_from(&argv).unwrap_or_else(|e| panic!("bad options {argv:?}: {e}"))
+}
+
+/// Starts the bench in-process on another thread (an error: the run could not start).
+fn spawn_bench(args: BenchArgs) -> JoinHandle<Result<Report, String>> {
+    thread::spawn(move || execute(&args).map_err(|e| format!("{e:#}")))
+}
+
+/// Runs the bench in-process and returns its report; panics if it cannot start or takes more
+/// than [`TIMEOUT`] beyond its planned length.
+fn run_bench(addrs: &[SocketAddr], opts: &[&str]) -> Report {
+    let args = bench_args(addrs, opts);
+    let limit = TIMEOUT + args.warmup + args.duration.unwrap_or_default();
+    join_within(spawn_bench(args), limit).expect("the bench runs")
+}
+
+/// Asserts a run with no error of any kind and exit code 0.
+fn assert_clean(report: &Report, connections: u64) {
+    let c = report.counts();
+    assert_eq!(report.exit_code(), 0, "{c:?}\n{}", report.table());
+    assert_eq!(c.completed, c.sent, "{c:?}");
+    assert_eq!(c.mismatches, 0, "{c:?}");
+    assert_eq!(c.short, 0, "{c:?}");
+    assert_eq!(c.timeouts, 0, "{c:?}");
+    assert_eq!(c.conn_errors, 0, "{c:?}");
+    assert_eq!(c.connect_failures, 0, "{c:?}");
+    assert_eq!(c.setup_failures, 0, "{c:?}");
+    assert_eq!(c.unsent, 0, "{c:?}");
+    assert_eq!(c.resent, 0, "{c:?}");
+    assert_eq!(c.reopened, 0, "{c:?}");
+    assert_eq!(c.opened, connections, "{c:?}");
+    assert!(c.measured > 0, "{c:?}");
+}
+
+/// A directory of its own under the system temporary directory; removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("shout-bench-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How a deliberately wrong server answers.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Sends every byte back unchanged (no uppercasing).
+    Echo,
+    /// Uppercases, but drops every n-th byte it receives (counted per connection).
+    DropEvery(u64),
+    /// Uppercases correctly, but closes the connection once it has answered this many bytes.
+    CloseAfter(usize),
+}
+
+/// A thread-per-connection TCP server on `127.0.0.1:0` that answers with a [`Fault`]. Each
+/// connection is served until the client closes it (or the fault closes it); stopped on drop.
+struct FaultyServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FaultyServer {
+    fn start(fault: Fault) -> FaultyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let accepted = Arc::clone(&accepted);
+            thread::spawn(move || {
+                let mut conns = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                            let stop = Arc::clone(&stop);
+                            conns.push(thread::spawn(move || serve_faulty(stream, fault, &stop)));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => panic!("accept failed: {e}"),
+                    }
+                }
+                for conn in conns {
+                    join_within(conn, TIMEOUT);
+                }
+            })
+        };
+        FaultyServer {
+            addr,
+            stop,
+            accepted,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops accepting, ends every connection and returns how many were accepted.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            join_within(thread, TIMEOUT * 2);
+        }
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultyServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            // Only on a failing test: do not hide its panic behind another.
+            if !thread::panicking() {
+                join_within(thread, TIMEOUT * 2);
+            }
+        }
+    }
+}
+
+/// Serves one connection of a [`FaultyServer`] until end of stream, an error, the fault's
+/// close, or stop.
+fn serve_faulty(mut stream: TcpStream, fault: Fault, stop: &AtomicBool) {
+    stream.set_nonblocking(false).expect("blocking socket");
+    // Short read timeouts so that stop is noticed; writes get the full test timeout.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut answer = Vec::with_capacity(buf.len());
+    let mut received: u64 = 0;
+    let mut answered: usize = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return,
+        };
+        answer.clear();
+        match fault {
+            Fault::Echo => answer.extend_from_slice(&buf[..n]),
+            Fault::DropEvery(every) => {
+                for &byte in &buf[..n] {
+                    received += 1;
+                    if received % every != 0 {
+                        answer.push(byte.to_ascii_uppercase());
+                    }
+                }
+            }
+            Fault::CloseAfter(limit) => {
+                let take = n.min(limit - answered);
+                answer.extend(buf[..take].iter().map(u8::to_ascii_uppercase));
+                answered += take;
+            }
+        }
+        if stream.write_all(&answer).is_err() {
+            return;
+        }
+        if matches!(fault, Fault::CloseAfter(limit) if answered >= limit) {
+            return; // closes the connection
+        }
+    }
+}
+
+/// Closed loop: 20 connections, 20,000 messages, every one answered exactly.
+#[test]
+fn closed_loop_passes() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let report = run_bench(&[server.addr], &["-c", "20", "-n", "20000"]);
+    assert_clean(&report, 20);
+    let c = report.counts();
+    assert_eq!(c.sent, 20_000);
+    assert_eq!(c.completed, 20_000);
+    assert_eq!(c.measured, 20_000);
+    assert_eq!(c.bytes_out, 20_000 * 64);
+    assert_eq!(c.bytes_in, 20_000 * 64);
+    assert_eq!(server.stop().accepted, 20);
+}
+
+/// Open loop at 2,000 msgs/s for 2 s on 10 connections: every scheduled message is sent and
+/// answered exactly.
+#[test]
+fn open_loop_passes() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let report = run_bench(&[server.addr], &["--rate", "2000", "-d", "2s", "-c", "10"]);
+    assert_clean(&report, 10);
+    let c = report.counts();
+    assert!((3_990..=4_000).contains(&c.sent), "{c:?}");
+    assert_eq!(c.measured, c.completed);
+}
+
+/// Pipelined: 16 messages in flight on each of 8 connections, 40,000 messages, all exact.
+#[test]
+fn pipelined_passes() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let report = run_bench(&[server.addr], &["-p", "16", "-c", "8", "-n", "40000"]);
+    assert_clean(&report, 8);
+    let c = report.counts();
+    assert_eq!(c.sent, 40_000);
+    assert_eq!(c.completed, 40_000);
+}
+
+/// `--mode echo` against a server in echo mode passes.
+#[test]
+fn echo_mode_passes() {
+    let _cores = shared_cores();
+    let server = TestServer::start(Config {
+        mode: Mode::Echo,
+        ..Config::default()
+    });
+    let report = run_bench(&[server.addr], &["--mode", "echo", "-c", "5", "-n", "5000"]);
+    assert_clean(&report, 5);
+    assert_eq!(report.counts().sent, 5_000);
+    // The same server fails the default (upper) expectation.
+    let wrong = run_bench(&[server.addr], &["-c", "5", "-n", "500", "--timeout", "2s"]);
+    assert_eq!(wrong.exit_code(), 1, "{:?}", wrong.counts());
+    assert_eq!(wrong.counts().mismatches, 5, "{:?}", wrong.counts());
+}
+
+/// Options for the runs against wrong servers.
+const FAULTY_OPTS: &[&str] = &["-c", "4", "-n", "400", "--timeout", "2s"];
+
+/// A server that echoes without uppercasing: exit code 1, one mismatch per connection (each
+/// connection ends at its first wrong answer), nothing completed.
+#[test]
+fn wrong_answers_fail() {
+    let _cores = shared_cores();
+    let server = FaultyServer::start(Fault::Echo);
+    let report = run_bench(&[server.addr], FAULTY_OPTS);
+    let c = *report.counts();
+    assert_eq!(report.exit_code(), 1, "{c:?}");
+    assert!(!report.answers_ok());
+    assert_eq!(c.mismatches, 4, "{c:?}");
+    assert_eq!(c.completed, 0, "{c:?}");
+    assert_eq!(c.short, 0, "{c:?}");
+    assert_eq!(c.timeouts, 0, "{c:?}");
+    assert_eq!(c.conn_errors, 0, "{c:?}");
+    assert_eq!(c.opened, 4, "{c:?}");
+    assert_eq!(c.sent + c.unsent, 400, "the rest was never sent: {c:?}");
+    assert_eq!(server.stop(), 4);
+}
+
+/// A server that drops one byte in every 100 it receives: the second 64-byte message of each
+/// connection comes back a byte short and shifted, a mismatch; exit code 1.
+#[test]
+fn dropped_bytes_fail() {
+    let _cores = shared_cores();
+    let server = FaultyServer::start(Fault::DropEvery(100));
+    let report = run_bench(&[server.addr], FAULTY_OPTS);
+    let c = *report.counts();
+    assert_eq!(report.exit_code(), 1, "{c:?}");
+    assert_eq!(c.mismatches, 4, "{c:?}");
+    assert_eq!(c.completed, 4, "first message of each connection: {c:?}");
+    assert_eq!(c.sent, 8, "{c:?}");
+    assert_eq!(c.unsent, 392, "{c:?}");
+    assert_eq!(c.short, 0, "{c:?}");
+    assert_eq!(c.timeouts, 0, "{c:?}");
+    assert_eq!(c.conn_errors, 0, "{c:?}");
+    assert_eq!(server.stop(), 4);
+}
+
+/// A server that closes each connection after answering three messages correctly: exit code 1,
+/// every connection ends as a connection error, no mismatch. The fourth message of a
+/// connection is sent (and then short) only if the bench did not see the close first.
+#[test]
+fn early_close_fails() {
+    let _cores = shared_cores();
+    let server = FaultyServer::start(Fault::CloseAfter(3 * 64));
+    let report = run_bench(&[server.addr], FAULTY_OPTS);
+    let c = *report.counts();
+    assert_eq!(report.exit_code(), 1, "{c:?}");
+    assert_eq!(c.mismatches, 0, "{c:?}");
+    assert_eq!(c.completed, 12, "three per connection: {c:?}");
+    assert_eq!(c.conn_errors, 4, "{c:?}");
+    assert!(c.short <= 4, "at most the fourth message of each: {c:?}");
+    assert_eq!(c.sent, c.completed + c.short, "{c:?}");
+    assert_eq!(c.sent + c.unsent, 400, "{c:?}");
+    assert_eq!(c.timeouts, 0, "{c:?}");
+    assert_eq!(c.reopened, 0, "{c:?}");
+    assert_eq!(server.stop(), 4);
+}
+
+/// Open loop at 2,000 msgs/s for 3 s achieves its rate within 5% and says so.
+#[test]
+fn open_loop_reaches_its_rate() {
+    let _cores = exclusive_cores();
+    let server = TestServer::default_config();
+    let report = run_bench(&[server.addr], &["--rate", "2000", "-d", "3s", "-c", "20"]);
+    assert_clean(&report, 20);
+    let rate = report.msgs_per_sec();
+    assert!(
+        (1_900.0..=2_100.0).contains(&rate),
+        "achieved {rate} msgs/s\n{}",
+        report.table()
+    );
+    assert_eq!(report.rate_reached(), Some(true), "{}", report.table());
+    assert!(report.latency_us(0.5) > 0);
+}
+
+/// `--json=FILE` writes a JSON report with the documented fields; `--hdr-log FILE` writes an
+/// HdrHistogram interval log.
+#[test]
+fn json_report_and_hdr_log() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let dir = TempDir::new("json");
+    let json_path = dir.0.join("report.json");
+    let hdr_path = dir.0.join("latency.hlog");
+    let json_opt = format!("--json={}", json_path.display());
+    let hdr = hdr_path.to_str().expect("UTF-8 path");
+    let report = run_bench(
+        &[server.addr],
+        &[
+            "-c",
+            "4",
+            "-d",
+            "1500ms",
+            "-p",
+            "2",
+            &json_opt,
+            "--hdr-log",
+            hdr,
+        ],
+    );
+    assert_clean(&report, 4);
+
+    let text = std::fs::read_to_string(&json_path).expect("the JSON report was written");
+    let json: Value = serde_json::from_str(&text).expect("the JSON report parses");
+    let config = &json["config"];
+    assert_eq!(config["connections"], 4);
+    assert_eq!(config["size"], 64);
+    assert_eq!(config["pipeline"], 2);
+    assert!(config["rate"].is_null(), "closed loop has no rate");
+    assert_eq!(config["mode"], "upper");
+    assert_eq!(config["reconnect"], false);
+    assert!(
+        json["throughput"]["msgs_per_s"]
+            .as_f64()
+            .expect("msgs_per_s")
+            > 0.0
+    );
+    let latency = &json["latency_us"];
+    let quantiles = ["min", "p50", "p90", "p99", "p99_9", "p99_99", "max"];
+    let values: Vec<u64> = quantiles
+        .iter()
+        .map(|q| {
+            latency[q]
+                .as_u64()
+                .unwrap_or_else(|| panic!("latency_us.{q}"))
+        })
+        .collect();
+    assert!(values[0] > 0, "{latency}");
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{latency}");
+    let c = report.counts();
+    assert_eq!(json["messages"]["sent"], c.sent);
+    assert_eq!(json["messages"]["answered"], c.completed);
+    for field in [
+        "mismatches",
+        "short_answers",
+        "timeouts",
+        "connection_errors",
+        "connect_failures",
+    ] {
+        assert_eq!(json["errors"][field], 0, "errors.{field}");
+    }
+    assert_eq!(json["connections"]["opened"], 4);
+    assert_eq!(json["connections"]["failed"], 0);
+    assert_eq!(json["connections"]["reopened"], 0);
+    assert!(
+        json["cpu"]["client_s_per_million_msgs"]
+            .as_f64()
+            .expect("cpu per million")
+            > 0.0
+    );
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["exit_code"], 0);
+    let series = json["series"].as_array().expect("series is an array");
+    assert!(!series.is_empty());
+    for point in series {
+        for field in ["second", "answered", "p99_us"] {
+            assert!(point[field].is_u64(), "series.{field}: {point}");
+        }
+    }
+    let answered: u64 = series.iter().filter_map(|p| p["answered"].as_u64()).sum();
+    assert_eq!(answered, c.completed);
+
+    let log = std::fs::read_to_string(&hdr_path).expect("the histogram log was written");
+    assert!(log.contains("#[StartTime:"), "{log}");
+    let histograms = log
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("\"StartTimestamp\""))
+        .filter(|l| l.split(',').nth(3).is_some_and(|h| h.starts_with("HIST")))
+        .count();
+    assert!(histograms >= 1, "no histogram line in:\n{log}");
+}
+
+/// Restarts the server (with `model`) on the same port about a second into a 3 s run, with or
+/// without `--reconnect`, and returns the report.
+fn bench_through_restart(model: Model, reconnect: bool) -> Report {
+    let config = Config {
+        model,
+        ..Config::default()
+    };
+    let first = TestServer::start(config.clone());
+    let addr = first.addr;
+    let mut opts = vec!["-c", "10", "-d", "3s", "--pipeline", "4", "--timeout", "3s"];
+    if reconnect {
+        opts.push("--reconnect");
+    }
+    let bench = spawn_bench(bench_args(&[addr], &opts));
+    first.wait_for("the bench's connections", |s| s.active == 10);
+    thread::sleep(Duration::from_secs(1));
+    let stopped_at = Instant::now();
+    first.stop();
+    let second = TestServer::start_on(config, addr);
+    let restart = stopped_at.elapsed();
+    // The bench closes each connection as soon as it sees the server's end of stream, which
+    // is all a graceful stop waits for.
+    assert!(
+        restart < Duration::from_secs(1),
+        "the graceful stop took {restart:?}"
+    );
+    let report = join_within(bench, TIMEOUT * 2).expect("the bench runs");
+    let accepted = second.stop().accepted;
+    if reconnect {
+        assert_eq!(accepted, 10, "every connection reopened on the new server");
+    }
+    report
+}
+
+model_tests! {
+    /// With `--reconnect`, load continues through a graceful server restart on the same port:
+    /// connections are reopened, unanswered messages re-sent, and the run passes.
+    fn reconnect_survives_restart(model) {
+        let _cores = exclusive_cores();
+        let report = bench_through_restart(model, true);
+        let c = *report.counts();
+        assert_eq!(report.exit_code(), 0, "{c:?}\n{}", report.table());
+        // At least once per connection; more if a reconnection raced the old server's
+        // listener closing (it was accepted by the kernel, then reset).
+        assert!(c.reopened >= 10, "{c:?}");
+        assert_eq!(c.reopened, c.conn_errors, "each closed connection reopened: {c:?}");
+        assert_eq!(c.opened, 10 + c.reopened, "{c:?}");
+        assert_eq!(c.mismatches, 0, "{c:?}");
+        assert_eq!(c.short, 0, "{c:?}");
+        assert_eq!(c.timeouts, 0, "{c:?}");
+        assert_eq!(c.unsent, 0, "{c:?}");
+        assert_eq!(c.setup_failures, 0, "{c:?}");
+        assert_eq!(c.completed, c.sent - c.resent, "{c:?}");
+        assert!(c.completed > 0);
+    }
+}
+
+/// Without `--reconnect`, the same restart fails the run (exit code 1): every connection
+/// ends as a connection error.
+#[test]
+fn restart_without_reconnect_fails() {
+    let _cores = exclusive_cores();
+    let report = bench_through_restart(Model::default(), false);
+    let c = *report.counts();
+    assert_eq!(report.exit_code(), 1, "{c:?}\n{}", report.table());
+    assert_eq!(c.conn_errors, 10, "{c:?}");
+    assert_eq!(c.opened, 10, "{c:?}");
+    assert_eq!(c.reopened, 0, "{c:?}");
+    assert_eq!(c.mismatches, 0, "{c:?}");
+    assert_eq!(c.timeouts, 0, "{c:?}");
+}
+
+/// Runs the real `shout` with `args`, stdin closed; returns (exit code, stdout, stderr).
+fn shout(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = Command::new(bin("shout"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SHOUT_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shout");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let out_reader = thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).expect("read stdout");
+        out
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let err_reader = thread::spawn(move || {
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).expect("read stderr");
+        err
+    });
+    let status = wait_child(&mut child);
+    (
+        status.code(),
+        join_within(out_reader, TIMEOUT),
+        join_within(err_reader, TIMEOUT),
+    )
+}
+
+/// The real binary: exit code 2 for a usage error (`--size 3`).
+#[test]
+fn binary_usage_error_exits_2() {
+    let (code, out, err) = shout(&["bench", "--size", "3", "-n", "10", "127.0.0.1:1"]);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("--size"), "{err}");
+}
+
+/// The real binary: exit code 2 when nothing listens on the address (no connection can be set
+/// up).
+#[test]
+fn binary_nothing_listening_exits_2() {
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address")
+    }; // closed again: nothing listens there now
+    let (code, out, err) = shout(&[
+        "bench",
+        "-c",
+        "3",
+        "-n",
+        "30",
+        "--timeout",
+        "2s",
+        &addr.to_string(),
+    ]);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("connections could not be set up"), "{out}");
+}
+
+/// The real binary: a passing run exits 0 and prints the table with its result line.
+#[test]
+fn binary_passing_run_prints_table() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let (code, out, err) = shout(&["bench", "-c", "4", "-n", "2000", &server.addr.to_string()]);
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    let result = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("result"))
+        .unwrap_or_else(|| panic!("no result line in:\n{out}"));
+    assert!(result.contains("OK"), "{result}");
+    assert!(out.contains("latency (µs)"), "{out}");
+    assert!(out.contains("sent 2000  answered 2000"), "{out}");
+}
+
+/// The real binary: `--json` alone prints one JSON document on stdout instead of the table.
+#[test]
+fn binary_json_to_stdout() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let (code, out, err) = shout(&[
+        "bench",
+        "--json",
+        "-c",
+        "2",
+        "-n",
+        "1000",
+        &server.addr.to_string(),
+    ]);
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    let json: Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["messages"]["answered"], 1000);
+    assert_eq!(json["config"]["connections"], 2);
+}
+
+/// Connections are spread round robin over several servers: 10 connections to two servers
+/// give each one 5.
+#[test]
+fn connections_spread_round_robin() {
+    let _cores = shared_cores();
+    let a = TestServer::default_config();
+    let b = TestServer::default_config();
+    let report = run_bench(&[a.addr, b.addr], &["-c", "10", "-n", "1000"]);
+    assert_clean(&report, 10);
+    assert_eq!(report.counts().completed, 1000);
+    assert_eq!(a.stop().accepted, 5);
+    assert_eq!(b.stop().accepted, 5);
+}
+
+/// `--warmup` runs messages that are left out of the figures: some are measured, not all.
+#[test]
+fn warmup_is_left_out() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let report = run_bench(&[server.addr], &["--warmup", "1s", "-d", "1s", "-c", "4"]);
+    assert_clean(&report, 4);
+    let c = report.counts();
+    assert!(c.measured > 0, "{c:?}");
+    assert!(c.measured < c.completed, "{c:?}");
+    let json = report.json();
+    let series = json["series"].as_array().expect("series");
+    assert_eq!(series[0]["warmup"], true, "{json}");
+    assert_eq!(series[0]["measured"], 0, "{json}");
+}
