@@ -294,8 +294,17 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs the connection core as far as the socket allows.
+    /// Runs the connection core as far as the socket allows. A panic (a bug) ends only this
+    /// connection: it is closed and counted, and the worker goes on with the others.
     fn drive(&mut self, i: usize, now: Instant) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step(i, now)));
+        if result.is_err() {
+            error!("connection handler panicked; closing this connection");
+            self.close(i, CloseReason::Error);
+        }
+    }
+
+    fn step(&mut self, i: usize, now: Instant) {
         let Some(entry) = self.slots[i].as_mut() else {
             return;
         };

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
 use std::os::fd::OwnedFd;
-use tracing::{debug, error, info_span, warn};
+use tracing::{debug, error, warn};
 
 use crate::accept::Dispatch;
 use crate::conn::{self, Connection, Want, READ_CHUNK};
@@ -142,23 +142,35 @@ impl Inner {
     }
 
     /// The body of a connection thread.
+    ///
+    /// Events carry the connection's id and peer as fields rather than entering a span: the
+    /// tracing registry's span storage supports at most 4096 threads at once, and this model
+    /// runs one thread per connection. A panic (a bug) ends only this connection, which is
+    /// still closed and counted.
     fn serve(&self, id: u64, peer: SocketAddr, stream: &TcpStream) {
-        let span = info_span!("conn", id, %peer);
-        let _entered = span.enter();
-        debug!("accepted");
+        debug!(id, %peer, "accepted");
         let mut conn = Connection::new(self.shared.config.mode);
-        let mut scratch = vec![0u8; READ_CHUNK];
-        let mut reason = drive(
-            stream,
-            &mut conn,
-            &mut scratch,
-            &self.stop,
-            &self.shared.config,
-        );
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut scratch = vec![0u8; READ_CHUNK];
+            drive(
+                stream,
+                &mut conn,
+                &mut scratch,
+                &self.stop,
+                &self.shared.config,
+            )
+        }));
+        let mut reason = outcome.unwrap_or_else(|_| {
+            error!(id, %peer, "connection handler panicked; closing this connection");
+            let _ = stream.shutdown(Shutdown::Both);
+            CloseReason::Error
+        });
         if reason != CloseReason::Done && self.forced.load(Ordering::SeqCst) {
             reason = CloseReason::Drain;
         }
         debug!(
+            id,
+            %peer,
             reason = reason.as_str(),
             bytes_in = conn.bytes_in(),
             bytes_out = conn.bytes_out(),

@@ -289,6 +289,15 @@ impl Drop for Shoutd {
     }
 }
 
+/// CPU time (user + system, in clock ticks) process `pid` has used, from `/proc`.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // Fields after the command name (in parentheses): utime is the 12th, stime the 13th.
+    let after = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
 /// Waits for `child` to exit within [`TIMEOUT`] (panics otherwise).
 pub fn wait_child(child: &mut Child) -> std::process::ExitStatus {
     wait_until("the process to exit", || child.try_wait().expect("wait"))

@@ -9,15 +9,6 @@ use std::time::Duration;
 use rustix::process::{prlimit, Pid, Resource, Rlimit};
 use shout_tests::*;
 
-/// CPU time (user + system, in clock ticks) the process has used.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses): utime is the 12th, stime 13th.
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split(' ').collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
 model_tests! {
 /// Out of descriptors, shoutd pauses accepting (no busy loop), keeps serving, then resumes.
 fn emfile_pauses_accepting_without_spinning(model) {

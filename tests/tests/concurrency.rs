@@ -6,6 +6,9 @@ use std::thread;
 use shout_server::Config;
 use shout_tests::*;
 
+/// Serialises the 10,000-connection tests.
+static TEN_THOUSAND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 model_tests! {
 /// 100 concurrent clients each send 1000 distinct messages and check every answer.
 fn hundred_clients_thousand_messages_each(model) {
@@ -70,5 +73,37 @@ fn connection_limit(model) {
     let mut third = server.connect();
     third.write_all(b"served").unwrap();
     assert_eq!(read_n(&mut third, 6), b"SERVED");
+}
+
+/// 10,000 connections open at once against the real shoutd, every answer checked by
+/// `shout bench` (open loop, 10,000 msgs/s in all for 2 s once all are open).
+fn ten_thousand_connections(model) {
+    // Both models' runs together would need more descriptors than this process may open.
+    let _alone = TEN_THOUSAND.lock().unwrap_or_else(|p| p.into_inner());
+    let mut shoutd = Shoutd::start(&model_args(model));
+    let addr = shoutd.addr.to_string();
+    let args = shout_client::bench::BenchArgs::try_parse_from([
+        addr.as_str(),
+        "--connections",
+        "10000",
+        "--connect-rate",
+        "10000",
+        "--rate",
+        "10000",
+        "--warmup",
+        "1s",
+        "--duration",
+        "2s",
+        "--timeout",
+        "10s",
+    ])
+    .unwrap();
+    let report = shout_client::bench::execute(&args).expect("the bench runs");
+    let counts = report.counts();
+    assert_eq!(report.exit_code(), 0, "{counts:?}");
+    assert_eq!(counts.opened, 10_000);
+    assert!(counts.completed >= 20_000, "{counts:?}");
+    assert_eq!(counts.errors(false), 0);
+    assert_eq!(shoutd.child.try_wait().unwrap(), None, "shoutd died");
 }
 }

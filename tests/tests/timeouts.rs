@@ -68,4 +68,19 @@ fn peer_that_does_not_read_is_closed_at_write_timeout(model) {
     other.write_all(b"after").unwrap();
     assert_eq!(read_n(&mut other, 5), b"AFTER");
 }
+
+/// A peer that does not read stalls only its connection, and the server waits for
+/// writability instead of spinning: it uses almost no CPU while stalled.
+fn stalled_writer_does_not_spin(model) {
+    let shoutd = Shoutd::start(&[&model_args(model)[..], &["--write-timeout", "0"]].concat());
+    let flood = Flood::start(shoutd.addr);
+    flood.wait_stalled();
+    let pid = shoutd.child.id();
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 30, "shoutd used {used} ticks in 1 s with a stalled peer");
+    assert_eq!(round_trip(shoutd.addr, b"other"), b"OTHER");
+    flood.finish();
+}
 }
