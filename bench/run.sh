@@ -9,13 +9,15 @@
 # divided by the connections).
 #
 # Usage: bench/run.sh [RATE] [DURATION_S]        defaults: 20000 msgs/s, 10 s
-# Environment: SERVERS="pool threads tokio", CONNS="100 10000" to choose a subset.
+# Environment: SERVERS="pool threads tokio", CONNS="100 10000" to choose a subset; REPEAT=N
+# runs each configuration N times (interleaved) and reports the median of each figure.
 # Runs on loopback only; every process it starts is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-20000}
 duration=${2:-10}
 servers=${SERVERS:-pool threads tokio}
+repeat=${REPEAT:-1}
 conns_list=${CONNS:-100 10000}
 
 cargo build --release --quiet --bin shoutd --bin shout
@@ -56,15 +58,16 @@ results="$work/results.tsv"
 : >"$results"
 for conns in $conns_list; do
   if [ "$conns" -ge 1000 ]; then connect_rate=5000; warmup=$((conns / connect_rate + 3)); else connect_rate=0; warmup=3; fi
+  for rep in $(seq "$repeat"); do
   for server in $servers; do
-    port=$((20000 + RANDOM % 20000))
+    port=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768+)
     start_server "$server" "$port"
     sleep 0.5
     rss_before=$(rss_kib "$server_pid")
     args=(bench "127.0.0.1:$port" --connections "$conns" --rate "$rate" --size 64
-          --warmup "${warmup}s" --duration "${duration}s" --json="$work/$server-$conns.json")
+          --warmup "${warmup}s" --duration "${duration}s" --json="$work/$server-$conns-$rep.json")
     [ "$connect_rate" -gt 0 ] && args+=(--connect-rate "$connect_rate")
-    ./target/release/shout "${args[@]}" >"$work/$server-$conns.txt" &
+    ./target/release/shout "${args[@]}" >"$work/$server-$conns-$rep.txt" &
     bench_pid=$!
     sleep "$warmup"
     cpu_start=$(cpu_ticks "$server_pid")
@@ -77,24 +80,36 @@ for conns in $conns_list; do
     wait "$server_pid" 2>/dev/null || true
     server_pid=
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$conns" "$((cpu_end - cpu_start))" \
-      "$rss_before" "$rss_during" "$status" "$work/$server-$conns.json" >>"$results"
+      "$rss_before" "$rss_during" "$status" "$work/$server-$conns-$rep.json" >>"$results"
+  done
   done
 done
 
-python3 - "$results" "$tck" "$rate" "$duration" <<'PY'
-import json, sys
+python3 - "$results" "$tck" "$rate" "$duration" "$repeat" <<'PY'
+import json, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-tck, rate, duration = int(sys.argv[2]), sys.argv[3], sys.argv[4]
-print(f"offered load: {rate} msgs/s open loop, 64-byte messages, {duration} s measured")
-print()
-print("| server | connections | server CPU/msg (µs) | msgs/s | p50 (µs) | p99 (µs) | errors | RSS/conn (KiB) |")
-print("|---|---|---|---|---|---|---|---|")
+tck, rate, duration, repeat = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+groups = {}
 for server, conns, ticks, rss0, rss1, status, path in rows:
     r = json.load(open(path))
     msgs = r["messages"]["measured"]
-    cpu_us = int(ticks) / tck / msgs * 1e6 if msgs else float("nan")
-    errors = sum(r["errors"].values())
-    rss_per = (int(rss1) - int(rss0)) / int(conns)
-    print(f"| {server} | {conns} | {cpu_us:.2f} | {r['throughput']['msgs_per_s']:.0f} | "
-          f"{r['latency_us']['p50']} | {r['latency_us']['p99']} | {errors} (exit {status}) | {rss_per:.2f} |")
+    groups.setdefault((conns, server), []).append({
+        "cpu": int(ticks) / tck / msgs * 1e6 if msgs else float("nan"),
+        "rate": r["throughput"]["msgs_per_s"],
+        "p50": r["latency_us"]["p50"],
+        "p99": r["latency_us"]["p99"],
+        "errors": sum(r["errors"].values()) + (0 if status == "0" else 1),
+        "rss": (int(rss1) - int(rss0)) / int(conns),
+    })
+print(f"offered load: {rate} msgs/s open loop, 64-byte messages, {duration} s measured; "
+      f"median of {repeat} run(s)")
+print()
+print("| server | connections | server CPU/msg (µs) | msgs/s | p50 (µs) | p99 (µs) | errors | RSS/conn (KiB) |")
+print("|---|---|---|---|---|---|---|---|")
+order = {"pool": 0, "threads": 1, "tokio": 2}
+for (conns, server), runs in sorted(groups.items(), key=lambda kv: (int(kv[0][0]), order.get(kv[0][1], 9))):
+    med = lambda k: statistics.median(run[k] for run in runs)
+    errors = sum(run["errors"] for run in runs)
+    print(f"| {server} | {conns} | {med('cpu'):.2f} | {med('rate'):.0f} | {med('p50'):.0f} | "
+          f"{med('p99'):.0f} | {errors} | {med('rss'):.2f} |")
 PY
