@@ -49,9 +49,14 @@ pub struct Args {
 
 /// Subcommands of `shout`.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Load-test shoutd with many connections, checking every answer byte.
     Bench(BenchArgs),
+    /// Shell completions and the man page.
+    #[command(flatten)]
+    Tool(shout_common::cli::Tool),
 }
 
 impl Args {
@@ -66,8 +71,21 @@ impl Args {
 /// Runs `shout` with parsed arguments and returns its exit code; errors are printed as one
 /// line on stderr.
 pub fn run(args: &Args) -> ExitCode {
-    if let Some(Command::Bench(bench)) = &args.command {
-        return crate::bench::run(bench);
+    match &args.command {
+        Some(Command::Bench(bench)) => return crate::bench::run(bench),
+        Some(Command::Tool(tool)) => {
+            return match shout_common::cli::print_tool(
+                tool,
+                <Args as clap::CommandFactory>::command(),
+            ) {
+                Ok(()) => ExitCode::from(EXIT_OK),
+                Err(e) => {
+                    eprintln!("shout: {e}");
+                    ExitCode::from(EXIT_FAILED)
+                }
+            };
+        }
+        None => {}
     }
     let opts = args.connect_options();
     if args.connect_timeout.is_zero() || args.reply_timeout.is_zero() {

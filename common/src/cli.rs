@@ -19,6 +19,37 @@ pub fn raise_nofile_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
+/// Packaging helpers of both binaries, generated from their clap definitions.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Tool {
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Writes what `tool` asks for to stdout, for `command` (the binary's clap definition).
+pub fn print_tool(tool: &Tool, mut command: clap::Command) -> std::io::Result<()> {
+    let name = command.get_name().to_owned();
+    let mut out = std::io::stdout().lock();
+    match tool {
+        Tool::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut command, name, &mut buf);
+            std::io::Write::write_all(&mut out, &buf)
+        }
+        Tool::Man => clap_mangen::Man::new(command).render(&mut out),
+    }
+    // A reader that stopped early (`| head`) is not an error.
+    .or_else(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(e),
+    })
+}
+
 /// Formats a duration the way [`parse_duration`] reads it (for help texts and logs).
 pub fn format_duration(d: Duration) -> String {
     if d.is_zero() {

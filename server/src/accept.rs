@@ -4,16 +4,65 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
+use crate::metrics::{self, StatsLog};
 use crate::server::Shared;
 
 /// The token of the waker that stops the loop; listeners use their index.
 pub(crate) const WAKE: Token = Token(usize::MAX);
+
+/// The token of the metrics listener.
+const METRICS: Token = Token(usize::MAX - 1);
+
+/// What the accept loop serves besides connections.
+pub(crate) struct Extras<'a> {
+    /// The metrics listener and its registry (`--metrics-listen`).
+    pub(crate) metrics: Option<(&'a TcpListener, &'a Arc<Registry>)>,
+}
+
+/// Registers the metrics listener with `poll`.
+pub(crate) fn register_metrics(poll: &Poll, listener: &TcpListener) -> io::Result<()> {
+    poll.registry().register(
+        &mut SourceFd(&listener.as_raw_fd()),
+        METRICS,
+        Interest::READABLE,
+    )
+}
+
+/// Serves every pending metrics request, each on a short-lived thread (a slow scraper must not
+/// hold up accepting).
+fn accept_scrapes(listener: &TcpListener, registry: &Arc<Registry>) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let registry = Arc::clone(registry);
+                let spawned = std::thread::Builder::new()
+                    .name("metrics".into())
+                    .spawn(move || {
+                        // The listener is non-blocking; the scrape is served blocking.
+                        let _ = stream.set_nonblocking(false);
+                        metrics::serve_scrape(stream, &registry);
+                    });
+                if let Err(e) = spawned {
+                    warn!(error = %e, "cannot start a thread for a metrics request");
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if is_per_connection(&e) => continue,
+            Err(e) => {
+                warn!(error = %e, "metrics accept failed");
+                return;
+            }
+        }
+    }
+}
 
 /// How long accepting pauses after an error such as `EMFILE` (HAProxy pauses up to 100 ms):
 /// long enough not to spin on a full descriptor table, short enough to resume promptly.
@@ -41,15 +90,26 @@ pub(crate) fn register(poll: &Poll, listeners: &[TcpListener]) -> io::Result<()>
 pub(crate) fn run(
     poll: &mut Poll,
     listeners: &[TcpListener],
+    extras: &Extras<'_>,
     shared: &Shared,
     model: &mut dyn Dispatch,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(64);
     let mut state = LoopState::default();
+    let mut stats_log = shared
+        .config
+        .stats_interval
+        .map(|every| StatsLog::new(every, shared.stats.snapshot()));
     loop {
         // After an accept error, wake up by ourselves: the pending connection will not produce
-        // another readiness event.
-        let timeout = state.paused.then_some(ACCEPT_PAUSE);
+        // another readiness event. The stats line has its own schedule.
+        let mut timeout = state.paused.then_some(ACCEPT_PAUSE);
+        if let Some(log) = &stats_log {
+            let until = log
+                .next()
+                .saturating_duration_since(std::time::Instant::now());
+            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+        }
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -57,6 +117,14 @@ pub(crate) fn run(
         }
         if shared.stopping() {
             return Ok(());
+        }
+        if let Some(log) = &mut stats_log {
+            log.tick(shared);
+        }
+        if let Some((listener, registry)) = extras.metrics {
+            if events.iter().any(|e| e.token() == METRICS) {
+                accept_scrapes(listener, registry);
+            }
         }
         state.paused = false;
         for listener in listeners {

@@ -17,8 +17,12 @@ use crate::{limits, Config, Server};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
 #[derive(Debug, Parser)]
-#[command(name = "shoutd", version, about, long_about = None)]
+#[command(name = "shoutd", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Print shell completions or the man page instead of serving.
+    #[command(subcommand)]
+    pub command: Option<shout_common::cli::Tool>,
+
     /// Address to listen on; repeat (or separate with commas) for several. Port 0 picks one.
     #[arg(short, long = "listen", value_name = "ADDR", env = "SHOUT_LISTEN",
           value_delimiter = ',', default_value = DEFAULT_ADDR)]
@@ -61,6 +65,15 @@ pub struct Args {
     /// Listen backlog: connections the kernel queues before they are accepted.
     #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = 1024)]
     pub backlog: i32,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given).
+    #[arg(long, value_name = "ADDR", env = "SHOUT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Log a one-line summary (connections, msgs/s, bytes/s) this often (0: never).
+    #[arg(long, value_name = "DURATION", env = "SHOUT_STATS_INTERVAL", default_value = "0",
+          value_parser = parse_duration)]
+    pub stats_interval: Duration,
 
     /// Log format on stderr.
     #[arg(long, value_enum, env = "SHOUT_LOG_FORMAT", default_value_t = LogFormat::Text)]
@@ -134,6 +147,8 @@ impl Args {
             write_timeout: nonzero(self.write_timeout),
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
+            metrics_listen: self.metrics_listen,
+            stats_interval: nonzero(self.stats_interval),
         })
     }
 }

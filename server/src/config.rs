@@ -52,6 +52,10 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// The listen backlog (pending connections the kernel queues for accept).
     pub backlog: i32,
+    /// Serve Prometheus metrics at `/metrics` on this address (`None`: off).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log a one-line summary this often (`None`: never).
+    pub stats_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -68,6 +72,8 @@ impl Default for Config {
             write_timeout: Some(Duration::from_secs(30)),
             drain_timeout: Duration::from_secs(10),
             backlog: 1024,
+            metrics_listen: None,
+            stats_interval: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 
 use shout_common::{Mode, Transform};
 
-use crate::stats::CloseReason;
+use crate::stats::{CloseReason, Traffic};
 
 /// The most bytes taken from the peer in one read.
 ///
@@ -43,6 +43,7 @@ pub struct Connection {
     peer_closed: bool,
     bytes_in: u64,
     bytes_out: u64,
+    lines_in: u64,
 }
 
 impl Connection {
@@ -56,6 +57,7 @@ impl Connection {
             peer_closed: false,
             bytes_in: 0,
             bytes_out: 0,
+            lines_in: 0,
         }
     }
 
@@ -79,6 +81,7 @@ impl Connection {
             self.stop_reading();
         } else {
             self.bytes_in += data.len() as u64;
+            self.lines_in += data.iter().filter(|&&b| b == b'\n').count() as u64;
             self.transform.push(data, &mut self.out);
         }
     }
@@ -177,6 +180,15 @@ impl Connection {
     /// Whether the connection has an answer buffer (idle ones should not).
     pub fn has_buffer(&self) -> bool {
         self.out.capacity() > 0
+    }
+
+    /// Bytes and lines moved so far.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            lines_in: self.lines_in,
+        }
     }
 
     /// Bytes received so far.

@@ -8,6 +8,16 @@ use shout_server::cli::{self, Args};
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(tool) = &args.command {
+        return match shout_common::cli::print_tool(tool, <Args as clap::CommandFactory>::command())
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoutd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     cli::init_logging(args.log_format, args.log_level());
     match cli::run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,7 +38,7 @@ use tracing::{debug, error, warn};
 use crate::accept::Dispatch;
 use crate::conn::{self, Connection, Want, READ_CHUNK};
 use crate::server::Shared;
-use crate::stats::CloseReason;
+use crate::stats::{CloseReason, Traffic};
 
 const WAKE: Token = Token(usize::MAX);
 
@@ -157,6 +157,8 @@ struct Worker {
     buffers: Vec<Vec<u8>>,
     /// Set once shutdown reaches this worker: the time by which everything must be closed.
     drain_deadline: Option<Instant>,
+    /// Traffic of this event-loop round, added to the shared counters once per round.
+    traffic: Traffic,
 }
 
 impl Worker {
@@ -173,6 +175,7 @@ impl Worker {
             scratch: vec![0; READ_CHUNK],
             buffers: Vec::new(),
             drain_deadline: None,
+            traffic: Traffic::default(),
         }
     }
 
@@ -207,6 +210,7 @@ impl Worker {
                     self.drive(i, now);
                 }
             }
+            self.shared.stats.traffic(std::mem::take(&mut self.traffic));
             self.expire(now);
             if self.drain_deadline.is_none() && self.shared.stopping() {
                 self.begin_drain(now);
@@ -241,7 +245,7 @@ impl Worker {
         for (stream, peer, id) in new {
             if let Err(e) = self.add(stream, peer, id, now) {
                 debug!(id, %peer, error = %e, "cannot register connection; closing it");
-                self.shared.stats.closed(CloseReason::Error, 0, 0);
+                self.shared.stats.closed(CloseReason::Error);
             }
         }
     }
@@ -310,6 +314,7 @@ impl Worker {
         let Some(entry) = self.slots[i].as_mut() else {
             return;
         };
+        let before = entry.conn.traffic();
         if entry.lingering {
             if entry.readable {
                 self.linger(i);
@@ -350,6 +355,7 @@ impl Worker {
                 Want::Close => break Ok(true),
             }
         };
+        self.traffic += entry.conn.traffic() - before;
         // An idle connection gives its buffer back.
         if let Some(buf) = entry.conn.take_buffer() {
             if self.buffers.len() < POOLED_BUFFERS {
@@ -497,9 +503,7 @@ impl Worker {
             bytes_out = entry.conn.bytes_out(),
             "closed"
         );
-        self.shared
-            .stats
-            .closed(reason, entry.conn.bytes_in(), entry.conn.bytes_out());
+        self.shared.stats.closed(reason);
         self.generations[i] += 1;
         self.free.push(i);
         self.open -= 1;

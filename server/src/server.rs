@@ -12,7 +12,7 @@ use tracing::info;
 
 use crate::config::Model;
 use crate::stats::{Snapshot, Stats};
-use crate::{accept, listener, pool, threads, Config};
+use crate::{accept, listener, metrics, pool, threads, Config};
 
 /// State shared by the accept loop, the connections and every [`Handle`].
 pub(crate) struct Shared {
@@ -33,6 +33,7 @@ impl Shared {
 pub struct Server {
     listeners: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
+    metrics: Option<(TcpListener, SocketAddr)>,
     poll: Poll,
     shared: Arc<Shared>,
 }
@@ -80,8 +81,21 @@ impl Server {
             .iter()
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let listener = listener::bind(addr, 64).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
+                })?;
+                let bound = listener.local_addr()?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
         let poll = Poll::new()?;
         accept::register(&poll, &listeners)?;
+        if let Some((listener, _)) = &metrics {
+            accept::register_metrics(&poll, listener)?;
+        }
         let waker = Waker::new(poll.registry(), accept::WAKE)?;
         let shared = Arc::new(Shared {
             config,
@@ -92,6 +106,7 @@ impl Server {
         Ok(Server {
             listeners,
             addrs,
+            metrics,
             poll,
             shared,
         })
@@ -100,6 +115,11 @@ impl Server {
     /// The addresses actually bound, in the order of `Config::listen`.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The address of the metrics endpoint, if `Config::metrics_listen` was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     /// A handle to stop the server or read its counters.
@@ -132,20 +152,30 @@ impl Server {
             model = config.model.as_str(),
             workers = (config.model == Model::Pool).then_some(workers),
             max_connections = config.max_connections,
+            metrics = self.metrics.as_ref().map(|(_, a)| a.to_string()),
             "listening on {}",
             addrs.join(", ")
         );
+        let metrics = self
+            .metrics
+            .take()
+            .map(|(listener, _)| (listener, Arc::new(metrics::registry(shared, workers))));
+        let extras = accept::Extras {
+            metrics: metrics.as_ref().map(|(l, r)| (l, r)),
+        };
         let result = match config.model {
             Model::Threads => {
                 let mut model = threads::Threads::new(Arc::clone(shared))?;
-                let result = accept::run(&mut self.poll, &self.listeners, shared, &mut model);
+                let result =
+                    accept::run(&mut self.poll, &self.listeners, &extras, shared, &mut model);
                 self.stop_accepting();
                 model.drain(config.drain_timeout);
                 result
             }
             Model::Pool => {
                 let mut model = pool::Pool::start(shared, workers)?;
-                let result = accept::run(&mut self.poll, &self.listeners, shared, &mut model);
+                let result =
+                    accept::run(&mut self.poll, &self.listeners, &extras, shared, &mut model);
                 self.stop_accepting();
                 model.drain();
                 result

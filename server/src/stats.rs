@@ -3,6 +3,36 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
+/// Bytes and lines moved by a connection (or a batch of them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Newlines received.
+    pub lines_in: u64,
+}
+
+impl std::ops::Sub for Traffic {
+    type Output = Traffic;
+    fn sub(self, o: Traffic) -> Traffic {
+        Traffic {
+            bytes_in: self.bytes_in - o.bytes_in,
+            bytes_out: self.bytes_out - o.bytes_out,
+            lines_in: self.lines_in - o.lines_in,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Traffic {
+    fn add_assign(&mut self, o: Traffic) {
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.lines_in += o.lines_in;
+    }
+}
+
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -60,6 +90,7 @@ pub struct Stats {
     closed: [AtomicU64; CloseReason::ALL.len()],
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    lines_in: AtomicU64,
 }
 
 impl Stats {
@@ -78,11 +109,21 @@ impl Stats {
     }
 
     /// A connection ended: it is no longer active.
-    pub(crate) fn closed(&self, reason: CloseReason, bytes_in: u64, bytes_out: u64) {
+    pub(crate) fn closed(&self, reason: CloseReason) {
         self.active.fetch_sub(1, Relaxed);
         self.closed[reason.index()].fetch_add(1, Relaxed);
-        self.bytes_in.fetch_add(bytes_in, Relaxed);
-        self.bytes_out.fetch_add(bytes_out, Relaxed);
+    }
+
+    /// Adds traffic. Models call this per read and write (threads) or once per event-loop
+    /// round (pool), so the counters move while connections are open.
+    pub(crate) fn traffic(&self, t: Traffic) {
+        if t.bytes_in > 0 {
+            self.bytes_in.fetch_add(t.bytes_in, Relaxed);
+            self.lines_in.fetch_add(t.lines_in, Relaxed);
+        }
+        if t.bytes_out > 0 {
+            self.bytes_out.fetch_add(t.bytes_out, Relaxed);
+        }
     }
 
     /// Connections being served now.
@@ -100,6 +141,7 @@ impl Stats {
             closed: CloseReason::ALL.map(|r| (r, self.closed[r.index()].load(Relaxed))),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
+            lines_in: self.lines_in.load(Relaxed),
         }
     }
 }
@@ -115,12 +157,14 @@ pub struct Snapshot {
     pub rejected: u64,
     /// Failed accepts that paused accepting (such as `EMFILE`).
     pub accept_errors: u64,
-    /// Connections closed, by reason. Bytes are counted when a connection closes.
+    /// Connections closed, by reason.
     pub closed: [(CloseReason, u64); CloseReason::ALL.len()],
-    /// Bytes received from closed connections.
+    /// Bytes received.
     pub bytes_in: u64,
-    /// Bytes sent to closed connections.
+    /// Bytes sent.
     pub bytes_out: u64,
+    /// Newlines received (messages, for clients that send lines).
+    pub lines_in: u64,
 }
 
 impl Snapshot {

@@ -108,7 +108,7 @@ impl Dispatch for Threads {
             .spawn(move || thread_inner.serve(id, peer, &stream));
         if let Err(e) = spawned {
             error!(id, %peer, error = %e, "cannot start a thread for this connection; closing it");
-            inner.finish(id, CloseReason::Error, 0, 0);
+            inner.finish(id, CloseReason::Error);
         }
     }
 }
@@ -152,13 +152,7 @@ impl Inner {
         let mut conn = Connection::new(self.shared.config.mode);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut scratch = vec![0u8; READ_CHUNK];
-            drive(
-                stream,
-                &mut conn,
-                &mut scratch,
-                &self.stop,
-                &self.shared.config,
-            )
+            drive(stream, &mut conn, &mut scratch, &self.stop, &self.shared)
         }));
         let mut reason = outcome.unwrap_or_else(|_| {
             error!(id, %peer, "connection handler panicked; closing this connection");
@@ -176,14 +170,14 @@ impl Inner {
             bytes_out = conn.bytes_out(),
             "closed"
         );
-        self.finish(id, reason, conn.bytes_in(), conn.bytes_out());
+        self.finish(id, reason);
     }
 
     /// Forgets a finished connection (its socket closes when the last reference drops).
-    fn finish(&self, id: u64, reason: CloseReason, bytes_in: u64, bytes_out: u64) {
+    fn finish(&self, id: u64, reason: CloseReason) {
         let mut open = self.lock_open();
         open.remove(&id);
-        self.shared.stats.closed(reason, bytes_in, bytes_out);
+        self.shared.stats.closed(reason);
         if open.is_empty() {
             self.all_closed.notify_all();
         }
@@ -232,10 +226,12 @@ fn drive(
     conn: &mut Connection,
     scratch: &mut [u8],
     stop: &OwnedFd,
-    config: &crate::Config,
+    shared: &Shared,
 ) -> CloseReason {
+    let config = &shared.config;
     loop {
         let want = conn.want();
+        let before = conn.traffic();
         let result = match want {
             Want::Read => match wait_readable(stream, stop, config.idle_timeout) {
                 Ok(Wait::Readable) => conn.read_from(&mut &*stream, scratch).map(drop),
@@ -257,6 +253,7 @@ fn drive(
                 return CloseReason::Done;
             }
         };
+        shared.stats.traffic(conn.traffic() - before);
         if let Err(e) = result {
             return match want {
                 _ if conn::timed_out(&e) && want == Want::Write => CloseReason::WriteTimeout,

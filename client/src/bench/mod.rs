@@ -44,7 +44,7 @@ impl BenchArgs {
             .chain(args.into_iter().map(Into::into));
         match crate::cli::Args::try_parse_from(full)?.command {
             Some(crate::cli::Command::Bench(bench)) => Ok(bench),
-            None => unreachable!("the bench subcommand was given"),
+            _ => unreachable!("the bench subcommand was given"),
         }
     }
 }
