@@ -4,12 +4,10 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
 use crate::metrics::{self, StatsLog};
@@ -23,8 +21,8 @@ const METRICS: Token = Token(usize::MAX - 1);
 
 /// What the accept loop serves besides connections.
 pub(crate) struct Extras<'a> {
-    /// The metrics listener and its registry (`--metrics-listen`).
-    pub(crate) metrics: Option<(&'a TcpListener, &'a Arc<Registry>)>,
+    /// The metrics endpoint (`--metrics-listen`).
+    pub(crate) metrics: Option<&'a metrics::Endpoint>,
 }
 
 /// Registers the metrics listener with `poll`.
@@ -34,34 +32,6 @@ pub(crate) fn register_metrics(poll: &Poll, listener: &TcpListener) -> io::Resul
         METRICS,
         Interest::READABLE,
     )
-}
-
-/// Serves every pending metrics request, each on a short-lived thread (a slow scraper must not
-/// hold up accepting).
-fn accept_scrapes(listener: &TcpListener, registry: &Arc<Registry>) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let registry = Arc::clone(registry);
-                let spawned = std::thread::Builder::new()
-                    .name("metrics".into())
-                    .spawn(move || {
-                        // The listener is non-blocking; the scrape is served blocking.
-                        let _ = stream.set_nonblocking(false);
-                        metrics::serve_scrape(stream, &registry);
-                    });
-                if let Err(e) = spawned {
-                    warn!(error = %e, "cannot start a thread for a metrics request");
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if is_per_connection(&e) => continue,
-            Err(e) => {
-                warn!(error = %e, "metrics accept failed");
-                return;
-            }
-        }
-    }
 }
 
 /// How long accepting pauses after an error such as `EMFILE` (HAProxy pauses up to 100 ms):
@@ -121,9 +91,9 @@ pub(crate) fn run(
         if let Some(log) = &mut stats_log {
             log.tick(shared);
         }
-        if let Some((listener, registry)) = extras.metrics {
+        if let Some(endpoint) = extras.metrics {
             if events.iter().any(|e| e.token() == METRICS) {
-                accept_scrapes(listener, registry);
+                endpoint.accept_all();
             }
         }
         state.paused = false;
@@ -215,7 +185,7 @@ fn refuse(mut stream: TcpStream, active: usize) {
 }
 
 /// Errors that concern one connection that is already gone, not the listener.
-fn is_per_connection(e: &io::Error) -> bool {
+pub(crate) fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionAborted

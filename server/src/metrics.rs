@@ -4,9 +4,11 @@
 //! summary of `--stats-interval`.
 
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
@@ -15,7 +17,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::server::Shared;
 use crate::stats::{CloseReason, Snapshot};
@@ -164,9 +166,66 @@ impl Collector for ShoutCollector {
     }
 }
 
+/// Scrapes served at once per server; more are closed at once. Prometheus scrapes one at a
+/// time, so 4 leave room for a few humans with curl while silent connections cannot pile up
+/// threads.
+const MAX_SCRAPES: usize = 4;
+
+/// The metrics endpoint: its listener, the registry, and the scrapes in progress.
+pub(crate) struct Endpoint {
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(listener: TcpListener, registry: Registry) -> Endpoint {
+        Endpoint {
+            listener,
+            registry: Arc::new(registry),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Serves every pending request, each on a short-lived thread (a slow scraper must not
+    /// hold up accepting), at most [`MAX_SCRAPES`] at once.
+    pub(crate) fn accept_all(&self) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if crate::accept::is_per_connection(&e) => continue,
+                Err(e) => {
+                    warn!(error = %e, "metrics accept failed");
+                    return;
+                }
+            };
+            if self.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_SCRAPES {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                debug!("too many metrics requests at once; closing one");
+                continue;
+            }
+            let registry = Arc::clone(&self.registry);
+            let in_flight = Arc::clone(&self.in_flight);
+            let spawned = thread::Builder::new()
+                .name("metrics".into())
+                .spawn(move || {
+                    // The listener is non-blocking; the scrape is served blocking.
+                    let _ = stream.set_nonblocking(false);
+                    serve_scrape(stream, &registry);
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                });
+            if let Err(e) = spawned {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                warn!(error = %e, "cannot start a thread for a metrics request");
+            }
+        }
+    }
+}
+
 /// Answers one HTTP request on `stream`: `GET /metrics` gets the metrics, anything else a
 /// 404 (or 405 for other methods). Bounded: 8 KiB of request head, 2 s each way.
-pub(crate) fn serve_scrape(mut stream: TcpStream, registry: &Registry) {
+fn serve_scrape(mut stream: TcpStream, registry: &Registry) {
     let _ = stream.set_read_timeout(Some(SCRAPE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(SCRAPE_TIMEOUT));
     let mut head = Vec::with_capacity(512);

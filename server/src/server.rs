@@ -156,12 +156,11 @@ impl Server {
             "listening on {}",
             addrs.join(", ")
         );
-        let metrics = self
-            .metrics
-            .take()
-            .map(|(listener, _)| (listener, Arc::new(metrics::registry(shared, workers))));
+        let metrics = self.metrics.take().map(|(listener, _)| {
+            metrics::Endpoint::new(listener, metrics::registry(shared, workers))
+        });
         let extras = accept::Extras {
-            metrics: metrics.as_ref().map(|(l, r)| (l, r)),
+            metrics: metrics.as_ref(),
         };
         let result = match config.model {
             Model::Threads => {

@@ -289,6 +289,48 @@ impl Drop for Shoutd {
     }
 }
 
+/// Runs the real `shout` with `args` and `input` on stdin (`SHOUT_*` variables of the test
+/// environment removed); returns (exit code, stdout, stderr).
+pub fn run_shout(args: &[&str], input: Vec<u8>) -> (Option<i32>, Vec<u8>, String) {
+    let mut command = Command::new(bin("shout"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SHOUT_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shout");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = thread::spawn(move || {
+        // shout may exit early on errors; a broken pipe here is expected then.
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).unwrap();
+        out
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).unwrap();
+        err
+    });
+    let status = wait_child(&mut child);
+    join_within(feeder, TIMEOUT);
+    (
+        status.code(),
+        join_within(reader, TIMEOUT),
+        join_within(err_reader, TIMEOUT),
+    )
+}
+
 /// CPU time (user + system, in clock ticks) process `pid` has used, from `/proc`.
 pub fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");

@@ -7,7 +7,6 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{self, JoinHandle};
@@ -543,39 +542,10 @@ fn restart_without_reconnect_fails() {
     assert_eq!(c.timeouts, 0, "{c:?}");
 }
 
-/// Runs the real `shout` with `args`, stdin closed; returns (exit code, stdout, stderr).
+/// Runs the real `shout` with `args`, no input; returns (exit code, stdout, stderr).
 fn shout(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut command = Command::new(bin("shout"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SHOUT_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shout");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let out_reader = thread::spawn(move || {
-        let mut out = String::new();
-        stdout.read_to_string(&mut out).expect("read stdout");
-        out
-    });
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let err_reader = thread::spawn(move || {
-        let mut err = String::new();
-        stderr.read_to_string(&mut err).expect("read stderr");
-        err
-    });
-    let status = wait_child(&mut child);
-    (
-        status.code(),
-        join_within(out_reader, TIMEOUT),
-        join_within(err_reader, TIMEOUT),
-    )
+    let (code, out, err) = run_shout(args, Vec::new());
+    (code, String::from_utf8(out).expect("UTF-8 output"), err)
 }
 
 /// The real binary: exit code 2 for a usage error (`--size 3`).

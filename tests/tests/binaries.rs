@@ -28,46 +28,11 @@ fn payload(len: usize) -> Vec<u8> {
     out
 }
 
-/// Runs the real `shout` on `addr` with `input` on stdin; returns (exit code, stdout, stderr).
-fn shout(args: &[&str], input: Vec<u8>) -> (Option<i32>, Vec<u8>, String) {
-    let mut child = Command::new(bin("shout"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shout");
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = thread::spawn(move || {
-        // shout may exit early on errors; a broken pipe here is expected then.
-        let _ = stdin.write_all(&input);
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).unwrap();
-        out
-    });
-    let mut stderr = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut err = String::new();
-        stderr.read_to_string(&mut err).unwrap();
-        err
-    });
-    let status = wait_child(&mut child);
-    join_within(feeder, TIMEOUT);
-    (
-        status.code(),
-        join_within(reader, TIMEOUT),
-        join_within(err_reader, TIMEOUT),
-    )
-}
-
 /// With nothing to send, shout half-closes at once and exits 0 with no output.
 #[test]
 fn pipe_mode_empty_input() {
     let shoutd = Shoutd::start(&[]);
-    let (code, out, err) = shout(&[&shoutd.addr.to_string()], Vec::new());
+    let (code, out, err) = run_shout(&[&shoutd.addr.to_string()], Vec::new());
     assert_eq!((code, out.len()), (Some(0), 0), "stderr: {err}");
 }
 
@@ -97,7 +62,7 @@ fn connection_refused_exit_code() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let (code, _, err) = shout(&[&addr], b"x".to_vec());
+    let (code, _, err) = run_shout(&[&addr], b"x".to_vec());
     assert_eq!(code, Some(2));
     assert_eq!(
         err.trim_end(),
@@ -122,7 +87,7 @@ fn retries_until_the_server_is_up() {
         let run = thread::spawn(move || server.run());
         (handle, run)
     });
-    let (code, out, err) = shout(&["--retries", "10", &addr.to_string()], b"late\n".to_vec());
+    let (code, out, err) = run_shout(&["--retries", "10", &addr.to_string()], b"late\n".to_vec());
     let (handle, run) = join_within(late_server, TIMEOUT);
     handle.shutdown();
     join_within(run, TIMEOUT).unwrap();
@@ -142,7 +107,7 @@ fn server_closing_early_exit_code() {
         conn.write_all(b"BYE").unwrap();
         // Dropping with unread input resets the connection.
     });
-    let (code, _, err) = shout(&[&addr.to_string()], vec![b'a'; 32 << 20]);
+    let (code, _, err) = run_shout(&[&addr.to_string()], vec![b'a'; 32 << 20]);
     join_within(rude, TIMEOUT);
     assert_eq!(code, Some(1), "stderr: {err}");
     assert!(err.starts_with("shout: "), "{err}");
@@ -192,7 +157,7 @@ fn pipe_mode_100_mib(model) {
     let shoutd = Shoutd::start(&model_args(model));
     let input = payload(100 << 20);
     let expected = transform_all(Mode::Upper, &input);
-    let (code, out, err) = shout(&[&shoutd.addr.to_string()], input);
+    let (code, out, err) = run_shout(&[&shoutd.addr.to_string()], input);
     assert_eq!(code, Some(0), "stderr: {err}");
     assert_eq!(out.len(), expected.len());
     assert!(out == expected, "answer differs from the transform");
