@@ -27,9 +27,13 @@ pub(crate) struct Extras<'a> {
 
 /// Registers the metrics listener with `poll`.
 pub(crate) fn register_metrics(poll: &Poll, listener: &TcpListener) -> io::Result<()> {
+    register_one(poll, listener, METRICS)
+}
+
+fn register_one(poll: &Poll, listener: &TcpListener, token: Token) -> io::Result<()> {
     poll.registry().register(
         &mut SourceFd(&listener.as_raw_fd()),
-        METRICS,
+        token,
         Interest::READABLE,
     )
 }
@@ -38,20 +42,20 @@ pub(crate) fn register_metrics(poll: &Poll, listener: &TcpListener) -> io::Resul
 /// long enough not to spin on a full descriptor table, short enough to resume promptly.
 pub(crate) const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// Receives each accepted connection that is within the limit.
+/// A concurrency model, as the accept loop and shutdown see it.
 pub(crate) trait Dispatch {
     /// Serves `stream` (connection number `id`); it is already counted as active.
     fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64);
+
+    /// Shutdown has begun and accepting has stopped: let every connection answer what it has
+    /// read, close what remains at the drain timeout, and return when all are closed.
+    fn drain(&mut self);
 }
 
 /// Registers `listeners` with `poll` (tokens are their indices).
 pub(crate) fn register(poll: &Poll, listeners: &[TcpListener]) -> io::Result<()> {
     for (i, listener) in listeners.iter().enumerate() {
-        poll.registry().register(
-            &mut SourceFd(&listener.as_raw_fd()),
-            Token(i),
-            Interest::READABLE,
-        )?;
+        register_one(poll, listener, Token(i))?;
     }
     Ok(())
 }

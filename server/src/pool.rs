@@ -87,10 +87,12 @@ impl Pool {
             next: 0,
         })
     }
+}
 
+impl Dispatch for Pool {
     /// Tells every worker to drain (shutdown has begun) and waits for them; each closes what
     /// remains at the drain timeout.
-    pub(crate) fn drain(&mut self) {
+    fn drain(&mut self) {
         for worker in &self.workers {
             if let Err(e) = worker.inbox.waker.wake() {
                 error!(error = %e, "cannot wake a worker to drain");
@@ -104,9 +106,7 @@ impl Pool {
             }
         }
     }
-}
 
-impl Dispatch for Pool {
     fn dispatch(&mut self, stream: std::net::TcpStream, peer: SocketAddr, id: u64) {
         let worker = &self.workers[self.next];
         self.next = (self.next + 1) % self.workers.len();

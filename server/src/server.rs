@@ -10,6 +10,7 @@ use std::thread;
 use mio::{Poll, Waker};
 use tracing::info;
 
+use crate::accept::Dispatch;
 use crate::config::Model;
 use crate::stats::{Snapshot, Stats};
 use crate::{accept, listener, metrics, pool, threads, Config};
@@ -162,24 +163,19 @@ impl Server {
         let extras = accept::Extras {
             metrics: metrics.as_ref(),
         };
-        let result = match config.model {
-            Model::Threads => {
-                let mut model = threads::Threads::new(Arc::clone(shared))?;
-                let result =
-                    accept::run(&mut self.poll, &self.listeners, &extras, shared, &mut model);
-                self.stop_accepting();
-                model.drain(config.drain_timeout);
-                result
-            }
-            Model::Pool => {
-                let mut model = pool::Pool::start(shared, workers)?;
-                let result =
-                    accept::run(&mut self.poll, &self.listeners, &extras, shared, &mut model);
-                self.stop_accepting();
-                model.drain();
-                result
-            }
+        let mut model: Box<dyn Dispatch> = match config.model {
+            Model::Threads => Box::new(threads::Threads::new(Arc::clone(shared))?),
+            Model::Pool => Box::new(pool::Pool::start(shared, workers)?),
         };
+        let result = accept::run(
+            &mut self.poll,
+            &self.listeners,
+            &extras,
+            shared,
+            model.as_mut(),
+        );
+        self.stop_accepting();
+        model.drain();
         let summary = shared.stats.snapshot();
         info!(
             served = summary.accepted,

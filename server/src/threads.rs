@@ -61,11 +61,14 @@ impl Threads {
             }),
         })
     }
+}
 
-    /// Stops reading on every connection (each answers what it has read, then closes), waits up
-    /// to `timeout`, then closes what remains.
-    pub(crate) fn drain(&self, timeout: Duration) {
+impl Dispatch for Threads {
+    /// Signals every connection thread to stop reading (each answers what it has read, then
+    /// closes), waits up to the drain timeout, then shuts down the sockets that remain.
+    fn drain(&mut self) {
         let inner = &self.inner;
+        let timeout = inner.shared.config.drain_timeout;
         // The eventfd stays readable from now on: no thread waits for input any more.
         if let Err(e) = rustix::io::write(&inner.stop, &1u64.to_ne_bytes()) {
             error!(error = %e, "cannot signal connection threads to stop");
@@ -91,9 +94,7 @@ impl Threads {
             );
         }
     }
-}
 
-impl Dispatch for Threads {
     fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64) {
         let inner = &self.inner;
         if let Err(e) = configure(&stream, &inner.shared.config) {

@@ -118,7 +118,8 @@ pub struct BenchArgs {
           value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Worker threads [default: one per core, at most one per connection].
+    /// Worker threads [default: closed loop one per core; open loop one per 50,000 msgs/s and
+    /// per 5,000 connections, at most one per core].
     #[arg(long, value_name = "T", env = "SHOUT_BENCH_THREADS",
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
@@ -233,10 +234,28 @@ fn split(total: u64, connections: u64, ids: &[u64]) -> u64 {
     ids.iter().map(|&id| base + u64::from(id < extra)).sum()
 }
 
+/// Worker threads: `--threads`, else one per core in closed loop; in open loop only as many as
+/// the schedule needs (one per 50,000 msgs/s, and one per 5,000 connections), at most one per
+/// core. Fewer threads batch more messages per wake-up, which is what keeps the generator
+/// cheaper than the server it drives (measured: `bench/generator-cost.sh`).
 fn worker_count(args: &BenchArgs) -> u64 {
     let cores = thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    args.threads.unwrap_or(cores).min(args.connections)
+    let wanted = match (args.threads, args.rate) {
+        (Some(t), _) => t,
+        (None, Some(rate)) => ((rate / OPEN_LOOP_RATE_PER_THREAD).ceil() as u64)
+            .max(args.connections.div_ceil(CONNECTIONS_PER_THREAD))
+            .min(cores),
+        (None, None) => cores,
+    };
+    wanted.clamp(1, args.connections)
 }
+
+/// Open loop: messages per second one worker thread schedules by default (one thread keeps
+/// 80,000 msgs/s on schedule on the development machine).
+const OPEN_LOOP_RATE_PER_THREAD: f64 = 50_000.0;
+
+/// Open loop: connections per worker thread by default.
+const CONNECTIONS_PER_THREAD: u64 = 5_000;
 
 fn resolve_all(specs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
     let mut addrs = Vec::new();
