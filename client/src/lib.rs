@@ -1,5 +1,5 @@
 //! shout as a library: connect to shoutd, chat from a prompt ([`interactive`]) or stream data
-//! through it ([`pipe`]), or load-test it ([`bench`]).
+//! through it ([`pipe`]), or load-test it ([`mod@bench`]).
 
 pub mod bench;
 pub mod cli;
