@@ -592,6 +592,8 @@ fn binary_passing_run_prints_table() {
     assert!(result.contains("OK"), "{result}");
     assert!(out.contains("latency (µs)"), "{out}");
     assert!(out.contains("sent 2000  answered 2000"), "{out}");
+    // stderr is a pipe here: no progress line.
+    assert!(!err.contains("msgs/s"), "progress on a pipe: {err}");
 }
 
 /// The real binary: `--json` alone prints one JSON document on stdout instead of the table.

@@ -252,3 +252,17 @@ fn refused_connect_exits_2() {
     let screen = String::from_utf8_lossy(&term.screen.lock().expect("screen lock")).into_owned();
     assert!(!screen.contains(PROMPT), "a prompt was shown: {screen:?}");
 }
+
+/// `shout bench` on a terminal shows a live progress line (elapsed, msgs/s, p99, errors) and
+/// still ends with its report.
+#[test]
+fn bench_shows_progress_on_a_terminal() {
+    let server = TestServer::default_config();
+    let addr = server.addr.to_string();
+    let mut term = Terminal::spawn("bench-progress", &["bench", "-c", "4", "-d", "3s", &addr]);
+    term.expect("msgs/s  p99");
+    term.expect("errors 0");
+    term.expect("OK: every message got its exact answer");
+    let status = term.wait_exit();
+    assert_eq!(status.code(), Some(0), "{status}");
+}
