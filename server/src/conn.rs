@@ -95,11 +95,6 @@ impl Connection {
         }
     }
 
-    /// Whether the peer's sending side is done (or reading was stopped).
-    pub fn read_closed(&self) -> bool {
-        self.read_closed
-    }
-
     /// Whether the peer ended its sending side (as opposed to us stopping reading): only then
     /// can the connection close without lingering.
     pub fn peer_closed(&self) -> bool {
@@ -166,15 +161,12 @@ impl Connection {
         (self.out.is_empty() && self.out.capacity() > 0).then(|| std::mem::take(&mut self.out))
     }
 
-    /// Lends the connection an empty answer buffer to fill on its next read (ignored if it
-    /// already has one).
-    pub fn give_buffer(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
-        if self.out.capacity() > 0 {
-            return Some(buf);
-        }
+    /// Lends the connection an empty answer buffer to fill on its next read; only for a
+    /// connection without one ([`has_buffer`](Connection::has_buffer) is false).
+    pub fn give_buffer(&mut self, mut buf: Vec<u8>) {
+        debug_assert!(!self.has_buffer(), "the connection already has a buffer");
         buf.clear();
         self.out = buf;
-        None
     }
 
     /// Whether the connection has an answer buffer (idle ones should not).
@@ -305,7 +297,8 @@ mod tests {
     fn buffer_lending() {
         let mut conn = Connection::new(Mode::Upper);
         assert!(!conn.has_buffer());
-        assert!(conn.give_buffer(Vec::with_capacity(64)).is_none());
+        conn.give_buffer(Vec::with_capacity(64));
+        assert!(conn.has_buffer());
         conn.received(b"abc");
         assert!(conn.take_buffer().is_none(), "pending answer bytes");
         conn.sent(3);

@@ -1,10 +1,6 @@
 //! The open-file limit: raised at start, and the connection cap fitted to it.
 
-/// File descriptors kept back for everything that is not a connection: stdio, listeners, the
-/// poll instance, log files, and a margin for the busy line sent to refused connections.
-pub const RESERVED_FDS: u64 = 64;
-
-pub use shout_common::cli::raise_nofile_limit;
+pub use shout_common::cli::{raise_nofile_limit, RESERVED_FDS};
 
 /// The connection cap that fits in `nofile` descriptors (one per connection), or `requested`
 /// if that fits already.

@@ -117,6 +117,16 @@ impl Dispatch for Pool {
     }
 }
 
+/// Takes back an idle connection's answer buffer into the worker's pool (up to
+/// [`POOLED_BUFFERS`]; more are freed).
+fn recycle(buffers: &mut Vec<Vec<u8>>, conn: &mut Connection) {
+    if let Some(buf) = conn.take_buffer() {
+        if buffers.len() < POOLED_BUFFERS {
+            buffers.push(buf);
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Only plain pushes and swaps happen under this lock: a poisoned one is still consistent.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -295,7 +305,7 @@ impl Worker {
         }
         self.slots[i] = Some(entry);
         self.open += 1;
-        self.arm(i, now);
+        self.arm(i);
         self.drive(i, now);
         Ok(())
     }
@@ -333,8 +343,9 @@ impl Worker {
                         break Ok(false);
                     }
                     if !entry.conn.has_buffer() {
-                        let buf = self.buffers.pop().unwrap_or_default();
-                        entry.conn.give_buffer(buf);
+                        entry
+                            .conn
+                            .give_buffer(self.buffers.pop().unwrap_or_default());
                     }
                     match entry.conn.read_from(&mut entry.stream, &mut self.scratch) {
                         // A short read drained the socket: the next arrival raises a new edge.
@@ -357,16 +368,12 @@ impl Worker {
         };
         self.traffic += entry.conn.traffic() - before;
         // An idle connection gives its buffer back.
-        if let Some(buf) = entry.conn.take_buffer() {
-            if self.buffers.len() < POOLED_BUFFERS {
-                self.buffers.push(buf);
-            }
-        }
+        recycle(&mut self.buffers, &mut entry.conn);
         match result {
             Ok(false) => {
                 if entry.conn.want() == Want::Write {
                     // Blocked writing: make sure the write timeout is armed.
-                    self.arm(i, now);
+                    self.arm(i);
                 }
             }
             Ok(true) => {
@@ -406,7 +413,7 @@ impl Worker {
     }
 
     /// Makes sure the connection's deadline heap entry is no later than its current deadline.
-    fn arm(&mut self, i: usize, _now: Instant) {
+    fn arm(&mut self, i: usize) {
         let Some(deadline) = self.deadline_of(i) else {
             return;
         };
@@ -460,7 +467,7 @@ impl Worker {
                     };
                     self.close(i, reason);
                 }
-                Some(_) => self.arm(i, now),
+                Some(_) => self.arm(i),
                 None => {}
             }
         }
@@ -490,11 +497,7 @@ impl Worker {
             return;
         };
         let _ = self.poll.registry().deregister(&mut entry.stream);
-        if let Some(buf) = entry.conn.take_buffer() {
-            if self.buffers.len() < POOLED_BUFFERS {
-                self.buffers.push(buf);
-            }
-        }
+        recycle(&mut self.buffers, &mut entry.conn);
         debug!(
             id = entry.id,
             peer = %entry.peer,

@@ -256,9 +256,10 @@ fn drive(
         };
         shared.stats.traffic(conn.traffic() - before);
         if let Err(e) = result {
-            return match want {
-                _ if conn::timed_out(&e) && want == Want::Write => CloseReason::WriteTimeout,
-                _ => conn::reason_for(&e),
+            return if want == Want::Write && conn::timed_out(&e) {
+                CloseReason::WriteTimeout
+            } else {
+                conn::reason_for(&e)
             };
         }
     }

@@ -18,15 +18,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use shout_common::cli::parse_duration;
+use shout_common::cli::{parse_duration, RESERVED_FDS};
 use shout_common::{Mode, DEFAULT_ADDR};
 
 use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE_OR_CONNECT};
 use engine::{Plan, Tick};
 use report::{Collector, Report};
-
-/// Descriptors kept back for everything that is not a connection (stdio, epoll, timers, files).
-const RESERVED_FDS: u64 = 64;
 
 /// The run length when neither `--duration` nor `--messages` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);

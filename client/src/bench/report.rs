@@ -201,10 +201,6 @@ impl Report {
         }
     }
 
-    fn latency(&self, q: f64) -> u64 {
-        self.hist.value_at_quantile(q)
-    }
-
     /// Writes the table (unless JSON goes to stdout), the JSON and the histogram log.
     pub fn write_outputs(&self, args: &BenchArgs, started_at: SystemTime) -> anyhow::Result<()> {
         match args.json.as_deref() {
@@ -274,11 +270,11 @@ impl Report {
             s,
             "  latency (µs)  min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}",
             self.hist.min(),
-            self.latency(0.5),
-            self.latency(0.9),
-            self.latency(0.99),
-            self.latency(0.999),
-            self.latency(0.9999),
+            self.latency_us(0.5),
+            self.latency_us(0.9),
+            self.latency_us(0.99),
+            self.latency_us(0.999),
+            self.latency_us(0.9999),
             self.hist.max()
         );
         let _ = writeln!(
@@ -368,11 +364,11 @@ impl Report {
                 "count": self.hist.len(),
                 "min": self.hist.min(),
                 "mean": self.hist.mean(),
-                "p50": self.latency(0.5),
-                "p90": self.latency(0.9),
-                "p99": self.latency(0.99),
-                "p99_9": self.latency(0.999),
-                "p99_99": self.latency(0.9999),
+                "p50": self.latency_us(0.5),
+                "p90": self.latency_us(0.9),
+                "p99": self.latency_us(0.99),
+                "p99_9": self.latency_us(0.999),
+                "p99_99": self.latency_us(0.9999),
                 "max": self.hist.max(),
             },
             "messages": {
