@@ -6,10 +6,12 @@
 # For each run: server CPU time per message (from /proc/PID/stat over the measured window, in
 # microseconds), messages per second, p50 and p99 latency (shout bench, from scheduled send
 # times), errors, and server RSS per connection (VmRSS during the run minus VmRSS before it,
-# divided by the connections).
+# divided by the connections), and how often the server's threads went to sleep and were woken
+# (voluntary context switches per second over the first half of the measured window).
 #
 # Usage: bench/run.sh [RATE] [DURATION_S]        defaults: 20000 msgs/s, 10 s
-# Environment: SERVERS="pool threads tokio", CONNS="100 10000" to choose a subset; REPEAT=N
+# Environment: SERVERS="pool threads tokio" (also: pool1, the pool model with --workers 1),
+# CONNS="100 10000" to choose a subset; REPEAT=N
 # runs each configuration N times (interleaved) and reports the median of each figure.
 # Runs on loopback only; every process it starts is stopped at the end.
 set -euo pipefail
@@ -34,12 +36,18 @@ trap cleanup EXIT
 
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+wakeups() { # threads may come and go while we read
+  { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}'
+}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 start_server() { # name port
   case "$1" in
     pool | threads)
       ./target/release/shoutd --listen "127.0.0.1:$2" --model "$1" --idle-timeout 0 -q &
+      ;;
+    pool1) # the pool model with one worker: fewer threads to wake
+      ./target/release/shoutd --listen "127.0.0.1:$2" --workers 1 --idle-timeout 0 -q &
       ;;
     tokio)
       bench/tokio-echo/target/release/tokio-echo "127.0.0.1:$2" 2>/dev/null &
@@ -71,16 +79,21 @@ for conns in $conns_list; do
     bench_pid=$!
     sleep "$warmup"
     cpu_start=$(cpu_ticks "$server_pid")
+    wake_start=$(wakeups "$server_pid")
+    time_start=$(date +%s.%N)
     sleep $((duration / 2))
     rss_during=$(rss_kib "$server_pid")
+    wake_end=$(wakeups "$server_pid") # before the bench ends and connection threads exit
+    time_end=$(date +%s.%N)
     status=0
     wait "$bench_pid" || status=$?
     cpu_end=$(cpu_ticks "$server_pid")
+    wake_rate=$(awk -v n=$((wake_end - wake_start)) -v a="$time_start" -v b="$time_end" 'BEGIN {print n / (b - a)}')
     kill "$server_pid"
     wait "$server_pid" 2>/dev/null || true
     server_pid=
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$conns" "$((cpu_end - cpu_start))" \
-      "$rss_before" "$rss_during" "$status" "$work/$server-$conns-$rep.json" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$conns" "$((cpu_end - cpu_start))" \
+      "$rss_before" "$rss_during" "$status" "$wake_rate" "$work/$server-$conns-$rep.json" >>"$results"
   done
   done
 done
@@ -90,7 +103,7 @@ import json, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 tck, rate, duration, repeat = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 groups = {}
-for server, conns, ticks, rss0, rss1, status, path in rows:
+for server, conns, ticks, rss0, rss1, status, wake, path in rows:
     r = json.load(open(path))
     msgs = r["messages"]["measured"]
     groups.setdefault((conns, server), []).append({
@@ -100,16 +113,17 @@ for server, conns, ticks, rss0, rss1, status, path in rows:
         "p99": r["latency_us"]["p99"],
         "errors": sum(r["errors"].values()) + (0 if status == "0" else 1),
         "rss": (int(rss1) - int(rss0)) / int(conns),
+        "wake": float(wake),
     })
 print(f"offered load: {rate} msgs/s open loop, 64-byte messages, {duration} s measured; "
       f"median of {repeat} run(s)")
 print()
-print("| server | connections | server CPU/msg (µs) | msgs/s | p50 (µs) | p99 (µs) | errors | RSS/conn (KiB) |")
-print("|---|---|---|---|---|---|---|---|")
-order = {"pool": 0, "threads": 1, "tokio": 2}
+print("| server | connections | server CPU/msg (µs) | msgs/s | p50 (µs) | p99 (µs) | errors | RSS/conn (KiB) | wake-ups/s |")
+print("|---|---|---|---|---|---|---|---|---|")
+order = {"pool": 0, "pool1": 1, "threads": 2, "tokio": 3}
 for (conns, server), runs in sorted(groups.items(), key=lambda kv: (int(kv[0][0]), order.get(kv[0][1], 9))):
     med = lambda k: statistics.median(run[k] for run in runs)
     errors = sum(run["errors"] for run in runs)
     print(f"| {server} | {conns} | {med('cpu'):.2f} | {med('rate'):.0f} | {med('p50'):.0f} | "
-          f"{med('p99'):.0f} | {errors} | {med('rss'):.2f} |")
+          f"{med('p99'):.0f} | {errors} | {med('rss'):.2f} | {med('wake'):.0f} |")
 PY

@@ -4,13 +4,16 @@
 //!
 //! - **Hand-off.** The shared accept loop hands each accepted connection to the next worker,
 //!   round robin, through the worker's inbox and a waker: one cross-thread wake-up per
-//!   *connection*, none per message. Chosen over per-worker `SO_REUSEPORT` listeners because
-//!   one accept loop keeps the connection limit exact and the accept-error handling in one
-//!   place, spreads even a few connections evenly (the kernel's hash does not), and its cost
-//!   is paid once per connection: measured on 2 cores, the hand-off accepted 9,884 connections
-//!   and answered 10,000 messages in 0.51 s with `shout bench` on the same cores, so it is not
-//!   what limits connection set-up, and it adds nothing per message. `SO_REUSEPORT` was not
-//!   implemented to compare.
+//!   *connection*, none per message. Chosen over per-worker `SO_REUSEPORT` listeners by
+//!   measurement (`bench/reuseport/run.sh`, which builds a prototype where each worker accepts
+//!   on its own `SO_REUSEPORT` listener with the same accept code; 7 interleaved runs on 2
+//!   cores): both open 10,000 connections and answer one message on each in the same time
+//!   (median 0.48 s hand-off, 0.50 s `SO_REUSEPORT`) and CPU (0.33 s, 0.32 s), and cost the
+//!   same per message at 100 connections (6.14 µs, 6.00 µs: noise), but the kernel's
+//!   4-tuple hash spreads few connections unevenly: with 4 connections on 2 workers the busiest
+//!   worker did all the work in 2 runs of 7 and about 60% in 4 more, where the hand-off split
+//!   it 50/50 every time. The single accept loop also keeps the connection limit exact and the
+//!   accept-error pause in one place, shared with the thread model.
 //! - **System calls.** Sockets are registered once, edge-triggered, for reading and writing;
 //!   no re-registration per message. A read shorter than the buffer means the socket is
 //!   drained, so no extra read just to see `WouldBlock`; a write that takes everything needs no
