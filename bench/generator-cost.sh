@@ -11,23 +11,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
 cargo build --release --quiet --bin shoutd --bin shout
-port=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768+)
-out=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$out"' EXIT
+source bench/lib.sh
+port=$(random_port)
 
 ./target/release/shoutd --listen "127.0.0.1:$port" -q &
-server=$!
-sleep 0.5
+server_pid=$!
+wait_for_port "$port"
 ticks_per_s=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-before=$(cpu_ticks "$server")
+before=$(cpu_ticks "$server_pid")
 ./target/release/shout bench "127.0.0.1:$port" --connections 100 --rate 20000 --size 64 \
-  --warmup 2s --duration "$duration" --json="$out/report.json" >"$out/table.txt"
-after=$(cpu_ticks "$server")
-cat "$out/table.txt"
+  --warmup 2s --duration "$duration" --json="$work/report.json" >"$work/table.txt"
+after=$(cpu_ticks "$server_pid")
+cat "$work/table.txt"
 
-python3 - "$out/report.json" "$((after - before))" "$ticks_per_s" <<'PY'
+python3 - "$work/report.json" "$((after - before))" "$ticks_per_s" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 server_s = int(sys.argv[2]) / int(sys.argv[3])

@@ -11,7 +11,7 @@
 # adds some cost of its own, the same for every server; compare rows, not absolute figures.
 #
 # Usage: bench/profile.sh [RATE] [SECONDS]     defaults: 20000 msgs/s, 6 s sampled
-# Environment: SERVERS="pool tokio" (also: threads). Loopback only; stops what it starts.
+# Environment: SERVERS="pool tokio" (also: threads, pool1). Loopback only; stops what it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-20000}
@@ -22,38 +22,21 @@ command -v perf >/dev/null || { echo "perf not found (Debian: apt-get install li
 cargo build --release --quiet --bin shoutd --bin shout
 cargo build --release --quiet --manifest-path bench/tokio-echo/Cargo.toml
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 for server in $servers; do
-  port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
-  case $server in
-    pool | threads) ./target/release/shoutd --listen "127.0.0.1:$port" --model "$server" --idle-timeout 0 -q & ;;
-    tokio) bench/tokio-echo/target/release/tokio-echo "127.0.0.1:$port" 2>/dev/null & ;;
-    *) echo "unknown server $server" >&2; exit 2 ;;
-  esac
-  server_pid=$!
-  for _ in $(seq 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.1
-  done
+  port=$(random_port)
+  start_server "$server" "$port"
   ./target/release/shout bench "127.0.0.1:$port" --connections 100 --rate "$rate" --size 64 \
     --warmup 3s --duration "$((seconds + 2))s" --json="$work/$server.json" >/dev/null &
   bench_pid=$!
   sleep 3
-  cpu0=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  cpu0=$(cpu_ticks "$server_pid")
   perf record --quiet -F 500 -g -p "$server_pid" -o "$work/$server.data" -- sleep "$seconds" \
     >/dev/null 2>&1
-  cpu1=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  cpu1=$(cpu_ticks "$server_pid")
   wait "$bench_pid"
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
+  stop_server
   perf report --quiet -i "$work/$server.data" --children --sort sym -g none --stdio 2>/dev/null \
     >"$work/$server.txt"
   printf '%s\t%s\t%s\n' "$server" "$((cpu1 - cpu0))" "$work/$server.txt" >>"$work/runs.tsv"

@@ -26,41 +26,8 @@ cargo build --release --quiet --bin shoutd --bin shout
 cargo build --release --quiet --manifest-path bench/tokio-echo/Cargo.toml
 ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+source bench/lib.sh
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wakeups() { # threads may come and go while we read
-  { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}'
-}
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-
-start_server() { # name port
-  case "$1" in
-    pool | threads)
-      ./target/release/shoutd --listen "127.0.0.1:$2" --model "$1" --idle-timeout 0 -q &
-      ;;
-    pool1) # the pool model with one worker: fewer threads to wake
-      ./target/release/shoutd --listen "127.0.0.1:$2" --workers 1 --idle-timeout 0 -q &
-      ;;
-    tokio)
-      bench/tokio-echo/target/release/tokio-echo "127.0.0.1:$2" 2>/dev/null &
-      ;;
-  esac
-  server_pid=$!
-  for _ in $(seq 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return; fi
-    sleep 0.1
-  done
-  echo "server $1 did not start" >&2
-  exit 1
-}
 
 results="$work/results.tsv"
 : >"$results"
@@ -68,7 +35,7 @@ for conns in $conns_list; do
   if [ "$conns" -ge 1000 ]; then connect_rate=5000; warmup=$((conns / connect_rate + 3)); else connect_rate=0; warmup=3; fi
   for rep in $(seq "$repeat"); do
   for server in $servers; do
-    port=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768+)
+    port=$(random_port)
     start_server "$server" "$port"
     sleep 0.5
     rss_before=$(rss_kib "$server_pid")
@@ -89,9 +56,7 @@ for conns in $conns_list; do
     wait "$bench_pid" || status=$?
     cpu_end=$(cpu_ticks "$server_pid")
     wake_rate=$(awk -v n=$((wake_end - wake_start)) -v a="$time_start" -v b="$time_end" 'BEGIN {print n / (b - a)}')
-    kill "$server_pid"
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
+    stop_server
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$conns" "$((cpu_end - cpu_start))" \
       "$rss_before" "$rss_during" "$status" "$wake_rate" "$work/$server-$conns-$rep.json" >>"$results"
   done

@@ -23,21 +23,14 @@ cargo build --release --quiet --bin shout
 shout=$repo/target/release/shout
 ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  git -C "$repo" worktree remove --force "$work/src" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
+bench_cleanup_extra() { git -C "$repo" worktree remove --force "$work/src" 2>/dev/null || true; }
 
 git worktree add --quiet --detach "$work/src" "$base"
 git -C "$work/src" apply "$here/prototype.patch"
 cargo build --release --quiet --manifest-path "$work/src/Cargo.toml" --bin shoutd
 shoutd=$work/src/target/release/shoutd
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 worker_ticks() {
   for t in /proc/"$1"/task/*; do
     case $(cat "$t/comm") in worker*) awk '{printf "%d ", $14 + $15}' "$t/stat" ;; esac
@@ -45,25 +38,14 @@ worker_ticks() {
 }
 
 start() { # variant
-  port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
+  port=$(random_port)
   if [ "$1" = reuseport ]; then
     SHOUT_REUSEPORT=1 "$shoutd" --listen "127.0.0.1:$port" --idle-timeout 0 -q &
   else
     "$shoutd" --listen "127.0.0.1:$port" --idle-timeout 0 -q &
   fi
   server_pid=$!
-  for _ in $(seq 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
-    sleep 0.1
-  done
-  echo "shoutd did not start" >&2
-  exit 1
-}
-
-stop() {
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
+  wait_for_port "$port"
 }
 
 results=$work/results.tsv
@@ -71,13 +53,13 @@ results=$work/results.tsv
 for rep in $(seq "$repeat"); do
   for variant in handoff reuseport; do
     start "$variant"
-    c0=$(ticks "$server_pid")
+    c0=$(cpu_ticks "$server_pid")
     t0=$(date +%s.%N)
     "$shout" bench "127.0.0.1:$port" --connections 10000 --messages 10000 \
       --json="$work/burst.json" >/dev/null
     t1=$(date +%s.%N)
-    c1=$(ticks "$server_pid")
-    stop
+    c1=$(cpu_ticks "$server_pid")
+    stop_server
     printf 'burst\t%s\t%s\t%s\t%s\n' "$variant" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$((c1 - c0))" \
       "$work/burst.json" >>"$results"
 
@@ -86,11 +68,11 @@ for rep in $(seq "$repeat"); do
       --duration 8s --json="$work/steady-$variant-$rep.json" >/dev/null &
     bench_pid=$!
     sleep 2
-    c0=$(ticks "$server_pid")
+    c0=$(cpu_ticks "$server_pid")
     sleep 7
-    c1=$(ticks "$server_pid")
+    c1=$(cpu_ticks "$server_pid")
     wait "$bench_pid"
-    stop
+    stop_server
     printf 'steady\t%s\t%s\t%s\t%s\n' "$variant" 7 "$((c1 - c0))" \
       "$work/steady-$variant-$rep.json" >>"$results"
 
@@ -98,7 +80,7 @@ for rep in $(seq "$repeat"); do
     "$shout" bench "127.0.0.1:$port" --connections 4 --duration 2s \
       --json="$work/spread.json" >/dev/null
     printf 'spread\t%s\t%s\t\t\n' "$variant" "$(worker_ticks "$server_pid")" >>"$results"
-    stop
+    stop_server
   done
 done
 
