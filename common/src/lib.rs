@@ -21,10 +21,32 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:9999";
 
 /// The line a server at its connection limit sends before closing, without its count.
 ///
-/// The full line is `ERR server busy (N connections), try again later\n`; see [`busy_line`].
+/// The full line is `ERR server busy (N connections), try again later\n`; see [`busy_line`]
+/// and [`busy_line_per_ip`].
 pub const BUSY_PREFIX: &str = "ERR server busy";
 
 /// The line sent to a connection refused because the server is at its connection limit.
 pub fn busy_line(active: usize) -> String {
-    format!("{BUSY_PREFIX} ({active} connections), try again later\n")
+    format!(
+        "{BUSY_PREFIX} ({}), try again later\n",
+        plural(active as u64, "connection")
+    )
+}
+
+/// The line sent to a connection refused because its address has `open` connections, the
+/// per-address limit.
+pub fn busy_line_per_ip(open: usize) -> String {
+    format!(
+        "{BUSY_PREFIX} ({} from your address), try again later\n",
+        plural(open as u64, "connection")
+    )
+}
+
+/// `1 connection`, `2 connections`: counts in messages people read.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::metrics::{self, StatsLog};
 use crate::server::Shared;
+use crate::stats::Refusal;
 
 /// The token of the waker that stops the loop; listeners use their index.
 pub(crate) const WAKE: Token = Token(usize::MAX);
@@ -120,6 +121,8 @@ struct LoopState {
     error_logged: bool,
     /// The number of the last connection handed to the model.
     next_id: u64,
+    /// Refusals at the per-address cap, for rate-limited logging.
+    per_ip_log: PerIpLog,
 }
 
 /// Accepts every pending connection of `listener`; false if accepting must pause.
@@ -158,8 +161,15 @@ fn accept_all(
                 0
             });
             *refused += 1;
-            shared.stats.rejected();
-            refuse(stream, active);
+            shared.stats.rejected(Refusal::MaxConnections);
+            refuse(stream, &shout_common::busy_line(active));
+            continue;
+        }
+        if !shared.per_ip.try_acquire(peer.ip()) {
+            shared.stats.rejected(Refusal::MaxConnectionsPerIp);
+            state.per_ip_log.refused(peer);
+            let cap = shared.config.max_connections_per_ip.unwrap_or_default();
+            refuse(stream, &shout_common::busy_line_per_ip(cap));
             continue;
         }
         if let Some(refused) = state.refusing.take() {
@@ -174,11 +184,42 @@ fn accept_all(
     }
 }
 
+/// Logs refusals at the per-address cap at most once per [`PER_IP_LOG_EVERY`], with how
+/// many there were: one address hammering the server must not flood the log.
+#[derive(Default)]
+struct PerIpLog {
+    last: Option<Instant>,
+    /// Refusals not yet reported in a log line.
+    unreported: u64,
+}
+
+/// The least time between two log lines about per-address refusals.
+const PER_IP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl PerIpLog {
+    fn refused(&mut self, peer: SocketAddr) {
+        self.unreported += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_none_or(|at| now.duration_since(at) >= PER_IP_LOG_EVERY)
+        {
+            warn!(
+                ip = %peer.ip(),
+                refused = self.unreported,
+                "per-address connection limit reached (--max-connections-per-ip); refusing"
+            );
+            self.last = Some(now);
+            self.unreported = 0;
+        }
+    }
+}
+
 /// Sends the busy line and closes. Whatever the peer already sent is read and dropped first,
 /// so the close is a FIN rather than a reset that could destroy the line before it is read.
-fn refuse(mut stream: TcpStream, active: usize) {
+fn refuse(mut stream: TcpStream, line: &str) {
     let _ = stream.set_nonblocking(true);
-    let _ = stream.write_all(shout_common::busy_line(active).as_bytes());
+    let _ = stream.write_all(line.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; 1024];
     for _ in 0..16 {
@@ -196,5 +237,9 @@ pub(crate) fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
             | io::ErrorKind::PermissionDenied // a firewall rule refused it
-    ) || e.raw_os_error() == Some(71) // EPROTO
+    ) || e.raw_os_error() == Some(EPROTO)
 }
+
+/// Linux's `EPROTO` ("protocol error"): `accept` reports it for a connection that failed
+/// during the handshake. std has no `ErrorKind` for it.
+const EPROTO: i32 = 71;

@@ -5,14 +5,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
 use shout_common::cli::parse_duration;
 use shout_common::{Mode, DEFAULT_ADDR};
 use tracing::{info, warn};
-use tracing_subscriber::EnvFilter;
 
 use crate::config::Model;
-use crate::config::DEFAULT_MAX_CONNECTIONS;
+use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_WORKERS};
+use crate::logging::LogFormat;
 use crate::{limits, Config, Server};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
@@ -37,15 +37,22 @@ pub struct Args {
     #[arg(long, value_enum, env = "SHOUT_MODEL", default_value_t = Model::default())]
     pub model: Model,
 
-    /// Worker threads of the pool model (0: one per available core).
-    #[arg(long, value_name = "N", env = "SHOUT_WORKERS", default_value_t = 0)]
-    pub workers: usize,
+    /// Worker threads of the pool model (0: one per available core; at most 1024).
+    #[arg(long, value_name = "N", env = "SHOUT_WORKERS", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=MAX_WORKERS as i64))]
+    pub workers: u16,
 
     /// Connections served at once; more get `ERR server busy ...` and are closed. Lowered to
     /// fit the open-file limit.
     #[arg(long, value_name = "N", env = "SHOUT_MAX_CONNECTIONS",
           default_value_t = DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
+
+    /// Connections served at once from one client address; more get the busy line and are
+    /// closed (default: no per-address cap).
+    #[arg(long, value_name = "N", env = "SHOUT_MAX_CONNECTIONS_PER_IP",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_ip: Option<u64>,
 
     /// Close a connection that sends nothing for this long (0: never).
     #[arg(long, value_name = "DURATION", env = "SHOUT_IDLE_TIMEOUT", default_value = "5m",
@@ -63,7 +70,8 @@ pub struct Args {
     pub drain_timeout: Duration,
 
     /// Listen backlog: connections the kernel queues before they are accepted.
-    #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = 1024)]
+    #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = 1024,
+          value_parser = clap::value_parser!(i32).range(1..=65535))]
     pub backlog: i32,
 
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless given).
@@ -86,15 +94,6 @@ pub struct Args {
     /// Less log detail (-q: warnings and errors, -qq: errors only). RUST_LOG overrides.
     #[arg(short, long, action = ArgAction::Count)]
     pub quiet: u8,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 impl Args {
@@ -137,11 +136,25 @@ impl Args {
             );
         }
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        let listen = self.listen_addrs()?;
+        let max_connections_per_ip = self
+            .max_connections_per_ip
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        if max_connections_per_ip.is_none() {
+            for addr in listen.iter().filter(|a| a.ip().is_unspecified()) {
+                warn!(
+                    %addr,
+                    "listening on every interface without --max-connections-per-ip: one client \
+                     address can take every connection slot"
+                );
+            }
+        }
         Ok(Config {
-            listen: self.listen_addrs()?,
+            listen,
+            max_connections_per_ip,
             mode: self.mode,
             model: self.model,
-            workers: self.workers,
+            workers: usize::from(self.workers),
             max_connections,
             idle_timeout: nonzero(self.idle_timeout),
             write_timeout: nonzero(self.write_timeout),
@@ -150,20 +163,6 @@ impl Args {
             metrics_listen: self.metrics_listen,
             stats_interval: nonzero(self.stats_interval),
         })
-    }
-}
-
-/// Installs the tracing subscriber: `RUST_LOG` if set, else the `-v`/`-q` level; on stderr.
-pub fn init_logging(format: LogFormat, level: tracing::Level) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(level.as_str().to_ascii_lowercase()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }
 
@@ -183,27 +182,53 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first SIGINT/SIGTERM begins graceful shutdown; a second one exits at once with
-/// 128 + the signal number, as shells report a death by signal.
+/// Signals and what they do (the README's table of signals says the same):
+///
+/// - `SIGTERM`, `SIGINT`, `SIGHUP` (its terminal closed): graceful shutdown, logged; a second
+///   one of these exits at once with 128 + its number, as shells report a death by signal.
+/// - `SIGUSR1`: logs the server's counters (one `stats` line); serving goes on.
+/// - `SIGUSR2`: logged and otherwise ignored (reserved), so it never kills the server.
+/// - `SIGPIPE` is ignored by the Rust runtime: a broken pipe is an error on that write only.
 fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("cannot install signal handlers")?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
+            .context("cannot install signal handlers")?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let mut seen = false;
+            let mut stopping = false;
             for signal in signals.forever() {
-                if seen {
-                    warn!(signal, "second signal: exiting at once");
-                    std::process::exit(128 + signal);
+                let name = signal_hook::low_level::signal_name(signal).unwrap_or("signal");
+                match signal {
+                    SIGUSR1 => {
+                        let s = handle.stats();
+                        info!(
+                            signal = name,
+                            active = s.active,
+                            accepted = s.accepted,
+                            rejected = s.rejected,
+                            bytes_in = s.bytes_in,
+                            bytes_out = s.bytes_out,
+                            log_lines_dropped = crate::logging::dropped(),
+                            "stats: {s}"
+                        );
+                    }
+                    SIGUSR2 => info!(signal = name, "signal received and ignored"),
+                    _ if stopping => {
+                        warn!(signal = name, "second signal: exiting at once");
+                        crate::logging::flush();
+                        std::process::exit(128 + signal);
+                    }
+                    _ => {
+                        stopping = true;
+                        info!(
+                            signal = name,
+                            "signal received: shutting down gracefully (again to exit at once)"
+                        );
+                        handle.shutdown();
+                    }
                 }
-                seen = true;
-                info!(
-                    signal,
-                    "signal received: shutting down gracefully (again to exit at once)"
-                );
-                handle.shutdown();
             }
         })
         .context("cannot start the signal thread")?;

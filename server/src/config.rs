@@ -11,6 +11,11 @@ use shout_common::Mode;
 /// when the open-file limit cannot hold that many sockets.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
+/// The most pool workers `--workers` accepts. Each worker is a thread with an epoll instance
+/// and an eventfd; far more workers than cores only add wake-ups, and a typo such as
+/// `--workers 100000` should be a clear usage error, not "Too many open files".
+pub const MAX_WORKERS: usize = 1024;
+
 /// How connections are scheduled onto threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Model {
@@ -44,6 +49,9 @@ pub struct Config {
     pub workers: usize,
     /// Connections served at once; more get the busy line and are closed.
     pub max_connections: usize,
+    /// Connections served at once from one client address (`None`: no per-address cap);
+    /// more get the busy line and are closed.
+    pub max_connections_per_ip: Option<usize>,
     /// Close a connection that sends nothing for this long (`None`: never).
     pub idle_timeout: Option<Duration>,
     /// Close a connection that accepts no bytes for this long (`None`: never).
@@ -68,6 +76,7 @@ impl Default for Config {
             model: Model::default(),
             workers: 0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: None,
             idle_timeout: Some(Duration::from_secs(300)),
             write_timeout: Some(Duration::from_secs(30)),
             drain_timeout: Duration::from_secs(10),

@@ -18,6 +18,7 @@ pub mod config;
 pub mod conn;
 pub mod limits;
 pub mod listener;
+pub mod logging;
 mod metrics;
 pub mod pool;
 pub mod server;

@@ -1,4 +1,9 @@
-//! The open-file limit: raised at start, and the connection cap fitted to it.
+//! Limits on connections: the open-file limit (raised at start, the connection cap fitted to
+//! it) and the per-address cap of `--max-connections-per-ip`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
 
 pub use shout_common::cli::{raise_nofile_limit, RESERVED_FDS};
 
@@ -9,9 +14,91 @@ pub fn fit_connections(requested: usize, nofile: u64) -> usize {
     usize::try_from(room).map_or(requested, |room| requested.min(room))
 }
 
+/// Connections open per client address, for `--max-connections-per-ip`.
+///
+/// Only addresses with an open connection have an entry, so the map holds at most
+/// `--max-connections` entries. Off (no map, no lock) when no cap is set. IPv4-mapped IPv6
+/// addresses count as their IPv4 address.
+#[derive(Debug)]
+pub struct PerIp {
+    max: Option<usize>,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerIp {
+    /// A tracker allowing `max` connections per address (`None`: unlimited, not tracked).
+    pub fn new(max: Option<usize>) -> PerIp {
+        PerIp {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Every update is a single insert, increment or removal: a panic elsewhere while the
+        // lock was held cannot leave the map half-changed, so a poisoned lock is still usable.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a slot for `ip`; false (and nothing taken) if it already has `max` connections.
+    pub fn try_acquire(&self, ip: IpAddr) -> bool {
+        let Some(max) = self.max else { return true };
+        let mut open = self.lock();
+        let n = open.entry(ip.to_canonical()).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Gives back a slot taken by [`try_acquire`](PerIp::try_acquire).
+    pub fn release(&self, ip: IpAddr) {
+        if self.max.is_none() {
+            return;
+        }
+        let ip = ip.to_canonical();
+        let mut open = self.lock();
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+
+    /// Addresses with at least one open connection (for tests).
+    pub fn addresses(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each address gets `max` slots, mapped IPv4 counts as IPv4, and released slots are
+    /// reusable; entries go away with their last connection.
+    #[test]
+    fn per_ip_cap() {
+        let cap = PerIp::new(Some(2));
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(cap.try_acquire(a));
+        assert!(cap.try_acquire(mapped));
+        assert!(!cap.try_acquire(a));
+        assert!(cap.try_acquire(b));
+        cap.release(a);
+        assert!(cap.try_acquire(mapped));
+        for ip in [a, a, b] {
+            cap.release(ip);
+        }
+        assert_eq!(cap.addresses(), 0);
+        let off = PerIp::new(None);
+        assert!((0..100).all(|_| off.try_acquire(a)));
+        assert_eq!(off.addresses(), 0);
+    }
 
     /// The cap is lowered only when the limit cannot hold it, and never to zero.
     #[test]

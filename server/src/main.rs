@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use shout_server::cli::{self, Args};
+use shout_server::logging;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -13,17 +14,19 @@ fn main() -> ExitCode {
         {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("shoutd: {e}");
+                logging::last_words(&format!("shoutd: {e}"));
                 ExitCode::FAILURE
             }
         };
     }
-    cli::init_logging(args.log_format, args.log_level());
-    match cli::run(&args) {
+    logging::init(args.log_format, args.log_level());
+    let code = match cli::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("shoutd: {e:#}");
+            logging::last_words(&format!("shoutd: {e:#}"));
             ExitCode::FAILURE
         }
-    }
+    };
+    logging::flush();
+    code
 }

@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
 use crate::server::Shared;
-use crate::stats::{CloseReason, Snapshot};
+use crate::stats::{CloseReason, Refusal, Snapshot};
 
 /// How long a scrape may take to send its request or receive the answer.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -98,11 +98,18 @@ impl Collector for ShoutCollector {
             "Connections accepted and served.",
             s.accepted,
         )?;
-        counter(
+        labelled_counters(
             &mut enc,
             "connections_rejected",
-            "Connections refused with the busy line at the connection limit.",
-            s.rejected,
+            "Connections refused with the busy line, by the limit that refused them.",
+            "reason",
+            &[
+                (
+                    Refusal::MaxConnections.as_str(),
+                    s.rejected - s.rejected_per_ip,
+                ),
+                (Refusal::MaxConnectionsPerIp.as_str(), s.rejected_per_ip),
+            ],
         )?;
         let closed: Vec<(&str, u64)> = s.closed.iter().map(|&(r, n)| (r.as_str(), n)).collect();
         labelled_counters(
@@ -140,6 +147,12 @@ impl Collector for ShoutCollector {
                 ("connection_reset", s.closed(CloseReason::Reset)),
                 ("connection_io", s.closed(CloseReason::Error)),
             ],
+        )?;
+        counter(
+            &mut enc,
+            "log_lines_dropped",
+            "Log lines lost because stderr failed, stalled or could not keep up.",
+            crate::logging::dropped(),
         )?;
         gauge(
             &mut enc,

@@ -70,16 +70,28 @@ impl Pool {
     /// Starts `workers` event-loop threads.
     pub(crate) fn start(shared: &Arc<Shared>, workers: usize) -> io::Result<Pool> {
         let mut handles = Vec::with_capacity(workers);
-        for index in 0..workers.max(1) {
-            let poll = Poll::new()?;
+        let workers = workers.max(1);
+        for index in 0..workers {
+            // Each worker needs two descriptors and a thread: say which one failed and why.
+            let context = |e: io::Error| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot start pool worker {} of {workers} (--workers): {e}",
+                        index + 1
+                    ),
+                )
+            };
+            let poll = Poll::new().map_err(context)?;
             let inbox = Arc::new(Inbox {
                 new: Mutex::new(Vec::new()),
-                waker: Waker::new(poll.registry(), WAKE)?,
+                waker: Waker::new(poll.registry(), WAKE).map_err(context)?,
             });
             let mut worker = Worker::new(Arc::clone(shared), Arc::clone(&inbox), poll);
             let thread = thread::Builder::new()
                 .name(format!("worker-{index}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || worker.run())
+                .map_err(context)?;
             handles.push(WorkerHandle {
                 inbox,
                 thread: Some(thread),
@@ -258,7 +270,7 @@ impl Worker {
         for (stream, peer, id) in new {
             if let Err(e) = self.add(stream, peer, id, now) {
                 debug!(id, %peer, error = %e, "cannot register connection; closing it");
-                self.shared.stats.closed(CloseReason::Error);
+                self.shared.closed(peer, CloseReason::Error);
             }
         }
     }
@@ -509,7 +521,7 @@ impl Worker {
             bytes_out = entry.conn.bytes_out(),
             "closed"
         );
-        self.shared.stats.closed(reason);
+        self.shared.closed(entry.peer, reason);
         self.generations[i] += 1;
         self.free.push(i);
         self.open -= 1;

@@ -12,13 +12,16 @@ use tracing::info;
 
 use crate::accept::Dispatch;
 use crate::config::Model;
-use crate::stats::{Snapshot, Stats};
+use crate::limits::PerIp;
+use crate::stats::{CloseReason, Snapshot, Stats};
 use crate::{accept, listener, metrics, pool, threads, Config};
 
 /// State shared by the accept loop, the connections and every [`Handle`].
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) stats: Stats,
+    /// Open connections per client address (`--max-connections-per-ip`).
+    pub(crate) per_ip: PerIp,
     stopping: AtomicBool,
     waker: Waker,
 }
@@ -27,6 +30,13 @@ impl Shared {
     /// Whether shutdown has begun.
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// A connection from `peer` ended: every model calls this exactly once per connection
+    /// the accept loop handed it.
+    pub(crate) fn closed(&self, peer: SocketAddr, reason: CloseReason) {
+        self.per_ip.release(peer.ip());
+        self.stats.closed(reason);
     }
 }
 
@@ -99,6 +109,7 @@ impl Server {
         }
         let waker = Waker::new(poll.registry(), accept::WAKE)?;
         let shared = Arc::new(Shared {
+            per_ip: PerIp::new(config.max_connections_per_ip),
             config,
             stats: Stats::default(),
             stopping: AtomicBool::new(false),

@@ -1,6 +1,8 @@
 //! Server-wide counters, shared by every connection and every concurrency model.
 
 use std::fmt;
+
+use shout_common::plural;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// Bytes and lines moved by a connection (or a batch of them).
@@ -78,6 +80,25 @@ impl CloseReason {
     }
 }
 
+/// Why a connection was refused with the busy line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--max-connections` connections were open.
+    MaxConnections,
+    /// Its address had `--max-connections-per-ip` connections open.
+    MaxConnectionsPerIp,
+}
+
+impl Refusal {
+    /// A short name for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::MaxConnections => "max_connections",
+            Refusal::MaxConnectionsPerIp => "max_connections_per_ip",
+        }
+    }
+}
+
 /// Live counters; every field is updated with relaxed atomics (they are statistics, not
 /// synchronisation).
 #[derive(Debug, Default)]
@@ -86,6 +107,7 @@ pub struct Stats {
     active: AtomicUsize,
     accepted: AtomicU64,
     rejected: AtomicU64,
+    rejected_per_ip: AtomicU64,
     accept_errors: AtomicU64,
     closed: [AtomicU64; CloseReason::ALL.len()],
     bytes_in: AtomicU64,
@@ -104,8 +126,12 @@ impl Stats {
         self.accept_errors.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn rejected(&self) {
+    /// A connection was refused with the busy line.
+    pub(crate) fn rejected(&self, why: Refusal) {
         self.rejected.fetch_add(1, Relaxed);
+        if why == Refusal::MaxConnectionsPerIp {
+            self.rejected_per_ip.fetch_add(1, Relaxed);
+        }
     }
 
     /// A connection ended: it is no longer active.
@@ -137,6 +163,7 @@ impl Stats {
             active: self.active(),
             accepted: self.accepted.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
+            rejected_per_ip: self.rejected_per_ip.load(Relaxed),
             accept_errors: self.accept_errors.load(Relaxed),
             closed: CloseReason::ALL.map(|r| (r, self.closed[r.index()].load(Relaxed))),
             bytes_in: self.bytes_in.load(Relaxed),
@@ -153,8 +180,10 @@ pub struct Snapshot {
     pub active: usize,
     /// Connections accepted and served (rejected ones not included).
     pub accepted: u64,
-    /// Connections refused with the busy line at the connection limit.
+    /// Connections refused with the busy line, for any [`Refusal`].
     pub rejected: u64,
+    /// Of those, refused by `--max-connections-per-ip`.
+    pub rejected_per_ip: u64,
     /// Failed accepts that paused accepting (such as `EMFILE`).
     pub accept_errors: u64,
     /// Connections closed, by reason.
@@ -178,8 +207,11 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} connections served, {} rejected, {} bytes in, {} bytes out; closed:",
-            self.accepted, self.rejected, self.bytes_in, self.bytes_out
+            "{} served, {} rejected, {} in, {} out; closed:",
+            plural(self.accepted, "connection"),
+            self.rejected,
+            plural(self.bytes_in, "byte"),
+            plural(self.bytes_out, "byte"),
         )?;
         for (reason, n) in self.closed {
             write!(f, " {}={n}", reason.as_str())?;

@@ -5,7 +5,8 @@
 //! that shutdown makes readable: the poll timeout is the idle timeout, and shutdown reaches
 //! every idle thread at once. (Waking readers with `shutdown(SHUT_RD)` instead would make Linux
 //! reset the connection when the peer sends more after our FIN, destroying answers in flight.)
-//! The write timeout is the socket's send timeout.
+//! Writes never block: a thread waits in `poll(2)` for room to send, at most until the write
+//! timeout after the last progress, then sends what fits (`MSG_DONTWAIT`).
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -16,13 +17,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
+use rustix::net::{send, SendFlags};
 use std::os::fd::OwnedFd;
 use tracing::{debug, error, warn};
 
 use crate::accept::Dispatch;
 use crate::conn::{self, Connection, Want, READ_CHUNK};
 use crate::server::Shared;
-use crate::stats::CloseReason;
+use crate::stats::{CloseReason, Traffic};
 
 /// Stack size of a connection thread. The connection path keeps its buffers on the heap and
 /// recurses nowhere; 128 KiB leaves ample room for logging while 10,000 threads reserve
@@ -97,7 +99,7 @@ impl Dispatch for Threads {
 
     fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64) {
         let inner = &self.inner;
-        if let Err(e) = configure(&stream, &inner.shared.config) {
+        if let Err(e) = configure(&stream) {
             debug!(id, %peer, error = %e, "cannot configure accepted socket");
         }
         let stream = Arc::new(stream);
@@ -109,7 +111,7 @@ impl Dispatch for Threads {
             .spawn(move || thread_inner.serve(id, peer, &stream));
         if let Err(e) = spawned {
             error!(id, %peer, error = %e, "cannot start a thread for this connection; closing it");
-            inner.finish(id, CloseReason::Error);
+            inner.finish(id, peer, CloseReason::Error);
         }
     }
 }
@@ -171,53 +173,68 @@ impl Inner {
             bytes_out = conn.bytes_out(),
             "closed"
         );
-        self.finish(id, reason);
+        self.finish(id, peer, reason);
     }
 
     /// Forgets a finished connection (its socket closes when the last reference drops).
-    fn finish(&self, id: u64, reason: CloseReason) {
+    fn finish(&self, id: u64, peer: SocketAddr, reason: CloseReason) {
         let mut open = self.lock_open();
         open.remove(&id);
-        self.shared.stats.closed(reason);
+        self.shared.closed(peer, reason);
         if open.is_empty() {
             self.all_closed.notify_all();
         }
     }
 }
 
-/// Applies per-connection socket options: no Nagle delay (answers go out at once), and the
-/// write timeout as the send timeout of blocking writes.
-fn configure(stream: &TcpStream, config: &crate::Config) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    stream.set_write_timeout(config.write_timeout.filter(|d| !d.is_zero()))?;
-    Ok(())
+/// Applies per-connection socket options: no Nagle delay (answers go out at once).
+fn configure(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)
 }
 
-/// What waiting for input ended with.
+/// What waiting for the socket ended with.
 enum Wait {
-    Readable,
+    Ready,
     Stop,
-    Idle,
+    Timeout,
 }
 
-/// Waits until `stream` has input (or end of stream), shutdown begins, or `idle` passes.
-fn wait_readable(stream: &TcpStream, stop: &OwnedFd, idle: Option<Duration>) -> io::Result<Wait> {
-    let timeout = idle.map(|d| Timespec {
-        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: d.subsec_nanos().into(),
-    });
-    let mut fds = [
-        PollFd::new(stream, PollFlags::IN),
-        PollFd::new(stop, PollFlags::IN),
-    ];
+/// Waits until `stream` is ready for `flags` (input or end of stream for `IN`, room to send
+/// for `OUT`), shutdown begins (when `stop` is given), or `timeout` passes.
+fn wait_for(
+    stream: &TcpStream,
+    flags: PollFlags,
+    stop: Option<&OwnedFd>,
+    timeout: Option<Duration>,
+) -> io::Result<Wait> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut just_stream = [PollFd::new(stream, flags)];
+    let mut with_stop;
+    let fds: &mut [PollFd<'_>] = match stop {
+        Some(stop) => {
+            with_stop = [PollFd::new(stream, flags), PollFd::new(stop, PollFlags::IN)];
+            &mut with_stop
+        }
+        None => &mut just_stream,
+    };
     loop {
-        match poll(&mut fds, timeout.as_ref()) {
-            Ok(0) => return Ok(Wait::Idle),
-            Ok(_) if !fds[1].revents().is_empty() => return Ok(Wait::Stop),
-            Ok(_) => return Ok(Wait::Readable),
+        // Recomputed after an interruption, so a signal never extends the wait.
+        let left = deadline.map(|d| timespec(d.saturating_duration_since(Instant::now())));
+        match poll(fds, left.as_ref()) {
+            Ok(0) => return Ok(Wait::Timeout),
+            Ok(_) if fds.len() > 1 && !fds[1].revents().is_empty() => return Ok(Wait::Stop),
+            Ok(_) => return Ok(Wait::Ready),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// A poll(2) timeout.
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: d.subsec_nanos().into(),
     }
 }
 
@@ -230,21 +247,36 @@ fn drive(
     shared: &Shared,
 ) -> CloseReason {
     let config = &shared.config;
+    // The write timeout counts from the last progress either way, as in the pool model: a
+    // peer is closed when it has accepted no answer byte for that long.
+    let mut progress = Instant::now();
     loop {
         let want = conn.want();
         let before = conn.traffic();
         let result = match want {
-            Want::Read => match wait_readable(stream, stop, config.idle_timeout) {
-                Ok(Wait::Readable) => conn.read_from(&mut &*stream, scratch).map(drop),
+            Want::Read => match wait_for(stream, PollFlags::IN, Some(stop), config.idle_timeout) {
+                Ok(Wait::Ready) => conn.read_from(&mut &*stream, scratch).map(drop),
                 Ok(Wait::Stop) => {
                     // Answer what was read, then close; read nothing more.
                     conn.stop_reading();
                     Ok(())
                 }
-                Ok(Wait::Idle) => return CloseReason::Idle,
+                Ok(Wait::Timeout) => return CloseReason::Idle,
                 Err(e) => Err(e),
             },
-            Want::Write => conn.write_to(&mut &*stream).map(drop),
+            Want::Write => {
+                let left = config
+                    .write_timeout
+                    .map(|t| (progress + t).saturating_duration_since(Instant::now()));
+                match wait_for(stream, PollFlags::OUT, None, left) {
+                    Ok(Wait::Timeout) => return CloseReason::WriteTimeout,
+                    Ok(_) => match conn.write_to(&mut DontWait(stream)) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                        result => result.map(drop),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
             Want::Close => {
                 // Every answer is written: end our side (a failure here loses nothing).
                 let _ = stream.shutdown(Shutdown::Write);
@@ -254,14 +286,34 @@ fn drive(
                 return CloseReason::Done;
             }
         };
-        shared.stats.traffic(conn.traffic() - before);
-        if let Err(e) = result {
-            return if want == Want::Write && conn::timed_out(&e) {
-                CloseReason::WriteTimeout
-            } else {
-                conn::reason_for(&e)
-            };
+        let moved = conn.traffic() - before;
+        if moved != Traffic::default() {
+            progress = Instant::now();
+            shared.stats.traffic(moved);
         }
+        if let Err(e) = result {
+            return conn::reason_for(&e);
+        }
+    }
+}
+
+/// Writes to a blocking socket without blocking (`MSG_DONTWAIT`): a write takes what fits in
+/// the send buffer and returns, so the write timeout is measured by [`wait_for`] alone.
+/// (A blocking send with `SO_SNDTIMEO` restarts its wait after every partial send, which made
+/// the timeout up to twice the setting.)
+struct DontWait<'a>(&'a TcpStream);
+
+impl io::Write for DontWait<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(send(
+            self.0,
+            buf,
+            SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+        )?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -116,6 +116,14 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// A loopback address with a port that was free a moment ago (for a child process that
+/// cannot report the port it bound, such as a shoutd whose stderr is broken).
+pub fn free_port_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+}
+
 /// Reads exactly `n` bytes (panics on timeout or early end).
 pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];

@@ -172,7 +172,7 @@ fn busy_refusals_logged_once_per_burst(model) {
     assert_eq!(read_n(&mut held, 1), b"X");
     for _ in 0..3 {
         let mut refused = connect(shoutd.addr);
-        assert!(read_to_end(&mut refused).starts_with(b"ERR server busy (1 connections)"));
+        assert!(read_to_end(&mut refused).starts_with(b"ERR server busy (1 connection)"));
     }
     drop(held);
     thread::sleep(std::time::Duration::from_millis(200));

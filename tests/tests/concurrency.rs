@@ -6,6 +6,19 @@ use std::thread;
 use shout_server::Config;
 use shout_tests::*;
 
+/// Connects to `addr` from the local address `from` (port chosen by the system).
+fn connect_from(from: &str, addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect_timeout(&addr.into(), TIMEOUT).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
 /// Serialises the 10,000-connection tests.
 static TEN_THOUSAND: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -73,6 +86,39 @@ fn connection_limit(model) {
     let mut third = server.connect();
     third.write_all(b"served").unwrap();
     assert_eq!(read_n(&mut third, 6), b"SERVED");
+}
+
+/// `--max-connections-per-ip`: one address gets at most N slots (more get the busy line and
+/// are counted by reason); another address is still served; a freed slot is usable again.
+fn connection_cap_per_ip(model) {
+    let server = TestServer::start(Config {
+        model,
+        max_connections_per_ip: Some(2),
+        ..Config::default()
+    });
+    let mut held: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    for s in &mut held {
+        s.write_all(b"hi").unwrap();
+        assert_eq!(read_n(s, 2), b"HI");
+    }
+    for _ in 0..3 {
+        let mut refused = server.connect();
+        assert_eq!(
+            String::from_utf8(read_to_end(&mut refused)).unwrap(),
+            "ERR server busy (2 connections from your address), try again later\n"
+        );
+    }
+    // Another client address (127.0.0.2 is loopback too) is served meanwhile.
+    let mut other = connect_from("127.0.0.2", server.addr);
+    other.write_all(b"other").unwrap();
+    assert_eq!(read_n(&mut other, 5), b"OTHER");
+    let s = server.handle.stats();
+    assert_eq!((s.rejected, s.rejected_per_ip), (3, 3));
+    held.pop();
+    server.wait_for("a slot to free", |s| s.active == 2);
+    let mut again = server.connect();
+    again.write_all(b"again").unwrap();
+    assert_eq!(read_n(&mut again, 5), b"AGAIN");
 }
 
 /// 10,000 connections open at once against the real shoutd, every answer checked by

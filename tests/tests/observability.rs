@@ -217,7 +217,9 @@ fn metrics_are_served_and_move(model) {
     for series in [
         "shout_connections_active",
         "shout_connections_accepted_total",
-        "shout_connections_rejected_total",
+        "shout_connections_rejected_total{reason=\"max_connections\"}",
+        "shout_connections_rejected_total{reason=\"max_connections_per_ip\"}",
+        "shout_log_lines_dropped_total",
         "shout_connections_closed_total{reason=\"done\"}",
         "shout_received_bytes_total",
         "shout_sent_bytes_total",
@@ -238,7 +240,7 @@ fn metrics_are_served_and_move(model) {
     assert!(info.ends_with("} 1"), "build info is not 1: {info}");
     assert_eq!(before.gauge("shout_connections_active"), 0);
     assert_eq!(before.counter("shout_errors_total{kind=\"accept\"}"), 0);
-    assert_eq!(before.counter("shout_connections_rejected_total"), 0);
+    assert_eq!(before.counter("shout_connections_rejected_total{reason=\"max_connections\"}"), 0);
     match model {
         Model::Threads => assert_eq!(before.gauge("shout_workers"), 0),
         Model::Pool => assert!(before.gauge("shout_workers") >= 1),

@@ -65,7 +65,7 @@ fn binary_exits_cleanly_on_sigterm(model) {
     assert_eq!(read_to_end(&mut client), b"");
     drop(client);
     let summary = shoutd.expect_log("stopped:");
-    assert!(summary.contains("1 connections served"), "{summary}");
+    assert!(summary.contains("1 connection served"), "{summary}");
     assert!(summary.contains("3 bytes in, 3 bytes out"), "{summary}");
     assert_eq!(shoutd.wait_exit().code(), Some(0));
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shout_server::{CloseReason, Config, Model};
 use shout_tests::*;
@@ -67,6 +67,28 @@ fn peer_that_does_not_read_is_closed_at_write_timeout(model) {
     assert!(flood.finish(), "the flood was never cut off");
     other.write_all(b"after").unwrap();
     assert_eq!(read_n(&mut other, 5), b"AFTER");
+}
+
+/// The write timeout is measured from the last byte the peer accepted, not restarted by a
+/// partial send: a non-reading peer is closed within the timeout plus a margin (before the
+/// fix, the thread model took up to twice the timeout).
+fn write_timeout_is_not_stretched(model) {
+    let timeout = Duration::from_secs(3);
+    let server = server(model, None, Some(timeout));
+    let flood = Flood::start(server.addr);
+    // The server stopped making progress at least 300 ms before this returns.
+    flood.wait_stalled();
+    let stalled = Instant::now();
+    server.wait_for("the write-timeout close", |s| {
+        s.closed(CloseReason::WriteTimeout) == 1
+    });
+    let took = stalled.elapsed();
+    // Twice the timeout would be 6 s after the stall; the margin covers a loaded machine.
+    assert!(
+        took < timeout + Duration::from_millis(1500),
+        "closed {took:?} after the stall with a {timeout:?} write timeout"
+    );
+    flood.finish();
 }
 
 /// A peer that does not read stalls only its connection, and the server waits for
