@@ -507,21 +507,31 @@ impl Worker {
         }
     }
 
+    /// Closes connection `i`'s socket, then counts it and logs `closed`: whoever sees the
+    /// count or the log line knows the socket is closed.
     fn close(&mut self, i: usize, reason: CloseReason) {
-        let Some(mut entry) = self.slots[i].take() else {
+        let Some(Entry {
+            mut stream,
+            mut conn,
+            id,
+            peer,
+            ..
+        }) = self.slots[i].take()
+        else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut entry.stream);
-        recycle(&mut self.buffers, &mut entry.conn);
+        let _ = self.poll.registry().deregister(&mut stream);
+        drop(stream);
+        recycle(&mut self.buffers, &mut conn);
+        self.shared.closed(peer, reason);
         debug!(
-            id = entry.id,
-            peer = %entry.peer,
+            id,
+            %peer,
             reason = reason.as_str(),
-            bytes_in = entry.conn.bytes_in(),
-            bytes_out = entry.conn.bytes_out(),
+            bytes_in = conn.bytes_in(),
+            bytes_out = conn.bytes_out(),
             "closed"
         );
-        self.shared.closed(entry.peer, reason);
         self.generations[i] += 1;
         self.free.push(i);
         self.open -= 1;

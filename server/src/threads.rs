@@ -106,13 +106,14 @@ impl Dispatch for Threads {
         let stream = Arc::new(stream);
         inner.lock_open().insert(id, Arc::clone(&stream));
         let thread_inner = Arc::clone(inner);
+        let thread_stream = Arc::clone(&stream);
         let spawned = thread::Builder::new()
             .name(format!("conn-{id}"))
             .stack_size(THREAD_STACK)
-            .spawn(move || thread_inner.serve(id, peer, &stream));
+            .spawn(move || thread_inner.serve(id, peer, thread_stream));
         if let Err(e) = spawned {
             error!(id, %peer, error = %e, "cannot start a thread for this connection; closing it");
-            inner.finish(id, peer, CloseReason::Error);
+            inner.finish(id, peer, stream, CloseReason::Error);
         }
     }
 }
@@ -151,7 +152,7 @@ impl Inner {
     /// tracing registry's span storage supports at most 4096 threads at once, and this model
     /// runs one thread per connection. A panic (a bug) ends only this connection, which is
     /// still closed and counted.
-    fn serve(&self, id: u64, peer: SocketAddr, stream: &TcpStream) {
+    fn serve(&self, id: u64, peer: SocketAddr, stream: Arc<TcpStream>) {
         debug!(id, %peer, "accepted");
         let mut conn = Connection::new(self.shared.config.mode);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -159,7 +160,7 @@ impl Inner {
             // 16 KiB heap blocks freed by thousands of threads in random order stay with
             // malloc (a burst of 5,000 connections kept 18-96 MiB that way).
             let mut scratch = [0u8; READ_CHUNK];
-            drive(stream, &mut conn, &mut scratch, &self.stop, &self.shared)
+            drive(&stream, &mut conn, &mut scratch, &self.stop, &self.shared)
         }));
         let mut reason = outcome.unwrap_or_else(|_| {
             error!(id, %peer, "connection handler panicked; closing this connection");
@@ -169,6 +170,7 @@ impl Inner {
         if reason != CloseReason::Done && self.forced.load(Ordering::SeqCst) {
             reason = CloseReason::Drain;
         }
+        self.finish(id, peer, stream, reason);
         debug!(
             id,
             %peer,
@@ -177,13 +179,15 @@ impl Inner {
             bytes_out = conn.bytes_out(),
             "closed"
         );
-        self.finish(id, peer, reason);
     }
 
-    /// Forgets a finished connection (its socket closes when the last reference drops).
-    fn finish(&self, id: u64, peer: SocketAddr, reason: CloseReason) {
+    /// Forgets a finished connection: closes its socket, then counts it, so whoever sees the
+    /// count (a test, a scrape, the `closed` log line after it) knows the socket is closed.
+    fn finish(&self, id: u64, peer: SocketAddr, stream: Arc<TcpStream>, reason: CloseReason) {
         let mut open = self.lock_open();
         open.remove(&id);
+        // The map's reference is gone: this was the last one, and the socket closes.
+        drop(stream);
         self.shared.closed(peer, reason);
         if open.is_empty() {
             self.all_closed.notify_all();

@@ -11,7 +11,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
-use std::time::Duration;
 
 use rustix::process::Signal;
 use shout_client::bench::{self, BenchArgs};
@@ -139,6 +138,14 @@ fn served(shoutd: &mut Shoutd) -> u64 {
         .unwrap_or_else(|| panic!("no count in: {line}"))
 }
 
+/// The `msgs_per_s=` field of a `--stats-interval` log line.
+fn msgs_per_s(line: &str) -> u64 {
+    line.split(' ')
+        .find_map(|word| word.strip_prefix("msgs_per_s="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no msgs_per_s in: {line}"))
+}
+
 /// `shout bench` through HAProxy to two shoutd: every answer exact, both servers used.
 #[test]
 fn bench_through_haproxy() {
@@ -180,7 +187,8 @@ fn rolling_restart_under_load() {
     if !haproxy_available() {
         return;
     }
-    let mut a = Shoutd::start(&[]);
+    // `a` logs its message rate every 100 ms, so the test sees when the load reaches it.
+    let mut a = Shoutd::start(&["--stats-interval", "100ms"]);
     let b = Shoutd::start(&[]);
     let lb = Haproxy::start(&[a.addr, b.addr]);
     let args = BenchArgs::try_parse_from([
@@ -199,7 +207,10 @@ fn rolling_restart_under_load() {
     ])
     .unwrap();
     let load = thread::spawn(move || bench::execute(&args).expect("bench runs"));
-    thread::sleep(Duration::from_secs(2));
+    // Restart `a` once it is serving the bench (health checks alone are a few lines a second).
+    wait_until("the load to reach the first server", || {
+        (msgs_per_s(&a.expect_log("stats")) >= 100).then_some(())
+    });
     a.signal(Signal::TERM);
     assert_eq!(a.wait_exit().code(), Some(0), "the draining server failed");
     let report = join_within(load, TIMEOUT * 3);
