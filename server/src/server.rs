@@ -158,13 +158,14 @@ impl Server {
             n => n,
         };
         // Metrics are served (from their own thread) before the start-up line says so.
-        let mut metrics = match self.metrics.is_empty() {
-            true => None,
-            false => Some(metrics::Endpoint::start(
+        let mut metrics = if self.metrics.is_empty() {
+            None
+        } else {
+            Some(metrics::Endpoint::start(
                 std::mem::take(&mut self.metrics),
                 metrics::registry(shared, workers),
                 Arc::clone(shared),
-            )?),
+            )?)
         };
         let metrics_addrs: Vec<String> =
             self.metrics_addrs.iter().map(ToString::to_string).collect();

@@ -417,8 +417,9 @@ impl Dribblers {
 impl Drop for Dribblers {
     fn drop(&mut self) {
         drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = join_within(thread, TIMEOUT);
+        // On a failing test, do not hide its panic behind another: leave the thread be.
+        if let Some(thread) = self.thread.take().filter(|_| !thread::panicking()) {
+            join_within(thread, TIMEOUT);
         }
     }
 }
