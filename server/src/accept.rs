@@ -10,34 +10,12 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
-use crate::metrics::{self, StatsLog};
+use crate::metrics::StatsLog;
 use crate::server::Shared;
 use crate::stats::Refusal;
 
 /// The token of the waker that stops the loop; listeners use their index.
 pub(crate) const WAKE: Token = Token(usize::MAX);
-
-/// The token of the metrics listener.
-const METRICS: Token = Token(usize::MAX - 1);
-
-/// What the accept loop serves besides connections.
-pub(crate) struct Extras<'a> {
-    /// The metrics endpoint (`--metrics-listen`).
-    pub(crate) metrics: Option<&'a metrics::Endpoint>,
-}
-
-/// Registers the metrics listener with `poll`.
-pub(crate) fn register_metrics(poll: &Poll, listener: &TcpListener) -> io::Result<()> {
-    register_one(poll, listener, METRICS)
-}
-
-fn register_one(poll: &Poll, listener: &TcpListener, token: Token) -> io::Result<()> {
-    poll.registry().register(
-        &mut SourceFd(&listener.as_raw_fd()),
-        token,
-        Interest::READABLE,
-    )
-}
 
 /// How long accepting pauses after an error such as `EMFILE` (HAProxy pauses up to 100 ms):
 /// long enough not to spin on a full descriptor table, short enough to resume promptly.
@@ -61,11 +39,18 @@ pub(crate) fn register(poll: &Poll, listeners: &[TcpListener]) -> io::Result<()>
     Ok(())
 }
 
+fn register_one(poll: &Poll, listener: &TcpListener, token: Token) -> io::Result<()> {
+    poll.registry().register(
+        &mut SourceFd(&listener.as_raw_fd()),
+        token,
+        Interest::READABLE,
+    )
+}
+
 /// Accepts until [`Shared::stopping`]. Returns only on stop or when polling itself fails.
 pub(crate) fn run(
     poll: &mut Poll,
     listeners: &[TcpListener],
-    extras: &Extras<'_>,
     shared: &Shared,
     model: &mut dyn Dispatch,
 ) -> io::Result<()> {
@@ -95,11 +80,6 @@ pub(crate) fn run(
         }
         if let Some(log) = &mut stats_log {
             log.tick(shared);
-        }
-        if let Some(endpoint) = extras.metrics {
-            if events.iter().any(|e| e.token() == METRICS) {
-                endpoint.accept_all();
-            }
         }
         state.paused = false;
         for listener in listeners {

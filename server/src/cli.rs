@@ -74,9 +74,15 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(1..=65535))]
     pub backlog: i32,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given).
-    #[arg(long, value_name = "ADDR", env = "SHOUT_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given); host names and
+    /// several addresses as for --listen.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "SHOUT_METRICS_LISTEN",
+        value_delimiter = ','
+    )]
+    pub metrics_listen: Vec<String>,
 
     /// Log a one-line summary (connections, msgs/s, bytes/s) this often (0: never).
     #[arg(long, value_name = "DURATION", env = "SHOUT_STATS_INTERVAL", default_value = "0",
@@ -123,6 +129,18 @@ impl Args {
         Ok(addrs)
     }
 
+    /// Resolves the metrics addresses, as [`Args::listen_addrs`] does (none: metrics off).
+    pub fn metrics_addrs(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        let mut addrs = Vec::new();
+        for spec in &self.metrics_listen {
+            let resolved = spec
+                .to_socket_addrs()
+                .with_context(|| format!("invalid metrics address '{spec}'"))?;
+            addrs.extend(resolved);
+        }
+        Ok(addrs)
+    }
+
     /// The server configuration, with the connection cap fitted to `nofile` descriptors.
     pub fn config(&self, nofile: u64) -> anyhow::Result<Config> {
         let requested = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
@@ -160,7 +178,7 @@ impl Args {
             write_timeout: nonzero(self.write_timeout),
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
-            metrics_listen: self.metrics_listen,
+            metrics_listen: self.metrics_addrs()?,
             stats_interval: nonzero(self.stats_interval),
         })
     }

@@ -60,8 +60,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// The listen backlog (pending connections the kernel queues for accept).
     pub backlog: i32,
-    /// Serve Prometheus metrics at `/metrics` on this address (`None`: off).
-    pub metrics_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at `/metrics` on these addresses (empty: off).
+    pub metrics_listen: Vec<SocketAddr>,
     /// Log a one-line summary this often (`None`: never).
     pub stats_interval: Option<Duration>,
 }
@@ -81,7 +81,7 @@ impl Default for Config {
             write_timeout: Some(Duration::from_secs(30)),
             drain_timeout: Duration::from_secs(10),
             backlog: 1024,
-            metrics_listen: None,
+            metrics_listen: Vec::new(),
             stats_interval: None,
         }
     }

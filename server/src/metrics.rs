@@ -1,14 +1,10 @@
 //! Observability: Prometheus metrics for `--metrics-listen` (text format at `/metrics`, names
 //! prefixed `shout_`, encoded by prometheus-client from the live [`Stats`](crate::stats::Stats)
-//! at each scrape), the minimal HTTP responder that serves them, and the periodic one-line
-//! summary of `--stats-interval`.
+//! at each scrape), served over HTTP by [`Endpoint`] (in `endpoint.rs`), and the periodic
+//! one-line summary of `--stats-interval`.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
@@ -17,16 +13,14 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use tracing::{debug, info, warn};
+use tracing::info;
 
 use crate::server::Shared;
 use crate::stats::{CloseReason, Refusal, Snapshot};
 
-/// How long a scrape may take to send its request or receive the answer.
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+mod endpoint;
 
-/// The largest request head accepted from a scraper.
-const MAX_REQUEST: usize = 8 * 1024;
+pub(crate) use endpoint::Endpoint;
 
 /// The registry behind `/metrics`: every metric is read from the server's counters at scrape
 /// time, so the hot path only updates its own atomics.
@@ -177,113 +171,6 @@ impl Collector for ShoutCollector {
         ];
         info.encode(family.encode_family(&labels)?)
     }
-}
-
-/// Scrapes served at once per server; more are closed at once. Prometheus scrapes one at a
-/// time, so 4 leave room for a few humans with curl while silent connections cannot pile up
-/// threads.
-const MAX_SCRAPES: usize = 4;
-
-/// The metrics endpoint: its listener, the registry, and the scrapes in progress.
-pub(crate) struct Endpoint {
-    listener: TcpListener,
-    registry: Arc<Registry>,
-    in_flight: Arc<AtomicUsize>,
-}
-
-impl Endpoint {
-    pub(crate) fn new(listener: TcpListener, registry: Registry) -> Endpoint {
-        Endpoint {
-            listener,
-            registry: Arc::new(registry),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    /// Serves every pending request, each on a short-lived thread (a slow scraper must not
-    /// hold up accepting), at most [`MAX_SCRAPES`] at once.
-    pub(crate) fn accept_all(&self) {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if crate::accept::is_per_connection(&e) => continue,
-                Err(e) => {
-                    warn!(error = %e, "metrics accept failed");
-                    return;
-                }
-            };
-            if self.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_SCRAPES {
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
-                debug!("too many metrics requests at once; closing one");
-                continue;
-            }
-            let registry = Arc::clone(&self.registry);
-            let in_flight = Arc::clone(&self.in_flight);
-            let spawned = thread::Builder::new()
-                .name("metrics".into())
-                .spawn(move || {
-                    // The listener is non-blocking; the scrape is served blocking.
-                    let _ = stream.set_nonblocking(false);
-                    serve_scrape(stream, &registry);
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                });
-            if let Err(e) = spawned {
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
-                warn!(error = %e, "cannot start a thread for a metrics request");
-            }
-        }
-    }
-}
-
-/// Answers one HTTP request on `stream`: `GET /metrics` gets the metrics, anything else a
-/// 404 (or 405 for other methods). Bounded: 8 KiB of request head, 2 s each way.
-fn serve_scrape(mut stream: TcpStream, registry: &Registry) {
-    let _ = stream.set_read_timeout(Some(SCRAPE_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(SCRAPE_TIMEOUT));
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let line = head
-        .split(|&b| b == b'\r' || b == b'\n')
-        .next()
-        .unwrap_or(&[]);
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (parts.next().unwrap_or(&[]), parts.next().unwrap_or(&[]));
-    let (status, content_type, body) = match (method, path) {
-        (b"GET", b"/metrics") => {
-            let mut body = String::new();
-            match prometheus_client::encoding::text::encode(&mut body, registry) {
-                Ok(()) => (
-                    "200 OK",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    body,
-                ),
-                Err(_) => (
-                    "500 Internal Server Error",
-                    "text/plain",
-                    "encoding failed\n".into(),
-                ),
-            }
-        }
-        (b"GET", _) => (
-            "404 Not Found",
-            "text/plain",
-            "metrics are at /metrics\n".into(),
-        ),
-        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".into()),
-    };
-    debug!(status, "metrics request");
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
 }
 
 /// The periodic one-line summary of `--stats-interval`.

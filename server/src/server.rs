@@ -44,7 +44,9 @@ impl Shared {
 pub struct Server {
     listeners: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
-    metrics: Option<(TcpListener, SocketAddr)>,
+    /// The metrics listeners, until `run` hands them to the endpoint.
+    metrics: Vec<TcpListener>,
+    metrics_addrs: Vec<SocketAddr>,
     poll: Poll,
     shared: Arc<Shared>,
 }
@@ -92,21 +94,21 @@ impl Server {
             .iter()
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
-        let metrics = match config.metrics_listen {
-            Some(addr) => {
-                let listener = listener::bind(addr, 64).map_err(|e| {
+        let metrics = config
+            .metrics_listen
+            .iter()
+            .map(|&addr| {
+                listener::bind(addr, 64).map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
-                })?;
-                let bound = listener.local_addr()?;
-                Some((listener, bound))
-            }
-            None => None,
-        };
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let metrics_addrs = metrics
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
         let poll = Poll::new()?;
         accept::register(&poll, &listeners)?;
-        if let Some((listener, _)) = &metrics {
-            accept::register_metrics(&poll, listener)?;
-        }
         let waker = Waker::new(poll.registry(), accept::WAKE)?;
         let shared = Arc::new(Shared {
             per_ip: PerIp::new(config.max_connections_per_ip),
@@ -119,6 +121,7 @@ impl Server {
             listeners,
             addrs,
             metrics,
+            metrics_addrs,
             poll,
             shared,
         })
@@ -129,9 +132,15 @@ impl Server {
         &self.addrs
     }
 
-    /// The address of the metrics endpoint, if `Config::metrics_listen` was set.
+    /// The address of the metrics endpoint (the first, if there are several), if
+    /// `Config::metrics_listen` was set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(|(_, addr)| *addr)
+        self.metrics_addrs.first().copied()
+    }
+
+    /// Every address the metrics endpoint listens on, in the order of `Config::metrics_listen`.
+    pub fn metrics_addrs(&self) -> &[SocketAddr] {
+        &self.metrics_addrs
     }
 
     /// A handle to stop the server or read its counters.
@@ -159,34 +168,38 @@ impl Server {
             0 => thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
+        // Metrics are served (from their own thread) before the start-up line says so.
+        let mut metrics = if self.metrics.is_empty() {
+            None
+        } else {
+            Some(metrics::Endpoint::start(
+                std::mem::take(&mut self.metrics),
+                metrics::registry(shared, workers),
+                Arc::clone(shared),
+            )?)
+        };
+        let metrics_addrs: Vec<String> =
+            self.metrics_addrs.iter().map(ToString::to_string).collect();
         info!(
             mode = %config.mode,
             model = config.model.as_str(),
             workers = (config.model == Model::Pool).then_some(workers),
             max_connections = config.max_connections,
-            metrics = self.metrics.as_ref().map(|(_, a)| a.to_string()),
+            metrics = (!metrics_addrs.is_empty()).then(|| metrics_addrs.join(", ")),
             "listening on {}",
             addrs.join(", ")
         );
-        let metrics = self.metrics.take().map(|(listener, _)| {
-            metrics::Endpoint::new(listener, metrics::registry(shared, workers))
-        });
-        let extras = accept::Extras {
-            metrics: metrics.as_ref(),
-        };
         let mut model: Box<dyn Dispatch> = match config.model {
             Model::Threads => Box::new(threads::Threads::new(Arc::clone(shared))?),
             Model::Pool => Box::new(pool::Pool::start(shared, workers)?),
         };
-        let result = accept::run(
-            &mut self.poll,
-            &self.listeners,
-            &extras,
-            shared,
-            model.as_mut(),
-        );
+        let result = accept::run(&mut self.poll, &self.listeners, shared, model.as_mut());
         self.stop_accepting();
         model.drain();
+        // Metrics stay up while connections drain, so the drain can be watched.
+        if let Some(endpoint) = &mut metrics {
+            endpoint.stop();
+        }
         let summary = shared.stats.snapshot();
         info!(
             served = summary.accepted,

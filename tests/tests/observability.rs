@@ -1,22 +1,28 @@
 //! Observability: the `/metrics` endpoint serves every documented metric in the OpenMetrics
 //! text format and its numbers move live (while connections are still open), it answers 404/405
-//! to other requests and a silent scraper does not hold up the others; `--stats-interval` logs a
-//! periodic summary line and `--metrics-listen` is reported at start-up; and both binaries print
+//! to other requests and ignores query strings; slow, idle or excess scrapers never lock out a
+//! real scrape (excess ones get a `503`, every request has a deadline), and accept errors on
+//! its listener are logged once and do not spin; `--stats-interval` logs a periodic summary
+//! line and `--metrics-listen` (host names too) is reported at start-up; and both binaries print
 //! shell completions and a man page.
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use rustix::process::{prlimit, Pid, Resource, Rlimit};
 use shout_server::{Config, Handle, Model, Server, Snapshot};
 use shout_tests::*;
 
-/// The server's own limit on how long a scrape may take to send its request (`SCRAPE_TIMEOUT`
-/// in `server/src/metrics.rs`): a server that served scrapes one at a time would make the next
-/// scraper wait this long behind a silent one.
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The metrics endpoint's whole-request deadline (`DEADLINE` in
+/// `server/src/metrics/endpoint.rs`): a connection is closed this long after it was accepted.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// The metrics endpoint's connections served at once (`SLOTS` in
+/// `server/src/metrics/endpoint.rs`); beyond, the oldest unfinished request gets a `503`.
+const SLOTS: usize = 16;
 
 /// An in-process server on ephemeral loopback ports with the metrics endpoint on; stopped on
 /// drop.
@@ -31,7 +37,7 @@ impl MetricsServer {
     fn start(model: Model) -> MetricsServer {
         let server = Server::bind(Config {
             listen: vec!["127.0.0.1:0".parse().expect("valid address")],
-            metrics_listen: Some("127.0.0.1:0".parse().expect("valid address")),
+            metrics_listen: vec!["127.0.0.1:0".parse().expect("valid address")],
             model,
             ..Config::default()
         })
@@ -83,7 +89,12 @@ struct Response {
 fn http(addr: SocketAddr, request: &str) -> Response {
     let mut stream = connect(addr);
     stream.write_all(request.as_bytes()).expect("send request");
-    let raw = String::from_utf8(read_to_end(&mut stream)).expect("UTF-8 response");
+    response(&mut stream)
+}
+
+/// Reads an HTTP response on `stream` until the server closes, checked as [`http`] does.
+fn response(stream: &mut TcpStream) -> Response {
+    let raw = String::from_utf8(read_to_end(stream)).expect("UTF-8 response");
     let (head, body) = raw
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no end of head in response: {raw:?}"));
@@ -310,14 +321,11 @@ fn metrics_endpoint_rejects_and_survives_silent_scrapers(model) {
     let mut silent = connect(server.metrics);
     let mut partial = connect(server.metrics);
     partial.write_all(b"GET /metr").expect("send half a request");
-    // Give the server time to have accepted both and be waiting on them.
-    thread::sleep(Duration::from_millis(100));
-    let started = Instant::now();
+    // Accepted in order, so they are waiting on the server while it answers this.
     let metrics = server.scrape();
-    let took = started.elapsed();
     assert!(
-        took < SCRAPE_TIMEOUT,
-        "a scrape behind silent scrapers took {took:?}"
+        !closed_within(&mut silent, Duration::from_millis(1)),
+        "the silent scraper was closed before the scrape was answered"
     );
     assert_eq!(metrics.gauge("shout_connections_active"), 0);
     assert_eq!(round_trip(server.addr, b"still served\n"), b"STILL SERVED\n");
@@ -329,6 +337,283 @@ fn metrics_endpoint_rejects_and_survives_silent_scrapers(model) {
     server.scrape();
     server.stop();
 }
+}
+
+/// Whether `stream` is still open with nothing received: looks without waiting or consuming.
+fn is_open(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).expect("non-blocking");
+    let mut byte = [0u8; 1];
+    let open = matches!(stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).expect("blocking again");
+    open
+}
+
+/// Everything received on `stream` until the server closed it, by a FIN or by a reset (which
+/// follows the answer when the client sent more after it); panics on a timeout.
+fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("not closed within {TIMEOUT:?}; received {out:?}")
+            }
+            Err(_) => return out,
+        }
+    }
+}
+
+/// Connections that each send the start of a request head, then one more byte of it every
+/// 300 ms, and never finish it: the slow clients that used to lock the endpoint out. They stop
+/// dribbling on drop.
+struct Dribblers {
+    streams: Vec<TcpStream>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Dribblers {
+    /// Opens `n` of them to `addr`, one after the other (so they are accepted in this order).
+    fn start(addr: SocketAddr, n: usize) -> Dribblers {
+        let streams: Vec<TcpStream> = (0..n)
+            .map(|_| {
+                let mut stream = connect(addr);
+                stream
+                    .write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+                    .expect("send the start of a request");
+                stream
+            })
+            .collect();
+        let mut writers: Vec<TcpStream> = streams
+            .iter()
+            .map(|s| s.try_clone().expect("clone socket"))
+            .collect();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        // The wait paces the dribble; it synchronises nothing.
+        let thread = thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(300))
+            {
+                for writer in &mut writers {
+                    // Closed by the server (displaced or timed out): nothing to do.
+                    let _ = writer.write(b"a");
+                }
+            }
+        });
+        Dribblers {
+            streams,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Dribblers {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        // On a failing test, do not hide its panic behind another: leave the thread be.
+        if let Some(thread) = self.thread.take().filter(|_| !thread::panicking()) {
+            join_within(thread, TIMEOUT);
+        }
+    }
+}
+
+/// Fifty connections dribbling request heads, over three times the endpoint's slots, do not
+/// keep a real scrape out: it is answered while they are still open, and each one over the
+/// limit got a `503` (the oldest unfinished first) rather than a silent close.
+#[test]
+fn slow_scrapers_do_not_lock_out_a_scrape() {
+    let server = MetricsServer::start(Model::default());
+    let mut slow = Dribblers::start(server.metrics, 50);
+    let metrics = server.scrape();
+    assert_eq!(metrics.gauge("shout_connections_active"), 0);
+    // Accepted in order, each newcomer displaced the oldest unfinished connection: the last
+    // SLOTS - 1 hold a slot (the scrape had the last one), the others were answered 503.
+    let displaced = slow.streams.len() + 1 - SLOTS;
+    for (i, stream) in slow.streams.iter().enumerate().skip(displaced) {
+        assert!(
+            is_open(stream),
+            "slow connection {i} was closed before the scrape was answered"
+        );
+    }
+    for (i, stream) in slow.streams.iter_mut().enumerate().take(displaced) {
+        let answer = String::from_utf8_lossy(&read_until_closed(stream)).into_owned();
+        assert!(
+            answer.starts_with("HTTP/1.1 503 "),
+            "slow connection {i} got {answer:?}"
+        );
+    }
+    drop(slow);
+    server.stop();
+}
+
+/// A connection over the endpoint's slots gets a quick `503` with `Retry-After` (given to the
+/// oldest unfinished request, here a silent one), not a silent close; the others keep theirs.
+#[test]
+fn excess_scrapers_get_503() {
+    let server = MetricsServer::start(Model::default());
+    let mut silent: Vec<TcpStream> = (0..=SLOTS).map(|_| connect(server.metrics)).collect();
+    let busy = response(&mut silent[0]);
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert_eq!(header(&busy.head, "retry-after"), Some("1"));
+    for (i, stream) in silent.iter().enumerate().skip(1) {
+        assert!(is_open(stream), "silent connection {i} was closed too");
+    }
+    drop(silent);
+    server.scrape();
+    server.stop();
+}
+
+/// A query string does not change the path (`/metrics?x=1` is `/metrics`), and `HEAD` gets a
+/// scrape's headers without its body.
+#[test]
+fn metrics_path_ignores_query_string() {
+    let server = MetricsServer::start(Model::default());
+    let answer = get(server.metrics, "/metrics?x=1");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.ends_with("# EOF\n"), "{}", answer.body);
+    assert_eq!(Metrics(answer.body).gauge("shout_connections_active"), 0);
+
+    let mut stream = connect(server.metrics);
+    stream
+        .write_all(b"HEAD /metrics HTTP/1.1\r\nHost: shout\r\n\r\n")
+        .expect("send");
+    let head = String::from_utf8(read_to_end(&mut stream)).expect("UTF-8 response");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "HEAD got a body: {head}");
+    server.stop();
+}
+
+/// A request that never completes is closed at the whole-request deadline although it keeps
+/// sending (a byte every 250 ms, which no per-read timeout would catch): not before the
+/// deadline, and not long after.
+#[test]
+fn deadline_closes_a_dribbler() {
+    let server = MetricsServer::start(Model::default());
+    let started = Instant::now();
+    let mut stream = connect(server.metrics);
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+        .expect("send the start of a request");
+    let limit = DEADLINE + Duration::from_secs(5);
+    loop {
+        assert!(
+            started.elapsed() < limit,
+            "a dribbling request is still open after {limit:?}"
+        );
+        // A failed write means the server has closed (and reset) the connection.
+        if stream.write_all(b"a").is_err() || closed_within(&mut stream, Duration::from_millis(250))
+        {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= DEADLINE,
+        "closed after {took:?}, before the deadline"
+    );
+    assert!(took < limit, "closed after {took:?}");
+    server.scrape();
+    server.stop();
+}
+
+/// The metrics addresses named in a real shoutd's start-up line (`metrics="a, b"`).
+fn metrics_addrs(shoutd: &Shoutd) -> Vec<SocketAddr> {
+    let line = shoutd.startup.last().expect("a start-up line");
+    let field = line
+        .split("metrics=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no metrics address in the start-up line: {line}"));
+    let list = match field.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next().unwrap_or_default(),
+        None => field.split(' ').next().unwrap_or_default(),
+    };
+    list.split(", ")
+        .map(|a| {
+            a.parse()
+                .unwrap_or_else(|_| panic!("bad metrics address {a:?} in: {line}"))
+        })
+        .collect()
+}
+
+/// `--metrics-listen localhost:0` resolves the host name as `--listen` does, and every address
+/// it gave is served.
+#[test]
+fn metrics_listen_accepts_host_names() {
+    let shoutd = Shoutd::start(&["--metrics-listen", "localhost:0"]);
+    let addrs = metrics_addrs(&shoutd);
+    assert!(!addrs.is_empty(), "{:?}", shoutd.startup);
+    for addr in addrs {
+        assert!(addr.ip().is_loopback(), "localhost gave {addr}");
+        assert_ne!(addr.port(), 0, "the real port is reported, not 0");
+        assert_eq!(scrape(addr).gauge("shout_connections_active"), 0);
+    }
+}
+
+/// Out of descriptors, the metrics listener's accept error is logged once for the whole burst
+/// however many scrapers keep arriving, accepting pauses instead of spinning, and once
+/// descriptors are free the scrape that waited is answered (with no new arrival to wake the
+/// endpoint) and the error is counted.
+#[test]
+fn metrics_accept_errors_are_logged_once_and_do_not_spin() {
+    let shoutd = Shoutd::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = metrics_addrs(&shoutd)[0];
+    let pid = shoutd.child.id();
+    // Leave shoutd room for only a few more sockets.
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list shoutd's descriptors")
+        .count() as u64;
+    let limit = Rlimit {
+        current: Some(open + 3),
+        maximum: Some(open + 3),
+    };
+    prlimit(
+        Some(Pid::from_child(&shoutd.child)),
+        Resource::Nofile,
+        limit,
+    )
+    .expect("lower shoutd's open-file limit");
+
+    let mut silent: Vec<TcpStream> = (0..8).map(|_| connect(metrics)).collect();
+    shoutd.expect_log("metrics accept failed");
+    // More arrivals during the burst, and a scrape that must wait for a descriptor.
+    silent.extend((0..8).map(|_| connect(metrics)));
+    let mut waiting = connect(metrics);
+    waiting
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: shout\r\n\r\n")
+        .expect("send the request");
+
+    // Paused, not spinning: a busy loop would burn most of a core in this second.
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 30,
+        "shoutd used {used} ticks in 1 s while out of descriptors"
+    );
+    let again: Vec<String> = shoutd
+        .log
+        .try_iter()
+        .filter(|line| line.contains("metrics accept failed"))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "logged again in the same burst: {again:#?}"
+    );
+
+    // The silent ones close, freeing descriptors: the waiting scrape is answered.
+    drop(silent);
+    let answer = response(&mut waiting);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(Metrics(answer.body).counter("shout_errors_total{kind=\"accept\"}") >= 1);
 }
 
 /// `--stats-interval` logs a periodic summary line with the active count and the rates, and
@@ -365,14 +650,10 @@ fn stats_interval_logs_summary_lines() {
 #[test]
 fn metrics_listen_is_reported_at_startup() {
     let shoutd = Shoutd::start(&["--metrics-listen", "127.0.0.1:0"]);
-    let line = shoutd.startup.last().expect("a start-up line");
-    let addr: SocketAddr = line
-        .split("metrics=")
-        .nth(1)
-        .and_then(|rest| rest.trim_start_matches('"').split(['"', ' ']).next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no metrics address in the start-up line: {line}"));
-    assert_ne!(addr.port(), 0, "the real port is reported, not 0: {line}");
+    let addrs = metrics_addrs(&shoutd);
+    assert_eq!(addrs.len(), 1, "{:?}", shoutd.startup);
+    let addr = addrs[0];
+    assert_ne!(addr.port(), 0, "the real port is reported, not 0");
     let metrics = scrape(addr);
     assert_eq!(metrics.gauge("shout_connections_active"), 0);
     assert_eq!(round_trip(shoutd.addr, b"abc"), b"ABC");
