@@ -348,6 +348,20 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
 }
 
+/// Lowers `child`'s open-file limit (soft and hard) to its open descriptors plus `room`.
+pub fn leave_descriptors(child: &Child, room: u64) {
+    use rustix::process::{prlimit, Pid, Resource, Rlimit};
+    let open = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .expect("list the child's descriptors")
+        .count() as u64;
+    let limit = Rlimit {
+        current: Some(open + room),
+        maximum: Some(open + room),
+    };
+    prlimit(Some(Pid::from_child(child)), Resource::Nofile, limit)
+        .expect("lower the child's open-file limit");
+}
+
 /// Waits for `child` to exit within [`TIMEOUT`] (panics otherwise).
 pub fn wait_child(child: &mut Child) -> std::process::ExitStatus {
     wait_until("the process to exit", || child.try_wait().expect("wait"))

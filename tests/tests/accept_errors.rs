@@ -6,7 +6,6 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use rustix::process::{prlimit, Pid, Resource, Rlimit};
 use shout_tests::*;
 
 model_tests! {
@@ -19,19 +18,7 @@ fn emfile_pauses_accepting_without_spinning(model) {
     assert_eq!(read_n(&mut first, 6), b"BEFORE");
 
     // Leave shoutd room for only a few more sockets.
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count() as u64;
-    let limit = Rlimit {
-        current: Some(open + 5),
-        maximum: Some(open + 5),
-    };
-    prlimit(
-        Some(Pid::from_child(&shoutd.child)),
-        Resource::Nofile,
-        limit,
-    )
-    .unwrap();
+    leave_descriptors(&shoutd.child, 5);
 
     let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(shoutd.addr)).collect();
     shoutd.expect_log("accept failed");

@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use rustix::process::{prlimit, Pid, Resource, Rlimit};
 use shout_server::{Config, Handle, Model, Server, Snapshot};
 use shout_tests::*;
 
@@ -568,19 +567,7 @@ fn metrics_accept_errors_are_logged_once_and_do_not_spin() {
     let metrics = metrics_addrs(&shoutd)[0];
     let pid = shoutd.child.id();
     // Leave shoutd room for only a few more sockets.
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("list shoutd's descriptors")
-        .count() as u64;
-    let limit = Rlimit {
-        current: Some(open + 3),
-        maximum: Some(open + 3),
-    };
-    prlimit(
-        Some(Pid::from_child(&shoutd.child)),
-        Resource::Nofile,
-        limit,
-    )
-    .expect("lower shoutd's open-file limit");
+    leave_descriptors(&shoutd.child, 3);
 
     let mut silent: Vec<TcpStream> = (0..8).map(|_| connect(metrics)).collect();
     shoutd.expect_log("metrics accept failed");
