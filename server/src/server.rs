@@ -168,15 +168,29 @@ impl Server {
             0 => thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        // Metrics are served (from their own thread) before the start-up line says so.
+        // Everything that serves (the model's threads and descriptors, the metrics endpoint) is
+        // running before the start-up line says so: whoever waits for that line may rely on it.
+        let mut model: Box<dyn Dispatch> = match config.model {
+            Model::Threads => Box::new(threads::Threads::new(Arc::clone(shared))?),
+            Model::Pool => Box::new(pool::Pool::start(shared, workers)?),
+        };
         let mut metrics = if self.metrics.is_empty() {
             None
         } else {
-            Some(metrics::Endpoint::start(
+            let started = metrics::Endpoint::start(
                 std::mem::take(&mut self.metrics),
                 metrics::registry(shared, workers),
                 Arc::clone(shared),
-            )?)
+            );
+            match started {
+                Ok(endpoint) => Some(endpoint),
+                Err(e) => {
+                    // No connection yet: the model's threads end at once.
+                    self.handle().shutdown();
+                    model.drain();
+                    return Err(e);
+                }
+            }
         };
         let metrics_addrs: Vec<String> =
             self.metrics_addrs.iter().map(ToString::to_string).collect();
@@ -189,10 +203,6 @@ impl Server {
             "listening on {}",
             addrs.join(", ")
         );
-        let mut model: Box<dyn Dispatch> = match config.model {
-            Model::Threads => Box::new(threads::Threads::new(Arc::clone(shared))?),
-            Model::Pool => Box::new(pool::Pool::start(shared, workers)?),
-        };
         let result = accept::run(&mut self.poll, &self.listeners, shared, model.as_mut());
         self.stop_accepting();
         model.drain();
