@@ -106,6 +106,9 @@ enum Fault {
     DropEvery(u64),
     /// Uppercases correctly, but closes the connection once it has answered this many bytes.
     CloseAfter(usize),
+    /// Uppercases correctly, but holds back the answer to line `line` (from 0, counted per
+    /// connection) for `by` before sending it.
+    Delay { line: u64, by: Duration },
 }
 
 /// A thread-per-connection TCP server on `127.0.0.1:0` that answers with a [`Fault`]. Each
@@ -193,6 +196,7 @@ fn serve_faulty(mut stream: TcpStream, fault: Fault, stop: &AtomicBool) {
     let mut answer = Vec::with_capacity(buf.len());
     let mut received: u64 = 0;
     let mut answered: usize = 0;
+    let mut lines: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         let n = match stream.read(&mut buf) {
             Ok(0) => return,
@@ -224,6 +228,15 @@ fn serve_faulty(mut stream: TcpStream, fault: Fault, stop: &AtomicBool) {
                 let take = n.min(limit - answered);
                 answer.extend(buf[..take].iter().map(u8::to_ascii_uppercase));
                 answered += take;
+            }
+            Fault::Delay { line, by } => {
+                let before = lines;
+                lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                if (before..lines).contains(&line) {
+                    // The point of this fault: an answer that comes after the bench's timeout.
+                    thread::sleep(by);
+                }
+                answer.extend(buf[..n].iter().map(u8::to_ascii_uppercase));
             }
         }
         if stream.write_all(&answer).is_err() {
@@ -354,6 +367,55 @@ fn early_close_fails() {
     assert_eq!(c.timeouts, 0, "{c:?}");
     assert_eq!(c.reopened, 0, "{c:?}");
     assert_eq!(server.stop(), 4);
+}
+
+/// A correct answer that comes after `--timeout` is a timeout, not a mismatch: the last
+/// message's answer arrives while the bench is closing (it used to be taken for bytes nobody
+/// asked for). Its bytes are still checked and it is counted as late; exit code 1.
+#[test]
+fn late_last_answer_is_a_timeout_not_a_mismatch() {
+    let _cores = shared_cores();
+    // The answer comes 1 s after the 2 s timeout and 1 s before the bench gives up closing.
+    let server = FaultyServer::start(Fault::Delay {
+        line: 1,
+        by: Duration::from_secs(3),
+    });
+    let report = run_bench(&[server.addr], &["-c", "1", "-n", "2", "--timeout", "2s"]);
+    let c = *report.counts();
+    assert_eq!(c.timeouts, 1, "{c:?}\n{}", report.table());
+    assert_eq!(c.mismatches, 0, "{c:?}\n{}", report.table());
+    assert_eq!(c.late, 1, "the late answer was checked: {c:?}");
+    assert_eq!(c.completed, 1, "{c:?}");
+    assert_eq!(c.short, 0, "{c:?}");
+    assert_eq!(c.conn_errors, 0, "{c:?}");
+    assert_eq!(report.exit_code(), 1, "{c:?}");
+    assert!(report
+        .table()
+        .contains("mismatches 0  short answers 0  timeouts 1"));
+    assert_eq!(server.stop(), 1);
+}
+
+/// A late answer in mid-run does not end the connection: it is counted as a timeout, its bytes
+/// are checked when it comes, and the connection goes on with the next message.
+#[test]
+fn late_answer_mid_run_is_checked_and_the_connection_goes_on() {
+    let _cores = shared_cores();
+    let server = FaultyServer::start(Fault::Delay {
+        line: 1,
+        by: Duration::from_secs(3),
+    });
+    let report = run_bench(&[server.addr], &["-c", "1", "-n", "4", "--timeout", "1s"]);
+    let c = *report.counts();
+    assert_eq!(c.timeouts, 1, "{c:?}\n{}", report.table());
+    assert_eq!(c.mismatches, 0, "{c:?}");
+    assert_eq!(c.late, 1, "{c:?}");
+    assert_eq!(c.completed, 3, "the others on time: {c:?}");
+    assert_eq!(c.sent, 4, "{c:?}");
+    assert_eq!(c.conn_errors, 0, "{c:?}");
+    assert_eq!(c.opened, 1, "{c:?}");
+    assert_eq!(report.exit_code(), 1, "{c:?}");
+    assert_eq!(report.json()["messages"]["late"], 1);
+    assert_eq!(server.stop(), 1);
 }
 
 /// Open loop at 2,000 msgs/s for 3 s achieves its rate within 5% and says so.

@@ -4,6 +4,7 @@
 //! loop over many connections, see [`engine`]), gathers their per-second reports, shows
 //! progress on a terminal, and writes the final report ([`report`]).
 
+pub mod checker;
 pub mod engine;
 pub mod payload;
 pub mod report;
@@ -110,7 +111,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE", env = "SHOUT_BENCH_HDR_LOG")]
     pub hdr_log: Option<PathBuf>,
 
-    /// An answer later than this counts as a timeout (also bounds connecting and closing).
+    /// An answer later than this counts as a timeout, and is still checked if it comes (also
+    /// bounds connecting and closing).
     #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_TIMEOUT", default_value = "5s",
           value_parser = parse_duration)]
     pub timeout: Duration,

@@ -279,8 +279,8 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  messages      sent {}  answered {}  re-sent {}  unsent {}",
-            t.sent, t.completed, t.resent, t.unsent
+            "  messages      sent {}  answered {}  late {}  re-sent {}  unsent {}",
+            t.sent, t.completed, t.late, t.resent, t.unsent
         );
         let _ = writeln!(
             s,
@@ -375,6 +375,7 @@ impl Report {
                 "sent": t.sent,
                 "answered": t.completed,
                 "measured": t.measured,
+                "late": t.late,
                 "resent": t.resent,
                 "unsent": t.unsent,
             },
