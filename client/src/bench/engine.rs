@@ -23,6 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use shout_common::Mode;
 
 use super::checker::{Checker, Completion, Mismatch, Msg};
+use super::failure::{Failures, Reason};
 use super::payload::{expected_answer, write_message};
 
 /// The open-loop schedule's resolution: messages due within one tick leave together.
@@ -159,6 +160,8 @@ pub struct Tick {
     pub hist: Histogram<u64>,
     /// When the last measured message completed, if one did.
     pub last_completion: Option<Instant>,
+    /// Why connections failed during that second.
+    pub failures: Failures,
     /// This is the worker's final report.
     pub last: bool,
 }
@@ -208,7 +211,7 @@ enum End {
     /// The server closed it (end of stream).
     Closed,
     /// Reset or another I/O error.
-    Broken,
+    Broken(Reason),
     /// An answer byte was wrong, or bytes came that nobody asked for.
     Mismatch(Mismatch),
 }
@@ -256,6 +259,7 @@ struct Worker {
     phase_deadline: Option<Instant>,
     next_finish_check: Instant,
     counts: Counts,
+    failures: Failures,
     hist: Histogram<u64>,
     last_completion: Option<Instant>,
     second: u64,
@@ -331,6 +335,7 @@ impl Worker {
             phase_deadline: None,
             next_finish_check: start,
             counts: Counts::default(),
+            failures: Failures::default(),
             hist: new_histogram(),
             last_completion: None,
             second: 0,
@@ -384,10 +389,13 @@ impl Worker {
                 }
             }
         }
-        // Whatever was owed when the last connection ended was never sent.
+        // Whatever was owed when the last connection ended was never sent: closed loop, the
+        // messages not started; open loop, the rest of the schedule, due whether or not a
+        // connection was left to send it.
         let never_started = match (self.plan.rate, self.plan.messages) {
             (None, Some(m)) => m.saturating_sub(self.started),
-            _ => 0,
+            (None, None) => 0,
+            (Some(rate), _) => self.planned(rate).saturating_sub(self.scheduled),
         };
         self.counts.unsent += self.backlog_len + self.resend.len() as u64 + never_started;
         self.report_seconds(Instant::now(), true);
@@ -431,6 +439,8 @@ impl Worker {
     /// flight or owed (or the timeout for that passed).
     fn advance_phase(&mut self, now: Instant) {
         if self.phase == Phase::Running {
+            // Messages due up to the end are released before the schedule stops.
+            self.release_due(now);
             let budget_done = self.plan.messages.is_some_and(|m| match self.plan.rate {
                 Some(_) => self.scheduled >= m,
                 None => self.started >= m,
@@ -539,27 +549,27 @@ impl Worker {
                 slot.state = State::Connecting;
                 slot.connect_started = now;
             }
-            Err(_) => self.connect_failed(i, now),
+            Err(e) => self.connect_failed(i, now, Reason::of(&e)),
         }
     }
 
     fn finish_connect(&mut self, i: usize) {
         let slot = &mut self.slots[i];
         let Some(stream) = &slot.stream else { return };
-        let failed = match stream.take_error() {
-            Ok(Some(_)) | Err(_) => true,
+        let failure = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Some(Reason::of(&e)),
             Ok(None) => match stream.peer_addr() {
-                Ok(_) => false,
+                Ok(_) => None,
                 // Not connected yet: a spurious wake-up; wait for the next event.
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(_) => true,
+                Err(e) => Some(Reason::of(&e)),
             },
         };
-        if failed {
+        if let Some(reason) = failure {
             if let Some(mut stream) = slot.stream.take() {
                 let _ = self.poll.registry().deregister(&mut stream);
             }
-            self.connect_failed(i, Instant::now());
+            self.connect_failed(i, Instant::now(), reason);
             return;
         }
         let _ = stream.set_nodelay(true);
@@ -574,8 +584,9 @@ impl Worker {
         self.fill(i, Instant::now());
     }
 
-    fn connect_failed(&mut self, i: usize, now: Instant) {
+    fn connect_failed(&mut self, i: usize, now: Instant, reason: Reason) {
         self.counts.connect_failures += 1;
+        self.failures.connect.add(reason);
         let slot = &mut self.slots[i];
         if !slot.ever_opened {
             self.counts.setup_failures += 1;
@@ -597,6 +608,21 @@ impl Worker {
         }
     }
 
+    /// Open loop: the messages due by the end of tick `ticks` since the start, in all.
+    fn due_by(&self, rate: f64, ticks: u64) -> u64 {
+        let due = (rate * (ticks as f64) * TICK.as_secs_f64()) as u64;
+        self.plan.messages.map_or(due, |m| due.min(m))
+    }
+
+    /// Open loop: the whole schedule, in messages.
+    fn planned(&self, rate: f64) -> u64 {
+        match self.plan.end {
+            Some(end) => self.due_by(rate, ticks_until(self.plan.start, end)),
+            // Without an end the run has a message count (see `execute`).
+            None => self.plan.messages.unwrap_or(0),
+        }
+    }
+
     /// Open loop: turns elapsed ticks into due messages.
     fn release_due(&mut self, now: Instant) {
         let Some(rate) = self.plan.rate else { return };
@@ -604,12 +630,10 @@ impl Worker {
             return;
         }
         let limit = self.plan.end.map_or(now, |end| now.min(end));
-        let ticks =
-            (limit.saturating_duration_since(self.plan.start).as_nanos() / TICK.as_nanos()) as u64;
+        let ticks = ticks_until(self.plan.start, limit);
         while self.ticks_done < ticks {
             self.ticks_done += 1;
-            let due_total = (rate * (self.ticks_done as f64) * TICK.as_secs_f64()) as u64;
-            let due_total = self.plan.messages.map_or(due_total, |m| due_total.min(m));
+            let due_total = self.due_by(rate, self.ticks_done);
             let count = due_total.saturating_sub(self.scheduled);
             if count == 0 {
                 continue;
@@ -712,8 +736,8 @@ impl Worker {
                 Ok(n) => slot.out_pos += n,
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => continue,
-                Err(_) => {
-                    self.end(i, End::Broken);
+                Err(e) => {
+                    self.end(i, End::Broken(Reason::of(&e)));
                     return;
                 }
             }
@@ -746,8 +770,8 @@ impl Worker {
                 }
                 Err(e) if would_block(&e) => break,
                 Err(e) if interrupted(&e) => continue,
-                Err(_) => {
-                    self.end(i, End::Broken);
+                Err(e) => {
+                    self.end(i, End::Broken(Reason::of(&e)));
                     return;
                 }
             }
@@ -803,9 +827,13 @@ impl Worker {
                     lost.pop_front(); // the wrong answer's message: a mismatch, not lost
                 }
             }
-            End::Closed | End::Broken => {
+            End::Closed | End::Broken(_) => {
                 if unexpected && !(draining && how == End::Closed) {
                     self.counts.conn_errors += 1;
+                    self.failures.closed.add(match how {
+                        End::Broken(reason) => reason,
+                        _ => Reason::ClosedByServer,
+                    });
                 }
             }
         }
@@ -837,7 +865,7 @@ impl Worker {
                 if let Some(mut stream) = slot.stream.take() {
                     let _ = self.poll.registry().deregister(&mut stream);
                 }
-                self.connect_failed(i, now);
+                self.connect_failed(i, now, Reason::ConnectTimeout);
             }
         }
     }
@@ -853,6 +881,7 @@ impl Worker {
                 counts: std::mem::take(&mut self.counts),
                 hist: std::mem::replace(&mut self.hist, new_histogram()),
                 last_completion: self.last_completion,
+                failures: std::mem::take(&mut self.failures),
                 last: last && now < boundary,
             };
             let is_last = tick.last;
@@ -864,6 +893,11 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whole schedule ticks from `start` to `t`.
+fn ticks_until(start: Instant, t: Instant) -> u64 {
+    (t.saturating_duration_since(start).as_nanos() / TICK.as_nanos()) as u64
 }
 
 /// A periodic 1 ms timer registered with `poll` (read on each event to re-arm the edge).
