@@ -148,12 +148,13 @@ impl Terminal {
     }
 
     /// Waits until the output since the last match contains `needle`; panics with the screen
-    /// contents after [`TIMEOUT`] without new output.
+    /// contents after [`TIMEOUT`] without new output (or six times that in all).
     fn expect(&self, needle: &str) {
         let from = self.seen.get();
         let (text, grew) = &*self.screen;
         let mut screen = text.lock().expect("screen lock");
         let mut len = screen.len();
+        let limit = Instant::now() + TIMEOUT * 6;
         let mut deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(at) = find(&screen[from..], needle.as_bytes()) {
@@ -163,7 +164,7 @@ impl Terminal {
             if screen.len() > len {
                 // Progress: the deadline is for a terminal that stopped changing.
                 len = screen.len();
-                deadline = Instant::now() + TIMEOUT;
+                deadline = (Instant::now() + TIMEOUT).min(limit);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
