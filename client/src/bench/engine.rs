@@ -1,6 +1,6 @@
 //! The bench engine: each worker thread runs one mio event loop over its share of the
 //! connections (no thread per connection), sends messages closed or open loop, checks every
-//! answer byte, and reports once a second to the main thread.
+//! answer byte (one [`Checker`] per connection), and reports once a second to the main thread.
 //!
 //! System calls per message are kept to one write and one read: sockets are registered once,
 //! edge-triggered, for both directions; a read shorter than the buffer means the socket is
