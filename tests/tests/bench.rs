@@ -417,6 +417,33 @@ fn late_answer_mid_run_is_checked_and_the_connection_goes_on() {
     assert_eq!(server.stop(), 1);
 }
 
+/// With `--reconnect`, a connection whose answer timed out is taken for dead: it is closed and
+/// reopened, the run goes on on the new one (the late answer is never awaited), and the
+/// report says why the connection was given up.
+#[test]
+fn reconnect_gives_up_a_connection_whose_answer_timed_out() {
+    let _cores = shared_cores();
+    let server = FaultyServer::start(Fault::Delay {
+        line: 1,
+        by: Duration::from_secs(3),
+    });
+    let report = run_bench(
+        &[server.addr],
+        &["-c", "1", "-n", "3", "--timeout", "1s", "--reconnect"],
+    );
+    let c = *report.counts();
+    assert_eq!(c.timeouts, 1, "{c:?}\n{}", report.table());
+    assert_eq!((c.mismatches, c.late, c.short), (0, 0, 0), "{c:?}");
+    assert_eq!((c.opened, c.reopened), (2, 1), "{c:?}");
+    assert_eq!(c.completed, 2, "{c:?}");
+    assert!(
+        report.table().contains("no answer within --timeout"),
+        "{}",
+        report.table()
+    );
+    assert_eq!(server.stop(), 2);
+}
+
 /// Open loop at 2,000 msgs/s for 3 s sends its whole schedule, achieves about its rate, and
 /// says `reached` exactly when the rate is within 5% (the 5% itself is not asserted: on a
 /// machine whose cores are busy elsewhere the last answers may come late).

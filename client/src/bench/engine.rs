@@ -854,11 +854,24 @@ impl Worker {
 
     /// Counts the messages that have passed their timeout (once each); they stay awaited, so
     /// an answer that comes later is still checked. Gives up connections stuck connecting.
+    /// With `--reconnect`, a connection whose answer timed out is taken for dead (a reset
+    /// lost on the way, a peer gone silent): it is closed and reopened, and its messages not
+    /// yet timed out go out again on the new one.
     fn check_timeouts(&mut self, now: Instant) {
         for i in 0..self.slots.len() {
             let timeout = self.plan.timeout;
             let slot = &mut self.slots[i];
-            self.counts.timeouts += slot.checker.expire(now, timeout) as u64;
+            let expired = slot.checker.expire(now, timeout) as u64;
+            self.counts.timeouts += expired;
+            if expired > 0
+                && self.plan.reconnect
+                && slot.state == State::Open
+                && self.phase < Phase::Draining
+            {
+                self.end(i, End::Broken(Reason::AnswerTimeout));
+                continue;
+            }
+            let slot = &mut self.slots[i];
             let stuck_connecting = slot.state == State::Connecting
                 && now.saturating_duration_since(slot.connect_started) >= timeout;
             if stuck_connecting {

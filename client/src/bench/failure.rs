@@ -20,6 +20,8 @@ pub enum Reason {
     ConnectTimeout,
     /// The server ended the connection (end of stream) while it was in use.
     ClosedByServer,
+    /// An answer did not come within `--timeout` and `--reconnect` gave the connection up.
+    AnswerTimeout,
 }
 
 impl Reason {
@@ -60,6 +62,7 @@ impl Reason {
             Reason::Kind(kind) => describe(&io::Error::from(kind)),
             Reason::ConnectTimeout => "not connected within --timeout".to_owned(),
             Reason::ClosedByServer => "closed by the server".to_owned(),
+            Reason::AnswerTimeout => "no answer within --timeout (reconnected)".to_owned(),
         }
     }
 
