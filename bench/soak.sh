@@ -124,5 +124,8 @@ for line in open(sys.argv[1]):
           f"| {fds[0]} / {fds[-1]} / {max(fds)} | {slope(ts, fds):+.2f} | {answered} "
           f"| {mismatches} | {other} | {'OK: every answer exact' if ok else 'FAILED'} |")
     print(f"  ({model}: {len(rows)} samples every 10 s; steady 100 connections at 2000 msgs/s; "
-          f"churn {len(churn)} runs, {churned} connections opened and closed)", file=sys.stderr)
+          f"churn {len(churn)} runs, {churned} connections opened and closed; RSS KiB each "
+          f"minute: {' '.join(str(rss[i]) for i in range(0, len(rss), 6))}; "
+          f"fds each minute: {' '.join(str(fds[i]) for i in range(0, len(fds), 6))})",
+          file=sys.stderr)
 PY
