@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, value_name = "N", env = "SHOUT_RETRIES", default_value_t = 0)]
     pub retries: u32,
 
-    /// Prompt only: how long to wait for the answer to a line.
+    /// Prompt only: how long to wait for an answer without any progress (sending or receiving).
     #[arg(long, value_name = "DURATION", env = "SHOUT_REPLY_TIMEOUT", default_value = "10s",
           value_parser = parse_duration)]
     pub reply_timeout: Duration,

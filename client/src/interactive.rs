@@ -1,13 +1,15 @@
-//! The interactive prompt: line editing and history (rustyline); each line goes to the server
-//! with a newline and its answer is printed. A connection the server closed while the user was
-//! idle is reopened for the next line, with one notice.
+//! The interactive prompt: line editing and history (rustyline); every line goes to the server
+//! with a newline and its answer is printed. Keys typed or pasted ahead of an answer are kept
+//! for the next lines, and a bracketed paste of many lines is sent whole, each answer printed.
+//! A connection the server closed while the user was idle is reopened, with one notice.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
@@ -19,6 +21,13 @@ pub const PROMPT: &str = ">>> ";
 /// The command that leaves the prompt (as does Ctrl-D).
 pub const QUIT: &str = "/quit";
 
+/// The longest incomplete answer line kept whole; beyond it, it is shown in pieces, so a
+/// server that never sends a newline cannot make the prompt's memory grow without bound.
+const MAX_PARTIAL: usize = 64 * 1024;
+
+/// At most this much of an incomplete answer is quoted in an error message.
+const MAX_QUOTED: usize = 200;
+
 /// Where the prompt's history is kept between sessions: `$SHOUT_HISTORY`, else
 /// `$HOME/.shout_history`; `None` if neither is set.
 pub fn history_path() -> Option<PathBuf> {
@@ -28,13 +37,20 @@ pub fn history_path() -> Option<PathBuf> {
 }
 
 /// Runs the prompt against `addr` until Ctrl-D or `/quit`.
+///
+/// Keys that arrive ahead of a line's end (typed quickly, typed while an answer is awaited, or
+/// pasted by a terminal without bracketed paste) stay in the line editor's buffer or the
+/// terminal's for the next lines: rustyline's `buffer-redux` feature hands its read-ahead from
+/// one `readline` to the next, where without it they were dropped with the reader. A bracketed
+/// paste is inserted into the line whole, for review; Enter sends every line of it.
 pub fn run(addr: &str, opts: &ConnectOptions, reply_timeout: Duration) -> anyhow::Result<()> {
     let mut session = Session {
         addr,
         opts,
         reply_timeout,
-        stream: Some(connect(addr, opts)?),
+        stream: None,
     };
+    session.open()?;
     let mut editor = DefaultEditor::new().context("cannot start the line editor")?;
     let history = history_path();
     if let Some(path) = &history {
@@ -44,13 +60,17 @@ pub fn run(addr: &str, opts: &ConnectOptions, reply_timeout: Duration) -> anyhow
     println!("connected to {addr}; type a line, Ctrl-D or {QUIT} to leave");
     let result = loop {
         match editor.readline(PROMPT) {
-            Ok(line) if line.trim() == QUIT => break Ok(()),
-            Ok(line) => {
-                let _ = editor.add_history_entry(line.as_str());
-                match session.exchange(&line) {
-                    Ok(answer) => println!("{}", String::from_utf8_lossy(&answer)),
+            Ok(input) if input.trim() == QUIT => break Ok(()),
+            Ok(input) => {
+                let _ = editor.add_history_entry(input.as_str());
+                let mut out = io::stdout().lock();
+                match session.exchange(&message_for(&input), &mut out) {
+                    Ok(()) => {}
+                    Err(Failure::Output(e)) => {
+                        break Err(e).context("cannot write to the terminal");
+                    }
                     // The connection is dropped; the next line reconnects.
-                    Err(e) => eprintln!("shout: {e:#}"),
+                    Err(failure) => eprintln!("shout: {:#}", anyhow::Error::from(failure)),
                 }
             }
             // Ctrl-C abandons the line being typed, as in a shell.
@@ -65,36 +85,49 @@ pub fn run(addr: &str, opts: &ConnectOptions, reply_timeout: Duration) -> anyhow
     result
 }
 
+/// The bytes to send for what the line editor returned: every line of it, each with its
+/// newline. A bracketed paste that ended in a newline has already ended its last line, so the
+/// Enter that sends it adds no empty line.
+pub fn message_for(input: &str) -> Vec<u8> {
+    let mut message = Vec::with_capacity(input.len() + 1);
+    message.extend_from_slice(input.as_bytes());
+    if !input.ends_with('\n') {
+        message.push(b'\n');
+    }
+    message
+}
+
 /// The connection behind the prompt, reopened when the server has closed it.
 struct Session<'a> {
     addr: &'a str,
     opts: &'a ConnectOptions,
     reply_timeout: Duration,
+    /// Non-blocking: an exchange writes and reads at once, waiting in `poll`.
     stream: Option<TcpStream>,
 }
 
 impl Session<'_> {
-    /// Sends `line` with a newline and returns the answer without its newline.
+    /// Sends `message` (lines, each ending in a newline) and writes each answer line to `out`
+    /// as it completes.
     ///
     /// If a connection that sat idle turns out to be closed by the server (before any answer
-    /// came), the line is sent again once on a new connection, with one notice: the protocol
-    /// keeps no state, so nothing is lost or doubled.
-    fn exchange(&mut self, line: &str) -> anyhow::Result<Vec<u8>> {
-        let mut message = Vec::with_capacity(line.len() + 1);
-        message.extend_from_slice(line.as_bytes());
-        message.push(b'\n');
+    /// came), the message is sent again once on a new connection, with one notice: the
+    /// protocol keeps no state, so nothing is lost or doubled.
+    fn exchange(&mut self, message: &[u8], out: &mut dyn Write) -> Result<(), Failure> {
         let mut fresh = self.ensure_connected()?;
         loop {
             let stream = self.stream.as_ref().expect("ensure_connected opened it");
-            match send_and_receive(stream, &message, self.reply_timeout) {
-                Ok(answer) => return Ok(answer),
+            match send_and_receive(stream, message, self.reply_timeout, out) {
+                Ok(()) => return Ok(()),
                 Err(Failure::Closed) if !fresh => {
                     self.reconnect()?;
                     fresh = true;
                 }
                 Err(failure) => {
-                    self.stream = None;
-                    return Err(failure.into());
+                    if let Some(stream) = self.stream.take() {
+                        let _ = stream.shutdown(Shutdown::Both);
+                    }
+                    return Err(failure);
                 }
             }
         }
@@ -102,24 +135,29 @@ impl Session<'_> {
 
     /// Makes sure a connection is open, reopening it if the server closed it while the user was
     /// idle; returns whether it is a new one.
-    fn ensure_connected(&mut self) -> anyhow::Result<bool> {
+    fn ensure_connected(&mut self) -> Result<bool, Failure> {
         match &self.stream {
             Some(stream) if !closed_by_peer(stream) => Ok(false),
             Some(_) => self.reconnect().map(|()| true),
-            None => {
-                self.stream = Some(connect(self.addr, self.opts)?);
-                Ok(true)
-            }
+            None => self.open().map(|()| true).map_err(Failure::Other),
         }
     }
 
-    fn reconnect(&mut self) -> anyhow::Result<()> {
+    fn reconnect(&mut self) -> Result<(), Failure> {
         self.stream = None;
         eprintln!(
             "shout: the server closed the connection; reconnecting to {}",
             self.addr
         );
-        self.stream = Some(connect(self.addr, self.opts)?);
+        self.open().map_err(Failure::Other)
+    }
+
+    fn open(&mut self) -> anyhow::Result<()> {
+        let stream = connect(self.addr, self.opts)?;
+        stream
+            .set_nonblocking(true)
+            .context("cannot set up the connection")?;
+        self.stream = Some(stream);
         Ok(())
     }
 }
@@ -127,20 +165,16 @@ impl Session<'_> {
 /// Whether the peer has ended the connection. Anything it sent unasked (such as the busy line)
 /// is shown on stderr.
 fn closed_by_peer(stream: &TcpStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return true;
-    }
     let mut buf = [0u8; 512];
-    let closed = loop {
+    loop {
         match (&*stream).read(&mut buf) {
-            Ok(0) => break true,
+            Ok(0) => return true,
             Ok(n) => eprint!("{}", String::from_utf8_lossy(&buf[..n])),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+            Err(e) if would_block(&e) => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break true,
+            Err(_) => return true,
         }
-    };
-    closed || stream.set_nonblocking(false).is_err()
+    }
 }
 
 /// Why an exchange failed.
@@ -148,6 +182,8 @@ fn closed_by_peer(stream: &TcpStream) -> bool {
 enum Failure {
     /// The server ended the connection before any of the answer arrived.
     Closed,
+    /// The answers could not be written to the terminal.
+    Output(io::Error),
     /// Anything else, with the message for the user.
     Other(anyhow::Error),
 }
@@ -156,76 +192,329 @@ impl From<Failure> for anyhow::Error {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::Closed => anyhow::anyhow!("the server closed the connection"),
+            Failure::Output(e) => anyhow::Error::new(e).context("cannot write to the terminal"),
             Failure::Other(e) => e,
         }
     }
 }
 
-/// Writes `message` and reads until the answer's newline.
-fn send_and_receive(
-    mut stream: &TcpStream,
-    message: &[u8],
-    timeout: Duration,
-) -> Result<Vec<u8>, Failure> {
-    let other = |e: anyhow::Error| Failure::Other(e);
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| other(e.into()))?;
-    if let Err(e) = stream.write_all(message) {
-        return Err(match e.kind() {
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => Failure::Closed,
-            _ => other(anyhow::Error::new(e).context("cannot send")),
-        });
-    }
-    let mut answer = Vec::with_capacity(message.len());
-    let mut buf = [0u8; 4096];
-    while answer.last() != Some(&b'\n') {
-        match stream.read(&mut buf) {
-            Ok(n) if n > 0 => answer.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(other(anyhow::anyhow!(
-                    "no answer within {}{}",
-                    shout_common::cli::format_duration(timeout),
-                    partial_note(&answer)
-                )));
-            }
-            // End of stream, or the connection broke.
-            result => {
-                let _ = stream.shutdown(Shutdown::Both);
-                return Err(match result {
-                    Ok(_) if answer.is_empty() => Failure::Closed,
-                    Err(e) if answer.is_empty() && e.kind() == io::ErrorKind::ConnectionReset => {
-                        Failure::Closed
-                    }
-                    Ok(_) => other(anyhow::anyhow!(
-                        "the server closed the connection{}",
-                        partial_note(&answer)
-                    )),
-                    Err(e) => other(
-                        anyhow::Error::new(e)
-                            .context("connection lost while waiting for the answer"),
-                    ),
-                });
-            }
-        }
-    }
-    answer.pop();
-    Ok(answer)
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
-fn partial_note(answer: &[u8]) -> String {
-    if answer.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " after a partial answer: {}",
-            String::from_utf8_lossy(answer)
-        )
+fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+/// Whether `e` means the peer ended the connection (rather than a local problem).
+fn peer_ended(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Writes `message` and reads its answers at the same time (a long paste neither waits for
+/// the whole of it to be sent nor fills both socket buffers), until every line is answered.
+/// `timeout` bounds a wait with no progress either way, not the whole exchange.
+fn send_and_receive(
+    stream: &TcpStream,
+    message: &[u8],
+    timeout: Duration,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let mut answers = Answers::new(message.iter().filter(|&&b| b == b'\n').count());
+    let mut sent = 0;
+    let mut buf = [0u8; 16 * 1024];
+    let mut deadline = Instant::now() + timeout;
+    while !answers.complete() {
+        let mut progress = false;
+        if sent < message.len() {
+            match (&*stream).write(&message[sent..]) {
+                Ok(n) => {
+                    sent += n;
+                    progress = true;
+                }
+                Err(e) if would_block(&e) || interrupted(&e) => {}
+                Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
+                Err(e) => {
+                    return Err(Failure::Other(
+                        anyhow::Error::new(e).context(format!("cannot send{}", answers.so_far())),
+                    ))
+                }
+            }
+        }
+        match (&*stream).read(&mut buf) {
+            Ok(0) if !answers.started() => return Err(Failure::Closed),
+            Ok(0) => {
+                return Err(Failure::Other(anyhow::anyhow!(
+                    "the server closed the connection{}",
+                    answers.so_far()
+                )))
+            }
+            Ok(n) => {
+                progress = true;
+                let unasked = answers.feed(&buf[..n], out).map_err(Failure::Output)?;
+                if !unasked.is_empty() {
+                    eprint!("{}", String::from_utf8_lossy(unasked));
+                }
+                out.flush().map_err(Failure::Output)?;
+            }
+            Err(e) if would_block(&e) || interrupted(&e) => {}
+            Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
+            Err(e) => {
+                return Err(Failure::Other(anyhow::Error::new(e).context(format!(
+                    "connection lost while waiting for the answer{}",
+                    answers.so_far()
+                ))))
+            }
+        }
+        let now = Instant::now();
+        if progress {
+            deadline = now + timeout;
+            continue;
+        }
+        if now >= deadline {
+            return Err(Failure::Other(anyhow::anyhow!(
+                "no answer within {}{}",
+                shout_common::cli::format_duration(timeout),
+                answers.so_far()
+            )));
+        }
+        wait_ready(stream, sent < message.len(), deadline - now).map_err(|e| {
+            Failure::Other(anyhow::Error::new(e).context("cannot wait for the server"))
+        })?;
+    }
+    Ok(())
+}
+
+/// Waits up to `limit` until `stream` can be read (or written, if `write`).
+fn wait_ready(stream: &TcpStream, write: bool, limit: Duration) -> io::Result<()> {
+    let mut flags = PollFlags::IN;
+    if write {
+        flags |= PollFlags::OUT;
+    }
+    let mut fds = [PollFd::new(stream, flags)];
+    let timeout = Timespec {
+        tv_sec: i64::try_from(limit.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: limit.subsec_nanos().into(),
+    };
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The answers to a number of lines, collected as bytes arrive: an answer is complete at its
+/// newline (uppercasing never adds or removes one), wherever the reads happen to end. Sans-IO:
+/// it is fed bytes and writes complete lines to an output.
+#[derive(Debug)]
+struct Answers {
+    /// Lines sent.
+    lines: usize,
+    /// Lines whose answer is complete.
+    answered: usize,
+    /// Whether any answer byte arrived.
+    started: bool,
+    /// The current answer line so far (bounded by [`MAX_PARTIAL`]).
+    partial: Vec<u8>,
+}
+
+impl Answers {
+    /// Answers to `lines` lines, none received yet.
+    fn new(lines: usize) -> Answers {
+        Answers {
+            lines,
+            answered: 0,
+            started: false,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Every line is answered.
+    fn complete(&self) -> bool {
+        self.answered == self.lines
+    }
+
+    /// Some answer byte arrived.
+    fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Takes `data` from the server, writes each answer line completed by it to `out` (UTF-8,
+    /// invalid bytes replaced), and returns what came after the last answer owed (sent unasked).
+    fn feed<'d>(&mut self, mut data: &'d [u8], out: &mut dyn Write) -> io::Result<&'d [u8]> {
+        while !data.is_empty() && !self.complete() {
+            self.started = true;
+            match data.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.partial.extend_from_slice(&data[..end]);
+                    writeln!(out, "{}", String::from_utf8_lossy(&self.partial))?;
+                    self.partial.clear();
+                    self.answered += 1;
+                    data = &data[end + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(data);
+                    data = &[];
+                    if self.partial.len() > MAX_PARTIAL {
+                        // Show what is whole of it now; keep a split character for later.
+                        let cut = char_boundary(&self.partial);
+                        write!(out, "{}", String::from_utf8_lossy(&self.partial[..cut]))?;
+                        self.partial.drain(..cut);
+                    }
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    /// For an error message: how far the answers got.
+    fn so_far(&self) -> String {
+        let mut note = String::new();
+        if self.lines > 1 {
+            note = format!(" ({} of {} lines answered)", self.answered, self.lines);
+        }
+        if !self.partial.is_empty() {
+            let cut = char_boundary(&self.partial[..self.partial.len().min(MAX_QUOTED)]);
+            let more = if cut < self.partial.len() { "…" } else { "" };
+            note.push_str(&format!(
+                " after a partial answer: {}{more}",
+                String::from_utf8_lossy(&self.partial[..cut])
+            ));
+        }
+        note
+    }
+}
+
+/// The length of `bytes` without a UTF-8 character cut short at its end.
+fn char_boundary(bytes: &[u8]) -> usize {
+    // A character is at most 4 bytes: look back at most 3 for the lead byte of the last one.
+    for back in 1..=bytes.len().min(4) {
+        let at = bytes.len() - back;
+        let b = bytes[at];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte
+        }
+        let width = match b {
+            0xF0..=0xF7 => 4,
+            0xE0..=0xEF => 3,
+            0xC0..=0xDF => 2,
+            _ => 1,
+        };
+        return if back < width { at } else { bytes.len() };
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `chunks` to answers for `lines` lines; returns the output and the unasked bytes.
+    fn feed_all(lines: usize, chunks: &[&[u8]]) -> (Answers, String, Vec<u8>) {
+        let mut answers = Answers::new(lines);
+        let mut out = Vec::new();
+        let mut unasked = Vec::new();
+        for chunk in chunks {
+            unasked.extend_from_slice(answers.feed(chunk, &mut out).unwrap());
+        }
+        (answers, String::from_utf8(out).unwrap(), unasked)
+    }
+
+    /// Enter sends the line with a newline; a paste ending in a newline gets no second one.
+    #[test]
+    fn message_for_lines() {
+        assert_eq!(message_for("abc"), b"abc\n");
+        assert_eq!(message_for(""), b"\n");
+        assert_eq!(message_for("a\nb"), b"a\nb\n");
+        assert_eq!(message_for("a\nb\n"), b"a\nb\n");
+        assert_eq!(message_for("\n"), b"\n");
+    }
+
+    /// An answer is complete at its newline, not when a read ends in one: three answers in
+    /// reads that split them anywhere come out as three lines.
+    #[test]
+    fn answers_complete_by_newline_count() {
+        let (answers, out, unasked) = feed_all(3, &[b"ON", b"E\nTW", b"O\n", b"THREE\n"]);
+        assert!(answers.complete());
+        assert_eq!(out, "ONE\nTWO\nTHREE\n");
+        assert!(unasked.is_empty());
+
+        // A read that ends in a newline mid-way is not the end.
+        let (answers, out, _) = feed_all(3, &[b"ONE\n", b"TWO\n"]);
+        assert!(!answers.complete());
+        assert_eq!(out, "ONE\nTWO\n");
+        assert_eq!(answers.so_far(), " (2 of 3 lines answered)");
+    }
+
+    /// Every way of cutting 1,000 answers into reads gives the same lines.
+    #[test]
+    fn any_chunking_gives_the_same_answers() {
+        let text: String = (0..1000).map(|i| format!("LINE {i} STRASSE ß\n")).collect();
+        let bytes = text.as_bytes();
+        for size in [1, 2, 3, 7, 4096, bytes.len()] {
+            let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+            let (answers, out, unasked) = feed_all(1000, &chunks);
+            assert!(answers.complete(), "chunks of {size}");
+            assert_eq!(out, text, "chunks of {size}");
+            assert!(unasked.is_empty());
+        }
+    }
+
+    /// Bytes after the last answer owed are handed back, not taken as an answer.
+    #[test]
+    fn bytes_beyond_the_answers_are_unasked() {
+        let (answers, out, unasked) = feed_all(1, &[b"ONE\nbusy\n"]);
+        assert!(answers.complete());
+        assert_eq!(out, "ONE\n");
+        assert_eq!(unasked, b"busy\n");
+    }
+
+    /// An endless answer line is shown in pieces, never held whole, and never split inside a
+    /// character.
+    #[test]
+    fn endless_line_is_bounded() {
+        let mut answers = Answers::new(1);
+        let mut out = Vec::new();
+        let chunk = "ß".repeat(1001); // 2002 bytes: pieces end mid-character
+        for _ in 0..100 {
+            answers.feed(chunk.as_bytes(), &mut out).unwrap();
+            assert!(answers.partial.len() <= MAX_PARTIAL + chunk.len());
+        }
+        answers.feed(b"\n", &mut out).unwrap();
+        assert!(answers.complete());
+        assert_eq!(String::from_utf8(out).unwrap(), chunk.repeat(100) + "\n");
+    }
+
+    /// A partial answer is quoted in the error, shortened.
+    #[test]
+    fn partial_answer_is_quoted() {
+        let (answers, _, _) = feed_all(1, &[b"HEL"]);
+        assert_eq!(answers.so_far(), " after a partial answer: HEL");
+        let long = vec![b'X'; 1000];
+        let (answers, _, _) = feed_all(1, &[&long]);
+        assert_eq!(
+            answers.so_far(),
+            format!(" after a partial answer: {}…", "X".repeat(MAX_QUOTED))
+        );
+    }
+
+    /// Cuts fall before a character that is not whole.
+    #[test]
+    fn char_boundaries() {
+        assert_eq!(char_boundary(b"abc"), 3);
+        assert_eq!(char_boundary("aß".as_bytes()), 3);
+        assert_eq!(char_boundary(&"aß".as_bytes()[..2]), 1);
+        assert_eq!(char_boundary(&"a€".as_bytes()[..3]), 1);
+        assert_eq!(char_boundary(&"a😀".as_bytes()[..4]), 1);
+        assert_eq!(char_boundary("a😀".as_bytes()), 5);
+        assert_eq!(char_boundary(b""), 0);
+        assert_eq!(char_boundary(&[0x80, 0x80]), 2);
     }
 }

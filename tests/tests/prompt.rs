@@ -1,16 +1,19 @@
 //! The interactive prompt of the real `shout` binary, driven through a pseudo-terminal against
 //! an in-process server: answers, line editing and history, reconnecting after an idle close,
-//! and a failed connect. Every wait is bounded by [`TIMEOUT`]; the child is killed on drop.
+//! typed-ahead lines and pastes of a thousand lines (plain and bracketed), and a failed
+//! connect. Every wait is bounded by [`TIMEOUT`] and wakes on new output; the child is killed
+//! on drop.
 
 use std::cell::Cell;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpListener;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,8 +39,9 @@ struct Terminal {
     child: Child,
     /// The master side, to type into.
     master: File,
-    /// Everything the child wrote to the terminal so far (filled by a background thread).
-    screen: Arc<Mutex<Vec<u8>>>,
+    /// Everything the child wrote to the terminal so far (filled by a background thread, which
+    /// signals the condition variable after each read).
+    screen: Arc<(Mutex<Vec<u8>>, Condvar)>,
     /// Where the output after the last match starts.
     seen: Cell<usize>,
     /// A fresh directory for this test (holds the history file); removed on drop.
@@ -94,7 +98,7 @@ impl Terminal {
             // reading the master ends.
         };
 
-        let screen = Arc::new(Mutex::new(Vec::new()));
+        let screen = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let mut reader = master.try_clone().expect("clone the master");
         let sink = Arc::clone(&screen);
         thread::spawn(move || {
@@ -102,10 +106,13 @@ impl Terminal {
             loop {
                 match reader.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => sink
-                        .lock()
-                        .expect("screen lock")
-                        .extend_from_slice(&buf[..n]),
+                    Ok(n) => {
+                        let (text, grew) = &*sink;
+                        text.lock()
+                            .expect("screen lock")
+                            .extend_from_slice(&buf[..n]);
+                        grew.notify_all();
+                    }
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     // EIO: every slave descriptor is closed, the child is gone.
                     Err(_) => break,
@@ -129,33 +136,58 @@ impl Terminal {
             .expect("type into the terminal");
     }
 
+    /// Types `keys` from another thread, for input larger than the terminal's buffers (a
+    /// write blocks until `shout` has read enough); join the handle once the input was used.
+    fn send_in_background(&self, keys: String) -> thread::JoinHandle<()> {
+        let mut master = self.master.try_clone().expect("clone the master");
+        thread::spawn(move || {
+            master
+                .write_all(keys.as_bytes())
+                .expect("type into the terminal");
+        })
+    }
+
     /// Waits until the output since the last match contains `needle`; panics with the screen
-    /// contents after [`TIMEOUT`].
+    /// contents after [`TIMEOUT`] without new output (or six times that in all).
     fn expect(&self, needle: &str) {
         let from = self.seen.get();
-        let deadline = Instant::now() + TIMEOUT;
+        let (text, grew) = &*self.screen;
+        let mut screen = text.lock().expect("screen lock");
+        let mut len = screen.len();
+        let limit = Instant::now() + TIMEOUT * 6;
+        let mut deadline = Instant::now() + TIMEOUT;
         loop {
-            {
-                let screen = self.screen.lock().expect("screen lock");
-                if let Some(at) = screen[from..]
-                    .windows(needle.len())
-                    .position(|w| w == needle.as_bytes())
-                {
-                    self.seen.set(from + at + needle.len());
-                    return;
-                }
-                if Instant::now() >= deadline {
-                    panic!(
-                        "the terminal never showed {needle:?}\n\
-                         since the last match: {:?}\n\
-                         whole screen: {:?}",
-                        String::from_utf8_lossy(&screen[from..]),
-                        String::from_utf8_lossy(&screen),
-                    );
-                }
+            if let Some(at) = find(&screen[from..], needle.as_bytes()) {
+                self.seen.set(from + at + needle.len());
+                return;
             }
-            thread::sleep(Duration::from_millis(10));
+            if screen.len() > len {
+                // Progress: the deadline is for a terminal that stopped changing.
+                len = screen.len();
+                deadline = (Instant::now() + TIMEOUT).min(limit);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let tail = screen.len().saturating_sub(2000).max(from);
+                panic!(
+                    "the terminal never showed {needle:?}\n\
+                     since the last match (last 2000 bytes): {:?}",
+                    String::from_utf8_lossy(&screen[tail..]),
+                );
+            }
+            screen = grew.wait_timeout(screen, left).expect("screen lock").0;
         }
+    }
+
+    /// Everything shown since the last match (without consuming it).
+    fn since_last_match(&self) -> String {
+        let screen = self.screen.0.lock().expect("screen lock");
+        String::from_utf8_lossy(&screen[self.seen.get()..]).into_owned()
+    }
+
+    /// Everything shown so far.
+    fn whole_screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.0.lock().expect("screen lock")).into_owned()
     }
 
     /// Waits for the child to exit (within [`TIMEOUT`]) and returns its status.
@@ -167,6 +199,11 @@ impl Terminal {
     fn history(&self) -> PathBuf {
         self.dir.join("history")
     }
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 impl Drop for Terminal {
@@ -228,8 +265,9 @@ fn reconnects_after_idle_close() {
     term.expect("FIRST");
     term.expect(PROMPT);
     server.wait_for("the idle close", |s| s.closed(CloseReason::Idle) == 1);
-    // The counter is updated just before the socket is closed: let the FIN arrive.
-    thread::sleep(Duration::from_millis(200));
+    // Whether the server's end of stream has reached shout yet or not, the next line finds
+    // the connection closed (before sending, or by an end of stream or reset instead of an
+    // answer) and goes out again on a new one.
     term.send(&format!("second{ENTER}"));
     term.expect("reconnecting");
     term.expect("SECOND");
@@ -249,7 +287,7 @@ fn refused_connect_exits_2() {
     term.expect("connection refused (is shoutd running?)");
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(2), "{status}");
-    let screen = String::from_utf8_lossy(&term.screen.lock().expect("screen lock")).into_owned();
+    let screen = term.whole_screen();
     assert!(!screen.contains(PROMPT), "a prompt was shown: {screen:?}");
 }
 
@@ -265,4 +303,209 @@ fn bench_shows_progress_on_a_terminal() {
     term.expect("OK: every message got its exact answer");
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// Lines typed faster than they are answered (all in one read of the terminal) are each sent
+/// and answered, in order: none is dropped.
+#[test]
+fn typed_ahead_lines_are_all_answered() {
+    let server = TestServer::default_config();
+    let term = Terminal::spawn("typeahead", &[&server.addr.to_string()]);
+    term.expect(PROMPT);
+    term.send(&format!(
+        "first line{ENTER}second line{ENTER}third line{ENTER}"
+    ));
+    term.expect("FIRST LINE");
+    term.expect("SECOND LINE");
+    term.expect("THIRD LINE");
+    term.expect(PROMPT);
+}
+
+/// Lines typed while the answer to an earlier one is still on its way are kept and answered
+/// after it, in order.
+#[test]
+fn lines_typed_while_waiting_are_answered() {
+    let (server, arrived, release) = LineServer::gated();
+    let term = Terminal::spawn("while-waiting", &[&server.addr.to_string()]);
+    term.expect(PROMPT);
+    term.send(&format!("slow one{ENTER}"));
+    arrived
+        .recv_timeout(TIMEOUT)
+        .expect("the first line arrives");
+    // Written into the terminal before the first answer is released.
+    term.send(&format!("then two{ENTER}then three{ENTER}"));
+    release.send(()).expect("the server waits");
+    term.expect("SLOW ONE");
+    term.expect("THEN TWO");
+    term.expect("THEN THREE");
+    term.expect(PROMPT);
+    assert_eq!(server.finish(term), 3, "lines received by the server");
+}
+
+/// The lines of a paste: 1,024 distinct lines, about 46 KiB, far more than one read.
+fn paste_lines() -> Vec<String> {
+    (0..1024)
+        .map(|i| format!("paste line {i:04} of 1024: the quick brown fox"))
+        .collect()
+}
+
+/// Waits for the answer of every line of `lines` in order, then for `AFTER`, and checks each
+/// answer was shown exactly once.
+fn expect_every_answer(term: &Terminal, lines: &[String]) {
+    let answers: Vec<String> = lines.iter().map(|l| l.to_uppercase()).collect();
+    for answer in &answers {
+        term.expect(answer);
+    }
+    term.expect("AFTER");
+    term.expect(PROMPT);
+    let screen = term.whole_screen();
+    for answer in &answers {
+        assert_eq!(
+            screen.matches(answer.as_str()).count(),
+            1,
+            "{answer:?} shown more than once"
+        );
+    }
+}
+
+/// A plain paste of 1,024 lines (as a terminal without bracketed paste sends it: keystrokes
+/// with Enter between lines) gets every answer, in order, and the prompt afterwards is in
+/// step: the next line gets its own answer.
+#[test]
+fn plain_paste_of_1024_lines() {
+    let server = TestServer::default_config();
+    let term = Terminal::spawn("plain-paste", &[&server.addr.to_string()]);
+    term.expect(PROMPT);
+    let lines = paste_lines();
+    let mut keys: String = lines.iter().map(|l| format!("{l}{ENTER}")).collect();
+    keys.push_str(&format!("after{ENTER}"));
+    let typist = term.send_in_background(keys);
+    expect_every_answer(&term, &lines);
+    join_within(typist, TIMEOUT);
+    assert!(!term.since_last_match().contains("shout:"), "an error");
+}
+
+/// A bracketed paste of 1,024 lines (`ESC [200~ … ESC [201~`, as xterm-like terminals send
+/// it) is inserted into the line for review; Enter sends every line of it, each answer is
+/// shown, and the next line gets its own answer.
+#[test]
+fn bracketed_paste_of_1024_lines() {
+    let server = TestServer::default_config();
+    let term = Terminal::spawn("bracketed-paste", &[&server.addr.to_string()]);
+    term.expect(PROMPT);
+    let lines = paste_lines();
+    let mut keys = String::from("\x1b[200~");
+    for line in &lines {
+        keys.push_str(line);
+        keys.push_str(ENTER);
+    }
+    keys.push_str("\x1b[201~");
+    keys.push_str(ENTER);
+    keys.push_str(&format!("after{ENTER}"));
+    let typist = term.send_in_background(keys);
+    expect_every_answer(&term, &lines);
+    join_within(typist, TIMEOUT);
+    assert!(!term.since_last_match().contains("shout:"), "an error");
+}
+
+/// A line-by-line uppercasing server for one connection, with a hook that runs before each
+/// answer (to hold it back); counts the lines it received.
+struct LineServer {
+    addr: std::net::SocketAddr,
+    thread: thread::JoinHandle<usize>,
+}
+
+impl LineServer {
+    /// Starts it; `before_answer(i)` runs before the answer to line `i` (from 0) is written.
+    fn start(mut before_answer: impl FnMut(usize) + Send + 'static) -> LineServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("local address");
+        let thread = thread::spawn(move || {
+            listener.set_nonblocking(true).expect("non-blocking");
+            let stream = wait_until("shout to connect", || match listener.accept() {
+                Ok((stream, _)) => Some(stream),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+                Err(e) => panic!("accept: {e}"),
+            });
+            stream.set_nonblocking(false).expect("blocking");
+            stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+            let mut writer = stream.try_clone().expect("clone");
+            let mut lines = 0;
+            for line in BufReader::new(stream).split(b'\n') {
+                let Ok(line) = line else { break };
+                before_answer(lines);
+                lines += 1;
+                let mut answer = line.to_ascii_uppercase();
+                answer.push(b'\n');
+                if writer.write_all(&answer).is_err() {
+                    break;
+                }
+            }
+            lines
+        });
+        LineServer { addr, thread }
+    }
+
+    /// A server that tells `arrived` when the first line has come and holds its answer back
+    /// until `release` is signalled (or dropped).
+    fn gated() -> (LineServer, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (arrived_tx, arrived) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let server = LineServer::start(move |i| {
+            if i == 0 {
+                let _ = arrived_tx.send(());
+                // A dropped sender releases it too.
+                let _ = release_rx.recv_timeout(TIMEOUT);
+            }
+        });
+        (server, arrived, release)
+    }
+
+    /// Ends `term` (so the connection closes) and returns the lines the server received.
+    fn finish(self, term: Terminal) -> usize {
+        drop(term);
+        join_within(self.thread, TIMEOUT * 2)
+    }
+}
+
+/// With no answer within `--reply-timeout`, the prompt says so and comes back; the connection
+/// is given up.
+#[test]
+fn reply_timeout_returns_the_prompt() {
+    let (server, arrived, release) = LineServer::gated();
+    let mut term = Terminal::spawn(
+        "reply-timeout",
+        &["--reply-timeout", "1s", &server.addr.to_string()],
+    );
+    term.expect(PROMPT);
+    term.send(&format!("lost{ENTER}"));
+    arrived.recv_timeout(TIMEOUT).expect("the line arrives");
+    term.expect("shout: no answer within 1s");
+    term.expect(PROMPT);
+    term.send(&format!("/quit{ENTER}"));
+    let status = term.wait_exit();
+    assert_eq!(status.code(), Some(0), "{status}");
+    drop(release);
+    assert_eq!(server.finish(term), 1);
+}
+
+/// `--reply-timeout` bounds a wait without progress, not a whole paste: six lines answered
+/// half a second apart (three seconds in all) pass a two-second timeout.
+#[test]
+fn reply_timeout_is_per_progress() {
+    let server = LineServer::start(|_| thread::sleep(Duration::from_millis(500)));
+    let term = Terminal::spawn(
+        "slow-paste",
+        &["--reply-timeout", "2s", &server.addr.to_string()],
+    );
+    term.expect(PROMPT);
+    let lines: Vec<String> = (1..=6).map(|i| format!("slow line {i}")).collect();
+    term.send(&format!("\x1b[200~{}\x1b[201~{ENTER}", lines.join(ENTER)));
+    for line in &lines {
+        term.expect(&line.to_uppercase());
+    }
+    term.expect(PROMPT);
+    assert!(!term.whole_screen().contains("no answer"), "timed out");
+    assert_eq!(server.finish(term), 6);
 }

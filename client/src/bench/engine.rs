@@ -1,6 +1,6 @@
 //! The bench engine: each worker thread runs one mio event loop over its share of the
 //! connections (no thread per connection), sends messages closed or open loop, checks every
-//! answer byte, and reports once a second to the main thread.
+//! answer byte (one [`Checker`] per connection), and reports once a second to the main thread.
 //!
 //! System calls per message are kept to one write and one read: sockets are registered once,
 //! edge-triggered, for both directions; a read shorter than the buffer means the socket is
@@ -22,6 +22,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use shout_common::Mode;
 
+use super::checker::{Checker, Completion, Mismatch, Msg};
+use super::failure::{Failures, Reason};
 use super::payload::{expected_answer, write_message};
 
 /// The open-loop schedule's resolution: messages due within one tick leave together.
@@ -91,12 +93,15 @@ pub struct Counts {
     pub measured_bytes_out: u64,
     /// Answer bytes of measured messages.
     pub measured_bytes_in: u64,
-    /// Answers that differed from the expected bytes (or bytes nobody asked for).
+    /// Answers that differed from the expected bytes (or bytes nobody asked for). A late
+    /// answer is not a mismatch: only a wrong byte is.
     pub mismatches: u64,
     /// Messages whose connection ended before their answer was complete.
     pub short: u64,
-    /// Messages not answered within the timeout.
+    /// Messages not answered within the timeout (each counted once, whatever came later).
     pub timeouts: u64,
+    /// Timed-out messages whose answer came later and was exact (also in `timeouts`).
+    pub late: u64,
     /// Connections the server closed or reset while they were in use.
     pub conn_errors: u64,
     /// Connection attempts that failed.
@@ -127,6 +132,7 @@ impl Counts {
         self.mismatches += o.mismatches;
         self.short += o.short;
         self.timeouts += o.timeouts;
+        self.late += o.late;
         self.conn_errors += o.conn_errors;
         self.connect_failures += o.connect_failures;
         self.setup_failures += o.setup_failures;
@@ -154,6 +160,8 @@ pub struct Tick {
     pub hist: Histogram<u64>,
     /// When the last measured message completed, if one did.
     pub last_completion: Option<Instant>,
+    /// Why connections failed during that second.
+    pub failures: Failures,
     /// This is the worker's final report.
     pub last: bool,
 }
@@ -161,20 +169,6 @@ pub struct Tick {
 /// A new latency histogram: 1 µs to 1 hour, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
-}
-
-/// One message in flight.
-#[derive(Debug, Clone, Copy)]
-struct Msg {
-    /// The connection that first sent it and its sequence number there (identify the bytes).
-    origin: u64,
-    seq: u64,
-    /// Latency counts from here: the scheduled time (open loop) or the first send (closed).
-    base: Instant,
-    /// When it was last written (the timeout counts from here).
-    sent_at: Instant,
-    /// Length of its expected answer.
-    answer_len: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,11 +194,8 @@ struct Slot {
     /// Bytes to write: `out[out_pos..]`.
     out: Vec<u8>,
     out_pos: usize,
-    inflight: VecDeque<Msg>,
-    /// Expected answer bytes of the in-flight messages, in order; the front message's first
-    /// `matched` bytes have already been checked and removed.
-    expected: VecDeque<u8>,
-    matched: usize,
+    /// The messages in flight and the answers they must get.
+    checker: Checker,
     next_seq: u64,
     ever_opened: bool,
     /// When the current connection attempt began.
@@ -220,11 +211,9 @@ enum End {
     /// The server closed it (end of stream).
     Closed,
     /// Reset or another I/O error.
-    Broken,
-    /// An answer byte was wrong.
-    Mismatch,
-    /// The oldest message waited too long.
-    Timeout,
+    Broken(Reason),
+    /// An answer byte was wrong, or bytes came that nobody asked for.
+    Mismatch(Mismatch),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -270,6 +259,7 @@ struct Worker {
     phase_deadline: Option<Instant>,
     next_finish_check: Instant,
     counts: Counts,
+    failures: Failures,
     hist: Histogram<u64>,
     last_completion: Option<Instant>,
     second: u64,
@@ -306,9 +296,7 @@ impl Worker {
                     state: State::Waiting { at },
                     out: Vec::new(),
                     out_pos: 0,
-                    inflight: VecDeque::new(),
-                    expected: VecDeque::new(),
-                    matched: 0,
+                    checker: Checker::new(),
                     next_seq: 0,
                     ever_opened: false,
                     connect_started: at,
@@ -347,6 +335,7 @@ impl Worker {
             phase_deadline: None,
             next_finish_check: start,
             counts: Counts::default(),
+            failures: Failures::default(),
             hist: new_histogram(),
             last_completion: None,
             second: 0,
@@ -400,10 +389,13 @@ impl Worker {
                 }
             }
         }
-        // Whatever was owed when the last connection ended was never sent.
+        // Whatever was owed when the last connection ended was never sent: closed loop, the
+        // messages not started; open loop, the rest of the schedule, due whether or not a
+        // connection was left to send it.
         let never_started = match (self.plan.rate, self.plan.messages) {
             (None, Some(m)) => m.saturating_sub(self.started),
-            _ => 0,
+            (None, None) => 0,
+            (Some(rate), _) => self.planned(rate).saturating_sub(self.scheduled),
         };
         self.counts.unsent += self.backlog_len + self.resend.len() as u64 + never_started;
         self.report_seconds(Instant::now(), true);
@@ -447,6 +439,8 @@ impl Worker {
     /// flight or owed (or the timeout for that passed).
     fn advance_phase(&mut self, now: Instant) {
         if self.phase == Phase::Running {
+            // Messages due up to the end are released before the schedule stops.
+            self.release_due(now);
             let budget_done = self.plan.messages.is_some_and(|m| match self.plan.rate {
                 Some(_) => self.scheduled >= m,
                 None => self.started >= m,
@@ -464,7 +458,7 @@ impl Worker {
                 && self
                     .slots
                     .iter()
-                    .all(|s| s.inflight.is_empty() || s.state == State::Dead);
+                    .all(|s| s.checker.is_empty() || s.state == State::Dead);
             let late = self.phase_deadline.is_some_and(|d| now >= d);
             if idle || late {
                 self.counts.unsent += self.backlog_len + self.resend.len() as u64;
@@ -480,25 +474,21 @@ impl Worker {
         } else if self.phase == Phase::Draining && self.phase_deadline.is_some_and(|d| now >= d) {
             for i in 0..self.slots.len() {
                 if self.slots[i].state != State::Dead {
-                    let lost = self.slots[i].inflight.len() as u64;
-                    self.counts.timeouts += lost;
+                    self.counts.timeouts += self.slots[i].checker.expire_all() as u64;
                     self.kill(i);
                 }
             }
         }
     }
 
-    /// Half-closes an open connection whose messages are all answered (or timed out), or
-    /// gives up a connection that is not open.
+    /// Half-closes an open connection, or gives up a connection that is not open. Messages
+    /// still unanswered are timeouts now, but their answers stay awaited while the server
+    /// finishes: late bytes are still checked, never taken for bytes nobody asked for.
     fn start_draining(&mut self, i: usize) {
         let slot = &mut self.slots[i];
         match slot.state {
             State::Open => {
-                let lost = slot.inflight.len() as u64;
-                self.counts.timeouts += lost;
-                slot.inflight.clear();
-                slot.expected.clear();
-                slot.matched = 0;
+                self.counts.timeouts += slot.checker.expire_all() as u64;
                 if let Some(stream) = &slot.stream {
                     let _ = stream.shutdown(Shutdown::Write);
                 }
@@ -520,9 +510,7 @@ impl Worker {
         slot.state = State::Dead;
         slot.out.clear();
         slot.out_pos = 0;
-        slot.inflight.clear();
-        slot.expected.clear();
-        slot.matched = 0;
+        slot.checker = Checker::new();
     }
 
     /// Starts connections whose time has come; once no new message may start, a connection
@@ -561,27 +549,27 @@ impl Worker {
                 slot.state = State::Connecting;
                 slot.connect_started = now;
             }
-            Err(_) => self.connect_failed(i, now),
+            Err(e) => self.connect_failed(i, now, Reason::of(&e)),
         }
     }
 
     fn finish_connect(&mut self, i: usize) {
         let slot = &mut self.slots[i];
         let Some(stream) = &slot.stream else { return };
-        let failed = match stream.take_error() {
-            Ok(Some(_)) | Err(_) => true,
+        let failure = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Some(Reason::of(&e)),
             Ok(None) => match stream.peer_addr() {
-                Ok(_) => false,
+                Ok(_) => None,
                 // Not connected yet: a spurious wake-up; wait for the next event.
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(_) => true,
+                Err(e) => Some(Reason::of(&e)),
             },
         };
-        if failed {
+        if let Some(reason) = failure {
             if let Some(mut stream) = slot.stream.take() {
                 let _ = self.poll.registry().deregister(&mut stream);
             }
-            self.connect_failed(i, Instant::now());
+            self.connect_failed(i, Instant::now(), reason);
             return;
         }
         let _ = stream.set_nodelay(true);
@@ -596,8 +584,9 @@ impl Worker {
         self.fill(i, Instant::now());
     }
 
-    fn connect_failed(&mut self, i: usize, now: Instant) {
+    fn connect_failed(&mut self, i: usize, now: Instant, reason: Reason) {
         self.counts.connect_failures += 1;
+        self.failures.connect.add(reason);
         let slot = &mut self.slots[i];
         if !slot.ever_opened {
             self.counts.setup_failures += 1;
@@ -613,9 +602,24 @@ impl Worker {
 
     fn make_ready(&mut self, i: usize) {
         let slot = &mut self.slots[i];
-        if !slot.ready && slot.state == State::Open && slot.inflight.len() < self.plan.pipeline {
+        if !slot.ready && slot.state == State::Open && slot.checker.len() < self.plan.pipeline {
             slot.ready = true;
             self.ready.push_back(i);
+        }
+    }
+
+    /// Open loop: the messages due by the end of tick `ticks` since the start, in all.
+    fn due_by(&self, rate: f64, ticks: u64) -> u64 {
+        let due = (rate * (ticks as f64) * TICK.as_secs_f64()) as u64;
+        self.plan.messages.map_or(due, |m| due.min(m))
+    }
+
+    /// Open loop: the whole schedule, in messages.
+    fn planned(&self, rate: f64) -> u64 {
+        match self.plan.end {
+            Some(end) => self.due_by(rate, ticks_until(self.plan.start, end)),
+            // Without an end the run has a message count (see `execute`).
+            None => self.plan.messages.unwrap_or(0),
         }
     }
 
@@ -626,12 +630,10 @@ impl Worker {
             return;
         }
         let limit = self.plan.end.map_or(now, |end| now.min(end));
-        let ticks =
-            (limit.saturating_duration_since(self.plan.start).as_nanos() / TICK.as_nanos()) as u64;
+        let ticks = ticks_until(self.plan.start, limit);
         while self.ticks_done < ticks {
             self.ticks_done += 1;
-            let due_total = (rate * (self.ticks_done as f64) * TICK.as_secs_f64()) as u64;
-            let due_total = self.plan.messages.map_or(due_total, |m| due_total.min(m));
+            let due_total = self.due_by(rate, self.ticks_done);
             let count = due_total.saturating_sub(self.scheduled);
             if count == 0 {
                 continue;
@@ -658,7 +660,7 @@ impl Worker {
             if self.slots[i].state != State::Open {
                 continue;
             }
-            while self.slots[i].inflight.len() < self.plan.pipeline {
+            while self.slots[i].checker.len() < self.plan.pipeline {
                 if let Some(msg) = self.resend.pop_front() {
                     self.counts.resent += 1;
                     self.enqueue(i, msg.origin, msg.seq, msg.base, now);
@@ -688,7 +690,7 @@ impl Worker {
             return;
         }
         while self.slots[i].state == State::Open
-            && self.slots[i].inflight.len() < self.plan.pipeline
+            && self.slots[i].checker.len() < self.plan.pipeline
             && self.sending_allowed(now)
             && self.plan.messages.is_none_or(|m| self.started < m)
         {
@@ -709,14 +711,13 @@ impl Worker {
         write_message(&mut slot.out, plan.seed, origin, seq, plan.size);
         self.scratch.clear();
         expected_answer(plan.mode, &slot.out[start..], &mut self.scratch);
-        slot.expected.extend(self.scratch.iter().copied());
-        slot.inflight.push_back(Msg {
+        let msg = Msg {
             origin,
             seq,
             base,
             sent_at: now,
-            answer_len: self.scratch.len(),
-        });
+        };
+        slot.checker.push(msg, &self.scratch);
         self.counts.sent += 1;
         self.counts.bytes_out += plan.size as u64;
         if base >= plan.warmup_end {
@@ -735,8 +736,8 @@ impl Worker {
                 Ok(n) => slot.out_pos += n,
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => continue,
-                Err(_) => {
-                    self.end(i, End::Broken);
+                Err(e) => {
+                    self.end(i, End::Broken(Reason::of(&e)));
                     return;
                 }
             }
@@ -759,8 +760,8 @@ impl Worker {
                     return;
                 }
                 Ok(n) => {
-                    if !self.check(i, n) {
-                        self.end(i, End::Mismatch);
+                    if let Err(mismatch) = self.check(i, n) {
+                        self.end(i, End::Mismatch(mismatch));
                         return;
                     }
                     if n < self.buf.len() && !hup {
@@ -769,8 +770,8 @@ impl Worker {
                 }
                 Err(e) if would_block(&e) => break,
                 Err(e) if interrupted(&e) => continue,
-                Err(_) => {
-                    self.end(i, End::Broken);
+                Err(e) => {
+                    self.end(i, End::Broken(Reason::of(&e)));
                     return;
                 }
             }
@@ -780,61 +781,59 @@ impl Worker {
         self.make_ready(i);
     }
 
-    /// Checks `n` received bytes (in `self.buf`) against the expected answers; completes
-    /// messages. False on a wrong byte or bytes nobody asked for.
-    fn check(&mut self, i: usize, n: usize) -> bool {
+    /// Checks `n` received bytes (in `self.buf`) against the expected answers and counts the
+    /// messages they complete.
+    fn check(&mut self, i: usize, n: usize) -> Result<(), Mismatch> {
         let now = Instant::now();
-        let mut data = &self.buf[..n];
-        let slot = &mut self.slots[i];
-        while !data.is_empty() {
-            let Some(front) = slot.inflight.front().copied() else {
-                self.counts.mismatches += 1; // an answer to nothing
-                return false;
-            };
-            let take = (front.answer_len - slot.matched).min(data.len());
-            if !starts_with(&slot.expected, &data[..take]) {
-                return false;
+        let Worker {
+            plan,
+            slots,
+            buf,
+            counts,
+            hist,
+            last_completion,
+            ..
+        } = self;
+        counts.bytes_in += n as u64;
+        slots[i].checker.feed(&buf[..n], |msg, completion| {
+            if completion == Completion::Late {
+                // Counted as a timeout when it became late; its bytes were right.
+                counts.late += 1;
+                return;
             }
-            slot.expected.drain(..take);
-            slot.matched += take;
-            data = &data[take..];
-            self.counts.bytes_in += take as u64;
-            if slot.matched == front.answer_len {
-                slot.inflight.pop_front();
-                slot.matched = 0;
-                self.counts.completed += 1;
-                if front.base >= self.plan.warmup_end {
-                    self.counts.measured += 1;
-                    self.counts.measured_bytes_in += front.answer_len as u64;
-                    let micros = now.saturating_duration_since(front.base).as_micros();
-                    self.hist
-                        .saturating_record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
-                    self.last_completion = Some(now);
-                }
+            counts.completed += 1;
+            if msg.base >= plan.warmup_end {
+                counts.measured += 1;
+                counts.measured_bytes_in += plan.size as u64;
+                let micros = now.saturating_duration_since(msg.base).as_micros();
+                hist.saturating_record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
+                *last_completion = Some(now);
             }
-        }
-        true
+        })
     }
 
     /// A connection ended: count what was lost, re-send or give up, reopen if asked.
     fn end(&mut self, i: usize, how: End) {
         let slot = &mut self.slots[i];
         let draining = slot.state == State::Draining;
-        let mut lost: VecDeque<Msg> = std::mem::take(&mut slot.inflight);
-        let unexpected = !draining || !lost.is_empty();
+        let awaited = !slot.checker.is_empty();
+        // Timed-out messages were counted when they timed out; the rest are lost now.
+        let mut lost = slot.checker.take_unanswered();
+        let unexpected = !draining || awaited;
         match how {
-            End::Mismatch => {
-                if lost.pop_front().is_some() {
-                    self.counts.mismatches += 1;
+            End::Mismatch(mismatch) => {
+                self.counts.mismatches += 1;
+                if let Mismatch::WrongByte { late: false, .. } = mismatch {
+                    lost.pop_front(); // the wrong answer's message: a mismatch, not lost
                 }
             }
-            End::Timeout => {
-                self.counts.timeouts += lost.len() as u64;
-                lost.clear();
-            }
-            End::Closed | End::Broken => {
+            End::Closed | End::Broken(_) => {
                 if unexpected && !(draining && how == End::Closed) {
                     self.counts.conn_errors += 1;
+                    self.failures.closed.add(match how {
+                        End::Broken(reason) => reason,
+                        _ => Reason::ClosedByServer,
+                    });
                 }
             }
         }
@@ -853,26 +852,23 @@ impl Worker {
         }
     }
 
+    /// Counts the messages that have passed their timeout (once each); they stay awaited, so
+    /// an answer that comes later is still checked. Gives up connections stuck connecting.
     fn check_timeouts(&mut self, now: Instant) {
         for i in 0..self.slots.len() {
-            let slot = &self.slots[i];
-            let late = slot
-                .inflight
-                .front()
-                .is_some_and(|m| now.saturating_duration_since(m.sent_at) >= self.plan.timeout);
+            let timeout = self.plan.timeout;
+            let slot = &mut self.slots[i];
+            self.counts.timeouts += slot.checker.expire(now, timeout) as u64;
             let stuck_connecting = slot.state == State::Connecting
-                && now.saturating_duration_since(slot.connect_started) >= self.plan.timeout;
-            if late {
-                self.end(i, End::Timeout);
-            } else if stuck_connecting {
-                if let Some(mut stream) = self.slots[i].stream.take() {
+                && now.saturating_duration_since(slot.connect_started) >= timeout;
+            if stuck_connecting {
+                if let Some(mut stream) = slot.stream.take() {
                     let _ = self.poll.registry().deregister(&mut stream);
                 }
-                self.connect_failed(i, now);
+                self.connect_failed(i, now, Reason::ConnectTimeout);
             }
         }
     }
-
     /// Sends a report for every second boundary passed (and a final one if `last`).
     fn report_seconds(&mut self, now: Instant, last: bool) {
         loop {
@@ -885,6 +881,7 @@ impl Worker {
                 counts: std::mem::take(&mut self.counts),
                 hist: std::mem::replace(&mut self.hist, new_histogram()),
                 last_completion: self.last_completion,
+                failures: std::mem::take(&mut self.failures),
                 last: last && now < boundary,
             };
             let is_last = tick.last;
@@ -898,11 +895,9 @@ impl Worker {
     }
 }
 
-/// Whether `deque` starts with `bytes`.
-fn starts_with(deque: &VecDeque<u8>, bytes: &[u8]) -> bool {
-    let (a, b) = deque.as_slices();
-    let in_a = a.len().min(bytes.len());
-    a[..in_a] == bytes[..in_a] && b.get(..bytes.len() - in_a) == Some(&bytes[in_a..])
+/// Whole schedule ticks from `start` to `t`.
+fn ticks_until(start: Instant, t: Instant) -> u64 {
+    (t.saturating_duration_since(start).as_nanos() / TICK.as_nanos()) as u64
 }
 
 /// A periodic 1 ms timer registered with `poll` (read on each event to re-arm the edge).
@@ -934,23 +929,4 @@ fn tick_timer(poll: &Poll, start: Instant) -> io::Result<OwnedFd> {
     poll.registry()
         .register(&mut SourceFd(&fd.as_raw_fd()), TIMER, Interest::READABLE)?;
     Ok(fd)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Deque prefix comparison across the ring's two halves.
-    #[test]
-    fn deque_prefix() {
-        let mut d: VecDeque<u8> = VecDeque::with_capacity(4);
-        d.extend([1, 2, 3]);
-        d.pop_front();
-        d.extend([4, 5]); // wraps around
-        assert!(starts_with(&d, &[2, 3, 4]));
-        assert!(starts_with(&d, &[2, 3, 4, 5]));
-        assert!(!starts_with(&d, &[2, 3, 5]));
-        assert!(!starts_with(&d, &[2, 3, 4, 5, 6]));
-        assert!(starts_with(&d, &[]));
-    }
 }

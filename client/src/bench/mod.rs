@@ -4,13 +4,15 @@
 //! loop over many connections, see [`engine`]), gathers their per-second reports, shows
 //! progress on a terminal, and writes the final report ([`report`]).
 
+pub mod checker;
 pub mod engine;
+pub mod failure;
 pub mod payload;
 pub mod report;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -60,7 +62,7 @@ pub struct BenchArgs {
 
     /// How long to run after the warm-up [default: 10s unless --messages is given].
     #[arg(short, long, value_name = "DURATION", env = "SHOUT_BENCH_DURATION",
-          value_parser = parse_duration, conflicts_with = "messages")]
+          value_parser = positive_duration, conflicts_with = "messages")]
     pub duration: Option<Duration>,
 
     /// Messages to send in all (instead of a duration).
@@ -110,9 +112,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE", env = "SHOUT_BENCH_HDR_LOG")]
     pub hdr_log: Option<PathBuf>,
 
-    /// An answer later than this counts as a timeout (also bounds connecting and closing).
+    /// An answer later than this counts as a timeout, and is still checked if it comes (also
+    /// bounds connecting and closing).
     #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_TIMEOUT", default_value = "5s",
-          value_parser = parse_duration)]
+          value_parser = positive_duration)]
     pub timeout: Duration,
 
     /// Worker threads [default: closed loop one per core; open loop one per 50,000 msgs/s and
@@ -129,6 +132,14 @@ pub struct BenchArgs {
         default_value_t = 1
     )]
     pub seed: u64,
+}
+
+/// A duration greater than zero (a zero-length run or timeout is a usage error).
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("'{s}' is zero; give a duration greater than 0")),
+        d => Ok(d),
+    }
 }
 
 fn positive(s: &str) -> Result<f64, String> {
@@ -157,6 +168,7 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     if args.timeout.is_zero() {
         bail!("--timeout must be greater than zero");
     }
+    check_json_path_not_taken_for_an_address(args)?;
     let addrs = resolve_all(&args.addrs)?;
     check_fd_limit(args.connections)?;
     let threads = worker_count(args);
@@ -254,6 +266,35 @@ const OPEN_LOOP_RATE_PER_THREAD: f64 = 50_000.0;
 /// Open loop: connections per worker thread by default.
 const CONNECTIONS_PER_THREAD: u64 = 5_000;
 
+/// `--json report.json` (a space, not `=`) means `--json` to stdout and `report.json` as a server
+/// address: say what was meant instead of failing to resolve it.
+fn check_json_path_not_taken_for_an_address(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.json.as_deref() != Some("-") {
+        return Ok(());
+    }
+    if let Some(path) = args.addrs.iter().find(|a| looks_like_a_path(a)) {
+        bail!(
+            "'{path}' looks like a file, not a server address: the report file needs \
+             --json={path} (with '='); --json alone writes the report to stdout"
+        );
+    }
+    Ok(())
+}
+
+/// Whether a word given as a server address looks like a file path instead: it has a slash,
+/// a file extension used for reports, or names an existing file (and has no port).
+fn looks_like_a_path(word: &str) -> bool {
+    const REPORT_EXTENSIONS: [&str; 4] = [".json", ".jsonl", ".txt", ".log"];
+    if word.contains('/') {
+        return true;
+    }
+    if word.contains(':') {
+        return false; // HOST:PORT or an IPv6 address
+    }
+    let lower = word.to_ascii_lowercase();
+    REPORT_EXTENSIONS.iter().any(|ext| lower.ends_with(ext)) || Path::new(word).is_file()
+}
+
 fn resolve_all(specs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
     let mut addrs = Vec::new();
     for spec in specs {
@@ -308,5 +349,30 @@ mod tests {
         let ids_b = [1, 3];
         assert_eq!(split(11, 5, &ids_a) + split(11, 5, &ids_b), 11);
         assert_eq!(split(11, 5, &ids_a), 7); // 2+1, 2, 2
+    }
+
+    /// Paths are told from addresses: a report file given after `--json` with a space is
+    /// caught, a host name or address is not.
+    #[test]
+    fn paths_are_not_addresses() {
+        for path in [
+            "report.json",
+            "out/report.json",
+            "./r",
+            "/tmp/x",
+            "REPORT.JSON",
+        ] {
+            assert!(looks_like_a_path(path), "{path}");
+        }
+        for addr in [
+            "127.0.0.1",
+            "127.0.0.1:9999",
+            "localhost",
+            "example.com",
+            "[::1]:9999",
+            "::1",
+        ] {
+            assert!(!looks_like_a_path(addr), "{addr}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::engine::{new_histogram, Counts, Tick, TICK};
+use super::failure::Failures;
 use super::BenchArgs;
 
 /// One second of the run, all workers together.
@@ -31,6 +32,7 @@ pub struct Collector {
     warmup_end: Instant,
     seconds: Vec<Second>,
     total: Counts,
+    failures: Failures,
     hist: Histogram<u64>,
     last_completion: Option<Instant>,
 }
@@ -45,6 +47,7 @@ impl Collector {
             warmup_end,
             seconds: Vec::new(),
             total: Counts::default(),
+            failures: Failures::default(),
             hist: new_histogram(),
             last_completion: None,
         }
@@ -65,6 +68,7 @@ impl Collector {
         let _ = second.hist.add(&tick.hist);
         let _ = self.hist.add(&tick.hist);
         self.total.add(&tick.counts);
+        self.failures.merge(&tick.failures);
         self.last_completion = self.last_completion.max(tick.last_completion);
         if tick.last {
             self.workers_left -= 1;
@@ -82,6 +86,7 @@ impl Collector {
             warmup_seconds: self.warmup_end.saturating_duration_since(self.start),
             elapsed,
             total: self.total,
+            failures: self.failures,
             hist: self.hist,
             seconds: self.seconds,
             cpu,
@@ -142,6 +147,8 @@ pub struct Report {
     /// From the end of the warm-up to the last measured answer.
     elapsed: Duration,
     total: Counts,
+    /// Why connections failed, by reason.
+    failures: Failures,
     hist: Histogram<u64>,
     seconds: Vec<Second>,
     cpu: Duration,
@@ -167,6 +174,11 @@ impl Report {
         &self.total
     }
 
+    /// Why connections failed or died, by reason.
+    pub fn failures(&self) -> &Failures {
+        &self.failures
+    }
+
     /// Latency at quantile `q` (0 to 1), in microseconds, of measured messages.
     pub fn latency_us(&self, q: f64) -> u64 {
         self.hist.value_at_quantile(q)
@@ -186,11 +198,27 @@ impl Report {
         self.per_second(self.total.measured)
     }
 
-    /// Open loop: whether the achieved rate is within 5% of the target.
+    /// Open loop: whether the achieved rate is within 5% of the target, with every message due
+    /// sent and no connection failed or lost (a rate held by fewer connections than asked for is
+    /// not the load that was asked for).
     pub fn rate_reached(&self) -> Option<bool> {
-        self.args
-            .rate
-            .map(|r| self.msgs_per_sec() >= 0.95 * r && self.total.unsent == 0)
+        let t = &self.total;
+        let connections_held = t.connect_failures == 0 && t.conn_errors == 0;
+        self.args.rate.map(|r| {
+            self.msgs_per_sec() >= 0.95 * r && t.unsent == 0 && connections_held && self.complete
+        })
+    }
+
+    /// Open loop, when the rate was not reached: why, if not (only) the rate.
+    fn rate_note(&self) -> &'static str {
+        let t = &self.total;
+        if t.connect_failures > 0 || t.conn_errors > 0 {
+            " (connections failed)"
+        } else if t.unsent > 0 {
+            " (messages unsent)"
+        } else {
+            ""
+        }
     }
 
     fn cpu_per_million(&self) -> f64 {
@@ -260,10 +288,11 @@ impl Report {
         if let Some(reached) = self.rate_reached() {
             let _ = writeln!(
                 s,
-                "  rate          target {} msgs/s, achieved {:.0} msgs/s: {}",
+                "  rate          target {} msgs/s, achieved {:.0} msgs/s: {}{}",
                 a.rate.unwrap_or_default(),
                 self.msgs_per_sec(),
-                if reached { "reached" } else { "NOT reached" }
+                if reached { "reached" } else { "NOT reached" },
+                if reached { "" } else { self.rate_note() }
             );
         }
         let _ = writeln!(
@@ -279,8 +308,8 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  messages      sent {}  answered {}  re-sent {}  unsent {}",
-            t.sent, t.completed, t.resent, t.unsent
+            "  messages      sent {}  answered {}  late {}  re-sent {}  unsent {}",
+            t.sent, t.completed, t.late, t.resent, t.unsent
         );
         let _ = writeln!(
             s,
@@ -292,6 +321,15 @@ impl Report {
             "  connections   opened {}  failed {}  reopened {}",
             t.opened, t.connect_failures, t.reopened
         );
+        if !self.failures.connect.is_empty() {
+            let _ = writeln!(s, "  why failed    {}", self.failures.connect.line());
+        }
+        if !self.failures.closed.is_empty() {
+            let _ = writeln!(s, "  why closed    {}", self.failures.closed.line());
+        }
+        for hint in self.failures.hints() {
+            let _ = writeln!(s, "  hint          {hint}");
+        }
         let _ = writeln!(
             s,
             "  client CPU    {:.2} s on {} threads, {:.3} s per million messages",
@@ -375,6 +413,7 @@ impl Report {
                 "sent": t.sent,
                 "answered": t.completed,
                 "measured": t.measured,
+                "late": t.late,
                 "resent": t.resent,
                 "unsent": t.unsent,
             },
@@ -384,6 +423,9 @@ impl Report {
                 "timeouts": t.timeouts,
                 "connection_errors": t.conn_errors,
                 "connect_failures": t.connect_failures,
+                "connect_failure_reasons": self.failures.connect.json(),
+                "connection_error_reasons": self.failures.closed.json(),
+                "hints": self.failures.hints(),
             },
             "connections": {
                 "opened": t.opened,
@@ -424,5 +466,93 @@ impl Report {
         drop(log);
         out.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::failure::Reason;
+    use rustix::io::Errno;
+
+    /// A report from one worker's final tick with `counts` and `failures`.
+    fn report(opts: &[&str], counts: Counts, failures: Failures) -> Report {
+        let args = BenchArgs::try_parse_from(opts).expect("valid options");
+        let start = Instant::now();
+        let mut collector = Collector::new(1, &args, start, start);
+        collector.add(Tick {
+            second: 0,
+            counts,
+            hist: new_histogram(),
+            last_completion: Some(start + Duration::from_secs(1)),
+            failures,
+            last: true,
+        });
+        collector.finish(Duration::ZERO, 1)
+    }
+
+    /// Address exhaustion is named, counted and explained, in the table and the JSON.
+    #[test]
+    fn address_exhaustion_is_explained() {
+        let mut failures = Failures::default();
+        for _ in 0..3000 {
+            failures
+                .connect
+                .add(Reason::Os(Errno::ADDRNOTAVAIL.raw_os_error()));
+        }
+        let counts = Counts {
+            connect_failures: 3000,
+            setup_failures: 3000,
+            ..Counts::default()
+        };
+        let report = report(&["-c", "10000", "-d", "1s"], counts, failures);
+        let table = report.table();
+        assert!(
+            table.contains("why failed    no free local address or port (EADDRNOTAVAIL) 3000"),
+            "{table}"
+        );
+        assert!(table.contains("TIME_WAIT"), "{table}");
+        assert!(table.contains("net.ipv4.ip_local_port_range"), "{table}");
+        let json = report.json();
+        assert_eq!(
+            json["errors"]["connect_failure_reasons"]
+                ["no free local address or port (EADDRNOTAVAIL)"],
+            3000
+        );
+        assert!(json["errors"]["hints"][0]
+            .as_str()
+            .is_some_and(|h| h.contains("ip_local_port_range")));
+    }
+
+    /// An open-loop run that held its rate but lost connections does not say `reached`.
+    #[test]
+    fn rate_with_lost_connections_is_not_reached() {
+        let counts = Counts {
+            sent: 1000,
+            completed: 1000,
+            measured: 1000,
+            conn_errors: 1,
+            ..Counts::default()
+        };
+        let mut failures = Failures::default();
+        failures.closed.add(Reason::ClosedByServer);
+        let report = report(&["-r", "1000", "-d", "1s"], counts, failures);
+        assert_eq!(report.rate_reached(), Some(false));
+        let table = report.table();
+        assert!(
+            table.contains("NOT reached (connections failed)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("why closed    closed by the server 1"),
+            "{table}"
+        );
+
+        let clean = Counts {
+            conn_errors: 0,
+            ..counts
+        };
+        let report = super::tests::report(&["-r", "1000", "-d", "1s"], clean, Failures::default());
+        assert_eq!(report.rate_reached(), Some(true), "{}", report.table());
     }
 }
