@@ -113,6 +113,10 @@ fn under_loss(model: shout_server::Model, probability: &str) {
         answered + timeouts + short,
         "every message sent is answered, timed out or cut short, once: {evidence}"
     );
+    assert!(
+        run.count("messages", "late") <= timeouts,
+        "a late answer is counted as a timeout: {evidence}"
+    );
     assert!(answered > 0, "nothing answered: {evidence}");
 }
 
@@ -183,9 +187,9 @@ fn loss_25_percent(model) {
     under_loss(model, "0.25");
 }
 
-/// 0.5% of the client's data packets answered with a TCP reset: with `--reconnect` every
+/// 1% of the client's data packets answered with a TCP reset: with `--reconnect` every
 /// message still gets its exact answer.
 fn resets_with_reconnect(model) {
-    under_resets(model, "0.005");
+    under_resets(model, "0.01");
 }
 }
