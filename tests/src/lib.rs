@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: an in-process server, the real binaries as child
 //! processes, and sockets that always have timeouts (a bug fails a test, it never hangs it).
 
+pub mod netns;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
