@@ -186,7 +186,7 @@ impl Args {
 
 /// What `shoutd` does after parsing: raise the file limit, bind, handle signals, serve.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let nofile = match limits::raise_nofile_limit() {
+    let nofile = match shout_common::fdlimit::raise_nofile_limit() {
         Ok(n) => n,
         Err(e) => {
             warn!(error = %e, "cannot read or raise the open-file limit");

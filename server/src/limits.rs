@@ -1,11 +1,11 @@
-//! Limits on connections: the open-file limit (raised at start, the connection cap fitted to
-//! it) and the per-address cap of `--max-connections-per-ip`.
+//! Limits on connections: the connection cap fitted to the open-file limit (which `cli` raises
+//! at start) and the per-address cap of `--max-connections-per-ip`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
-pub use shout_common::cli::{raise_nofile_limit, RESERVED_FDS};
+use shout_common::fdlimit::RESERVED_FDS;
 
 /// The connection cap that fits in `nofile` descriptors (one per connection), or `requested`
 /// if that fits already.
