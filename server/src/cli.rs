@@ -10,10 +10,12 @@ use shout_common::cli::parse_duration;
 use shout_common::{Mode, DEFAULT_ADDR};
 use tracing::{info, warn};
 
+use crate::config::Config;
 use crate::config::Model;
 use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_WORKERS};
-use crate::logging::LogFormat;
-use crate::{limits, Config, Server};
+use crate::limits;
+use crate::logging::{self, LogFormat};
+use crate::server::{Handle, Server};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
 #[derive(Debug, Parser)]
@@ -207,7 +209,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// - `SIGUSR1`: logs the server's counters (one `stats` line); serving goes on.
 /// - `SIGUSR2`: logged and otherwise ignored (reserved), so it never kills the server.
 /// - `SIGPIPE` is ignored by the Rust runtime: a broken pipe is an error on that write only.
-fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
+fn watch_signals(handle: Handle) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
@@ -228,14 +230,14 @@ fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
                             rejected = s.rejected,
                             bytes_in = s.bytes_in,
                             bytes_out = s.bytes_out,
-                            log_lines_dropped = crate::logging::dropped(),
+                            log_lines_dropped = logging::dropped(),
                             "stats: {s}"
                         );
                     }
                     SIGUSR2 => info!(signal = name, "signal received and ignored"),
                     _ if stopping => {
                         warn!(signal = name, "second signal: exiting at once");
-                        crate::logging::flush();
+                        logging::flush();
                         std::process::exit(128 + signal);
                     }
                     _ => {

@@ -36,7 +36,7 @@ impl Model {
     }
 }
 
-/// Everything a [`crate::Server`] needs; `Config::default()` serves `127.0.0.1:9999`.
+/// Everything a server needs (`Server::bind`); `Config::default()` serves `127.0.0.1:9999`.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Addresses to listen on; port 0 picks a free port (see `Server::local_addrs`).

@@ -12,18 +12,28 @@
 //! The data path: [`listener`] sockets -> the accept loop (limits, accept errors) -> a
 //! concurrency model ([`pool`] or [`threads`]) -> the sans-IO [`conn`] core -> [`shout_common::Transform`].
 
-mod accept;
-pub mod cli;
+// Modules in layers: each imports only modules of the layers above it in this list.
+//
+// Facts and parts with no other module below them:
 pub mod config;
-pub mod conn;
 pub mod limits;
 pub mod listener;
 pub mod logging;
+mod sockets;
+pub mod stats;
+mod sync;
+// The connection core, the per-interval log line, and the state every layer below shares:
+pub mod conn;
+mod shared;
+mod stats_log;
+// What serves: the two concurrency models and the metrics endpoint:
 mod metrics;
 pub mod pool;
-pub mod server;
-pub mod stats;
 pub mod threads;
+// The accept loop, then the server that wires everything together, then `shoutd`'s options:
+mod accept;
+pub mod cli;
+pub mod server;
 
 pub use config::{Config, Model};
 pub use server::{Handle, Server};
