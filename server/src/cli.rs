@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
-use shout_common::cli::parse_duration;
+use shout_common::cli::{format_duration, parse_duration};
 use shout_common::{Mode, DEFAULT_ADDR};
 use tracing::{info, warn};
 
-use crate::config::Config;
-use crate::config::Model;
-use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_WORKERS};
+use crate::config::{
+    Config, Model, DEFAULT_BACKLOG, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_WORKERS, DEFAULT_WRITE_TIMEOUT, MAX_BACKLOG, MAX_WORKERS,
+};
 use crate::limits;
 use crate::logging::{self, LogFormat};
 use crate::server::{Handle, Server};
@@ -31,7 +32,7 @@ pub struct Args {
     pub listen: Vec<String>,
 
     /// What to answer: `upper` uppercases UTF-8 (other bytes unchanged), `echo` returns bytes as they came.
-    #[arg(long, value_enum, env = "SHOUT_MODE", default_value_t = Mode::Upper)]
+    #[arg(long, value_enum, env = "SHOUT_MODE", default_value_t = Mode::default())]
     pub mode: Mode,
 
     /// Concurrency model: `pool` (worker threads, each an event loop over many connections) or
@@ -40,7 +41,7 @@ pub struct Args {
     pub model: Model,
 
     /// Worker threads of the pool model (0: one per available core; at most 1024).
-    #[arg(long, value_name = "N", env = "SHOUT_WORKERS", default_value_t = 0,
+    #[arg(long, value_name = "N", env = "SHOUT_WORKERS", default_value_t = DEFAULT_WORKERS,
           value_parser = clap::value_parser!(u16).range(0..=MAX_WORKERS as i64))]
     pub workers: u16,
 
@@ -57,23 +58,26 @@ pub struct Args {
     pub max_connections_per_ip: Option<u64>,
 
     /// Close a connection that sends nothing for this long (0: never).
-    #[arg(long, value_name = "DURATION", env = "SHOUT_IDLE_TIMEOUT", default_value = "5m",
+    #[arg(long, value_name = "DURATION", env = "SHOUT_IDLE_TIMEOUT",
+          default_value = format_duration(DEFAULT_IDLE_TIMEOUT),
           value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
     /// Close a connection that accepts no bytes for this long (0: never).
-    #[arg(long, value_name = "DURATION", env = "SHOUT_WRITE_TIMEOUT", default_value = "30s",
+    #[arg(long, value_name = "DURATION", env = "SHOUT_WRITE_TIMEOUT",
+          default_value = format_duration(DEFAULT_WRITE_TIMEOUT),
           value_parser = parse_duration)]
     pub write_timeout: Duration,
 
     /// At SIGINT/SIGTERM, how long connections get to finish before they are closed.
-    #[arg(long, value_name = "DURATION", env = "SHOUT_DRAIN_TIMEOUT", default_value = "10s",
+    #[arg(long, value_name = "DURATION", env = "SHOUT_DRAIN_TIMEOUT",
+          default_value = format_duration(DEFAULT_DRAIN_TIMEOUT),
           value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
     /// Listen backlog: connections the kernel queues before they are accepted.
-    #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = 1024,
-          value_parser = clap::value_parser!(i32).range(1..=65535))]
+    #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = DEFAULT_BACKLOG,
+          value_parser = clap::value_parser!(i32).range(1..=i64::from(MAX_BACKLOG)))]
     pub backlog: i32,
 
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless given); host names and
@@ -253,4 +257,39 @@ fn watch_signals(handle: Handle) -> anyhow::Result<()> {
         })
         .context("cannot start the signal thread")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+
+    /// Parses `argv` as `shoutd` does, ignoring the `SHOUT_*` environment of whoever runs the
+    /// tests.
+    fn parse(argv: &[&str]) -> Args {
+        let command = Args::command().mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(argv).expect("valid options");
+        Args::from_arg_matches(&matches).expect("matches of this command")
+    }
+
+    /// `shoutd` with no options serves what `Config::default()` describes: each default has
+    /// one home, which the options and the library both read.
+    #[test]
+    fn no_options_give_the_default_config() {
+        let config = parse(&["shoutd"]).config(u64::MAX).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    /// The help line of `--workers` states the limit the parser enforces.
+    #[test]
+    fn workers_help_states_the_limit() {
+        let command = Args::command();
+        let workers = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "workers")
+            .expect("a --workers option");
+        let help = workers.get_help().expect("a help line").to_string();
+        assert!(help.contains(&format!("at most {MAX_WORKERS}")), "{help}");
+    }
 }
