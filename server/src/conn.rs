@@ -194,14 +194,6 @@ impl Connection {
     }
 }
 
-/// Whether a blocking call gave up because its socket timeout passed.
-pub fn timed_out(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
 /// How an I/O error on a connection is counted: the peer going away is routine.
 pub fn reason_for(e: &io::Error) -> CloseReason {
     match e.kind() {

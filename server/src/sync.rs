@@ -1,6 +1,7 @@
 //! Locks that survive a panic. Every mutex in the server guards data that changes by one
-//! insert, removal, push or swap at a time, so a panic elsewhere while a lock was held cannot
-//! leave the data half-changed: a poisoned lock is still consistent, and serving goes on.
+//! insert, increment, removal, push or swap at a time, so a panic elsewhere while a lock was
+//! held cannot leave the data half-changed: a poisoned lock is still consistent, and serving
+//! goes on.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 use crate::config::Model;
 use crate::logging;
 use crate::shared::Shared;
-use crate::stats::{CloseReason, Refusal};
+use crate::stats::{CloseReason, Refusal, Snapshot};
 
 /// The registry behind `/metrics`: every metric is read from the server's counters at scrape
 /// time, so the hot path only updates its own atomics.
@@ -64,31 +64,45 @@ fn labelled_counters(
     Ok(())
 }
 
+/// A gauge's value from a count (counts beyond `i64` cannot happen; they would read as the
+/// largest value).
+fn as_i64(v: usize) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 impl Collector for ShoutCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let s = self.shared.stats.snapshot();
+        self.encode_connections(&mut enc, &s)?;
+        encode_traffic(&mut enc, &s)?;
+        self.encode_process(&mut enc, &s)
+    }
+}
+
+impl ShoutCollector {
+    /// Connections now, at the limit, accepted, refused and closed.
+    fn encode_connections(&self, enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
         let config = &self.shared.config;
-        let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         gauge(
-            &mut enc,
+            enc,
             "connections_active",
             "Connections being served now.",
             as_i64(s.active),
         )?;
         gauge(
-            &mut enc,
+            enc,
             "connections_max",
             "The connection limit (--max-connections, fitted to the open-file limit).",
             as_i64(config.max_connections),
         )?;
         counter(
-            &mut enc,
+            enc,
             "connections_accepted",
             "Connections accepted and served.",
             s.accepted,
         )?;
         labelled_counters(
-            &mut enc,
+            enc,
             "connections_rejected",
             "Connections refused with the busy line, by the limit that refused them.",
             "reason",
@@ -102,32 +116,19 @@ impl Collector for ShoutCollector {
         )?;
         let closed: Vec<(&str, u64)> = s.closed.iter().map(|&(r, n)| (r.as_str(), n)).collect();
         labelled_counters(
-            &mut enc,
+            enc,
             "connections_closed",
             "Connections closed, by reason.",
             "reason",
             &closed,
-        )?;
-        counter(
-            &mut enc,
-            "received_bytes",
-            "Bytes received from clients.",
-            s.bytes_in,
-        )?;
-        counter(
-            &mut enc,
-            "sent_bytes",
-            "Bytes sent to clients.",
-            s.bytes_out,
-        )?;
-        counter(
-            &mut enc,
-            "received_lines",
-            "Newlines received from clients.",
-            s.lines_in,
-        )?;
+        )
+    }
+
+    /// Errors, lost log lines, threads and the build: the server as a process.
+    fn encode_process(&self, enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
+        let config = &self.shared.config;
         labelled_counters(
-            &mut enc,
+            enc,
             "errors",
             "Errors by kind: failed accepts, connections reset by peers, other I/O errors.",
             "kind",
@@ -138,13 +139,13 @@ impl Collector for ShoutCollector {
             ],
         )?;
         counter(
-            &mut enc,
+            enc,
             "log_lines_dropped",
             "Log lines lost because stderr failed, stalled or could not keep up.",
             logging::dropped(),
         )?;
         gauge(
-            &mut enc,
+            enc,
             "workers",
             "Threads serving connections: pool workers, or one per active connection.",
             match config.model {
@@ -166,4 +167,21 @@ impl Collector for ShoutCollector {
         ];
         info.encode(family.encode_family(&labels)?)
     }
+}
+
+/// Bytes and lines each way, counted as they move.
+fn encode_traffic(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
+    counter(
+        enc,
+        "received_bytes",
+        "Bytes received from clients.",
+        s.bytes_in,
+    )?;
+    counter(enc, "sent_bytes", "Bytes sent to clients.", s.bytes_out)?;
+    counter(
+        enc,
+        "received_lines",
+        "Newlines received from clients.",
+        s.lines_in,
+    )
 }

@@ -141,7 +141,7 @@ pub(super) fn answer(request: Request, registry: &Registry) -> Vec<u8> {
             "431 Request Header Fields Too Large",
             text,
             "",
-            "request head over 8 KiB\n",
+            &format!("request head over {} KiB\n", MAX_HEAD / 1024),
             false,
         ),
     }
