@@ -122,13 +122,7 @@ impl Args {
 
     /// Resolves the listen addresses (`host:port` names are allowed).
     pub fn listen_addrs(&self) -> anyhow::Result<Vec<SocketAddr>> {
-        let mut addrs = Vec::new();
-        for spec in &self.listen {
-            let resolved = spec
-                .to_socket_addrs()
-                .with_context(|| format!("invalid listen address '{spec}'"))?;
-            addrs.extend(resolved);
-        }
+        let addrs = resolve(&self.listen, "listen")?;
         if addrs.is_empty() {
             bail!("no address to listen on");
         }
@@ -137,14 +131,7 @@ impl Args {
 
     /// Resolves the metrics addresses, as [`Args::listen_addrs`] does (none: metrics off).
     pub fn metrics_addrs(&self) -> anyhow::Result<Vec<SocketAddr>> {
-        let mut addrs = Vec::new();
-        for spec in &self.metrics_listen {
-            let resolved = spec
-                .to_socket_addrs()
-                .with_context(|| format!("invalid metrics address '{spec}'"))?;
-            addrs.extend(resolved);
-        }
-        Ok(addrs)
+        resolve(&self.metrics_listen, "metrics")
     }
 
     /// The server configuration, with the connection cap fitted to `nofile` descriptors.
@@ -188,6 +175,19 @@ impl Args {
             stats_interval: nonzero(self.stats_interval),
         })
     }
+}
+
+/// Every address that `specs` (`host:port`, names allowed) resolve to, in order; an error
+/// names the first that does not resolve as a `what` address.
+fn resolve(specs: &[String], what: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut addrs = Vec::new();
+    for spec in specs {
+        let resolved = spec
+            .to_socket_addrs()
+            .with_context(|| format!("invalid {what} address '{spec}'"))?;
+        addrs.extend(resolved);
+    }
+    Ok(addrs)
 }
 
 /// What `shoutd` does after parsing: raise the file limit, bind, handle signals, serve.

@@ -53,31 +53,13 @@ impl Server {
                 "no address to listen on",
             ));
         }
-        let listeners = config
-            .listen
-            .iter()
-            .map(|&addr| {
-                listener::bind(addr, config.backlog)
-                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        let addrs = listeners
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<io::Result<Vec<_>>>()?;
-        let metrics = config
-            .metrics_listen
-            .iter()
-            .map(|&addr| {
-                listener::bind(addr, metrics::BACKLOG).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
-                })
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        let metrics_addrs = metrics
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<io::Result<Vec<_>>>()?;
+        let (listeners, addrs) =
+            listener::bind_all(&config.listen, config.backlog, "cannot listen on")?;
+        let (metrics, metrics_addrs) = listener::bind_all(
+            &config.metrics_listen,
+            metrics::BACKLOG,
+            "cannot serve metrics on",
+        )?;
         let poll = Poll::new()?;
         accept::register(&poll, &listeners)?;
         let waker = Waker::new(poll.registry(), accept::WAKE)?;
