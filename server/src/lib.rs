@@ -12,28 +12,37 @@
 //! The data path: [`listener`] sockets -> the accept loop (limits, accept errors) -> a
 //! concurrency model ([`pool`] or [`threads`]) -> the sans-IO [`conn`] core -> [`shout_common::Transform`].
 
-// Modules in layers: each imports only modules of the layers above it in this list.
+// The modules in layers, from the bottom: each imports only modules of the layers before it.
 //
-// Facts and parts with no other module below them:
+// 1. Facts and tools that import no other module: what to serve, counters, sockets, logs.
 pub mod config;
-pub mod limits;
 pub mod listener;
 pub mod logging;
 mod sockets;
 pub mod stats;
 mod sync;
-// The connection core, the per-interval log line, and the state every layer below shares:
+
+// 2. The sans-IO connection core, the limits, the `--stats-interval` line.
 pub mod conn;
-mod shared;
+pub mod limits;
 mod stats_log;
-// What serves: the two concurrency models and the metrics endpoint:
+
+// 3. What the accept loop, the models and the metrics share (`Shared`, `Dispatch`).
+mod shared;
+
+// 4. What serves: the two concurrency models, and the metrics endpoint.
 mod metrics;
 pub mod pool;
 pub mod threads;
-// The accept loop, then the server that wires everything together, then `shoutd`'s options:
+
+// 5. The accept loop, which hands connections to a model.
 mod accept;
-pub mod cli;
+
+// 6. The server, which wires everything together.
 pub mod server;
+
+// 7. `shoutd`'s options, which build a server.
+pub mod cli;
 
 pub use config::{Config, Model};
 pub use server::{Handle, Server};
