@@ -48,13 +48,13 @@ use crate::sockets::{close_after_answer, is_per_connection, ACCEPT_PAUSE};
 /// How long a connection may take from accept to the last byte of its answer. A scraper sends
 /// its request in one packet and reads a few KiB, so even a slow link needs well under a
 /// second; 5 s leave room for a loaded host while freeing a slot soon enough.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(5);
+const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Connections served at once. Prometheus scrapes a target one request at a time, so 16
 /// leave room for several Prometheus servers and a few people with curl; each costs one
 /// descriptor (taken from the reserve that `--max-connections` leaves) and at most
 /// [`MAX_HEAD`](super::http::MAX_HEAD) of buffer.
-pub(crate) const SLOTS: usize = 16;
+const SLOTS: usize = 16;
 
 /// The listen backlog of the metrics listeners: a few times [`SLOTS`], so a burst of scrapers
 /// waits in the kernel's queue for the loop rather than being refused by it.
