@@ -13,17 +13,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 30s or 5m: {e}"))
 }
 
-/// File descriptors kept back for everything that is not a connection (stdio, listeners,
-/// epoll instances, timers, log and report files) when fitting connections to the open-file
-/// limit, in shoutd and in `shout bench` alike.
-pub const RESERVED_FDS: u64 = 64;
-
-/// Raises the soft open-file limit to the hard limit; returns the new soft limit. Both
-/// binaries do this at start: shoutd for its connections, `shout bench` for its clients.
-pub fn raise_nofile_limit() -> std::io::Result<u64> {
-    rlimit::increase_nofile_limit(u64::MAX)
-}
-
 /// Packaging helpers of both binaries, generated from their clap definitions.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Tool {

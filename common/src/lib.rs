@@ -9,6 +9,8 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "fdlimit")]
+pub mod fdlimit;
 mod transform;
 
 pub use transform::{transform_all, Mode, Transform, MAX_CARRY, MAX_EXPANSION};

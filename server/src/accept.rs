@@ -1,8 +1,8 @@
 //! The accept loop, shared by every concurrency model: waits for connections on all listeners,
 //! refuses those over the connection limit, survives accept errors, and stops when woken.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -10,26 +10,17 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
-use crate::metrics::StatsLog;
-use crate::server::Shared;
+use crate::shared::{Dispatch, Shared};
+use crate::sockets::{close_after_answer, is_per_connection, ACCEPT_PAUSE};
 use crate::stats::Refusal;
+use crate::stats_log::StatsLog;
 
 /// The token of the waker that stops the loop; listeners use their index.
 pub(crate) const WAKE: Token = Token(usize::MAX);
 
-/// How long accepting pauses after an error such as `EMFILE` (HAProxy pauses up to 100 ms):
-/// long enough not to spin on a full descriptor table, short enough to resume promptly.
-pub(crate) const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-
-/// A concurrency model, as the accept loop and shutdown see it.
-pub(crate) trait Dispatch {
-    /// Serves `stream` (connection number `id`); it is already counted as active.
-    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64);
-
-    /// Shutdown has begun and accepting has stopped: let every connection answer what it has
-    /// read, close what remains at the drain timeout, and return when all are closed.
-    fn drain(&mut self);
-}
+/// Readiness events taken per wait: one per listener with connections waiting, plus the waker.
+/// More listeners than this are served over several waits (their events stay queued).
+const EVENTS_PER_WAIT: usize = 64;
 
 /// Registers `listeners` with `poll` (tokens are their indices).
 pub(crate) fn register(poll: &Poll, listeners: &[TcpListener]) -> io::Result<()> {
@@ -54,7 +45,7 @@ pub(crate) fn run(
     shared: &Shared,
     model: &mut dyn Dispatch,
 ) -> io::Result<()> {
-    let mut events = Events::with_capacity(64);
+    let mut events = Events::with_capacity(EVENTS_PER_WAIT);
     let mut state = LoopState::default();
     let mut stats_log = shared
         .config
@@ -65,9 +56,7 @@ pub(crate) fn run(
         // another readiness event. The stats line has its own schedule.
         let mut timeout = state.paused.then_some(ACCEPT_PAUSE);
         if let Some(log) = &stats_log {
-            let until = log
-                .next()
-                .saturating_duration_since(std::time::Instant::now());
+            let until = log.due().saturating_duration_since(Instant::now());
             timeout = Some(timeout.map_or(until, |t| t.min(until)));
         }
         match poll.poll(&mut events, timeout) {
@@ -79,7 +68,7 @@ pub(crate) fn run(
             return Ok(());
         }
         if let Some(log) = &mut stats_log {
-            log.tick(shared);
+            log.log_if_due(&shared.stats);
         }
         state.paused = false;
         for listener in listeners {
@@ -195,31 +184,9 @@ impl PerIpLog {
     }
 }
 
-/// Sends the busy line and closes. Whatever the peer already sent is read and dropped first,
-/// so the close is a FIN rather than a reset that could destroy the line before it is read.
+/// Sends the busy line and closes without a reset (see [`close_after_answer`]).
 fn refuse(mut stream: TcpStream, line: &str) {
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(line.as_bytes());
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut sink = [0u8; 1024];
-    for _ in 0..16 {
-        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
-            break;
-        }
-    }
+    close_after_answer(&mut stream);
 }
-
-/// Errors that concern one connection that is already gone, not the listener.
-pub(crate) fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::PermissionDenied // a firewall rule refused it
-    ) || e.raw_os_error() == Some(EPROTO)
-}
-
-/// Linux's `EPROTO` ("protocol error"): `accept` reports it for a connection that failed
-/// during the handshake. std has no `ErrorKind` for it.
-const EPROTO: i32 = 71;

@@ -6,14 +6,17 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
-use shout_common::cli::parse_duration;
+use shout_common::cli::{format_duration, parse_duration};
 use shout_common::{Mode, DEFAULT_ADDR};
 use tracing::{info, warn};
 
-use crate::config::Model;
-use crate::config::{DEFAULT_MAX_CONNECTIONS, MAX_WORKERS};
-use crate::logging::LogFormat;
-use crate::{limits, Config, Server};
+use crate::config::{
+    Config, Model, DEFAULT_BACKLOG, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_WORKERS, DEFAULT_WRITE_TIMEOUT, MAX_BACKLOG, MAX_WORKERS,
+};
+use crate::limits;
+use crate::logging::{self, LogFormat};
+use crate::server::{Handle, Server};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
 #[derive(Debug, Parser)]
@@ -29,7 +32,7 @@ pub struct Args {
     pub listen: Vec<String>,
 
     /// What to answer: `upper` uppercases UTF-8 (other bytes unchanged), `echo` returns bytes as they came.
-    #[arg(long, value_enum, env = "SHOUT_MODE", default_value_t = Mode::Upper)]
+    #[arg(long, value_enum, env = "SHOUT_MODE", default_value_t = Mode::default())]
     pub mode: Mode,
 
     /// Concurrency model: `pool` (worker threads, each an event loop over many connections) or
@@ -38,7 +41,7 @@ pub struct Args {
     pub model: Model,
 
     /// Worker threads of the pool model (0: one per available core; at most 1024).
-    #[arg(long, value_name = "N", env = "SHOUT_WORKERS", default_value_t = 0,
+    #[arg(long, value_name = "N", env = "SHOUT_WORKERS", default_value_t = DEFAULT_WORKERS,
           value_parser = clap::value_parser!(u16).range(0..=MAX_WORKERS as i64))]
     pub workers: u16,
 
@@ -55,23 +58,26 @@ pub struct Args {
     pub max_connections_per_ip: Option<u64>,
 
     /// Close a connection that sends nothing for this long (0: never).
-    #[arg(long, value_name = "DURATION", env = "SHOUT_IDLE_TIMEOUT", default_value = "5m",
+    #[arg(long, value_name = "DURATION", env = "SHOUT_IDLE_TIMEOUT",
+          default_value = format_duration(DEFAULT_IDLE_TIMEOUT),
           value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
     /// Close a connection that accepts no bytes for this long (0: never).
-    #[arg(long, value_name = "DURATION", env = "SHOUT_WRITE_TIMEOUT", default_value = "30s",
+    #[arg(long, value_name = "DURATION", env = "SHOUT_WRITE_TIMEOUT",
+          default_value = format_duration(DEFAULT_WRITE_TIMEOUT),
           value_parser = parse_duration)]
     pub write_timeout: Duration,
 
     /// At SIGINT/SIGTERM, how long connections get to finish before they are closed.
-    #[arg(long, value_name = "DURATION", env = "SHOUT_DRAIN_TIMEOUT", default_value = "10s",
+    #[arg(long, value_name = "DURATION", env = "SHOUT_DRAIN_TIMEOUT",
+          default_value = format_duration(DEFAULT_DRAIN_TIMEOUT),
           value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
     /// Listen backlog: connections the kernel queues before they are accepted.
-    #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = 1024,
-          value_parser = clap::value_parser!(i32).range(1..=65535))]
+    #[arg(long, value_name = "N", env = "SHOUT_BACKLOG", default_value_t = DEFAULT_BACKLOG,
+          value_parser = clap::value_parser!(i32).range(1..=i64::from(MAX_BACKLOG)))]
     pub backlog: i32,
 
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless given); host names and
@@ -116,13 +122,7 @@ impl Args {
 
     /// Resolves the listen addresses (`host:port` names are allowed).
     pub fn listen_addrs(&self) -> anyhow::Result<Vec<SocketAddr>> {
-        let mut addrs = Vec::new();
-        for spec in &self.listen {
-            let resolved = spec
-                .to_socket_addrs()
-                .with_context(|| format!("invalid listen address '{spec}'"))?;
-            addrs.extend(resolved);
-        }
+        let addrs = resolve(&self.listen, "listen")?;
         if addrs.is_empty() {
             bail!("no address to listen on");
         }
@@ -131,14 +131,7 @@ impl Args {
 
     /// Resolves the metrics addresses, as [`Args::listen_addrs`] does (none: metrics off).
     pub fn metrics_addrs(&self) -> anyhow::Result<Vec<SocketAddr>> {
-        let mut addrs = Vec::new();
-        for spec in &self.metrics_listen {
-            let resolved = spec
-                .to_socket_addrs()
-                .with_context(|| format!("invalid metrics address '{spec}'"))?;
-            addrs.extend(resolved);
-        }
-        Ok(addrs)
+        resolve(&self.metrics_listen, "metrics")
     }
 
     /// The server configuration, with the connection cap fitted to `nofile` descriptors.
@@ -184,9 +177,22 @@ impl Args {
     }
 }
 
+/// Every address that `specs` (`host:port`, names allowed) resolve to, in order; an error
+/// names the first that does not resolve as a `what` address.
+fn resolve(specs: &[String], what: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut addrs = Vec::new();
+    for spec in specs {
+        let resolved = spec
+            .to_socket_addrs()
+            .with_context(|| format!("invalid {what} address '{spec}'"))?;
+        addrs.extend(resolved);
+    }
+    Ok(addrs)
+}
+
 /// What `shoutd` does after parsing: raise the file limit, bind, handle signals, serve.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let nofile = match limits::raise_nofile_limit() {
+    let nofile = match shout_common::fdlimit::raise_nofile_limit() {
         Ok(n) => n,
         Err(e) => {
             warn!(error = %e, "cannot read or raise the open-file limit");
@@ -207,7 +213,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// - `SIGUSR1`: logs the server's counters (one `stats` line); serving goes on.
 /// - `SIGUSR2`: logged and otherwise ignored (reserved), so it never kills the server.
 /// - `SIGPIPE` is ignored by the Rust runtime: a broken pipe is an error on that write only.
-fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
+fn watch_signals(handle: Handle) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
@@ -228,14 +234,14 @@ fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
                             rejected = s.rejected,
                             bytes_in = s.bytes_in,
                             bytes_out = s.bytes_out,
-                            log_lines_dropped = crate::logging::dropped(),
+                            log_lines_dropped = logging::dropped(),
                             "stats: {s}"
                         );
                     }
                     SIGUSR2 => info!(signal = name, "signal received and ignored"),
                     _ if stopping => {
                         warn!(signal = name, "second signal: exiting at once");
-                        crate::logging::flush();
+                        logging::flush();
                         std::process::exit(128 + signal);
                     }
                     _ => {
@@ -251,4 +257,39 @@ fn watch_signals(handle: crate::Handle) -> anyhow::Result<()> {
         })
         .context("cannot start the signal thread")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+
+    /// Parses `argv` as `shoutd` does, ignoring the `SHOUT_*` environment of whoever runs the
+    /// tests.
+    fn parse(argv: &[&str]) -> Args {
+        let command = Args::command().mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(argv).expect("valid options");
+        Args::from_arg_matches(&matches).expect("matches of this command")
+    }
+
+    /// `shoutd` with no options serves what `Config::default()` describes: each default has
+    /// one home, which the options and the library both read.
+    #[test]
+    fn no_options_give_the_default_config() {
+        let config = parse(&["shoutd"]).config(u64::MAX).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    /// The help line of `--workers` states the limit the parser enforces.
+    #[test]
+    fn workers_help_states_the_limit() {
+        let command = Args::command();
+        let workers = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "workers")
+            .expect("a --workers option");
+        let help = workers.get_help().expect("a help line").to_string();
+        assert!(help.contains(&format!("at most {MAX_WORKERS}")), "{help}");
+    }
 }

@@ -1,4 +1,5 @@
-//! What a server is told to do: addresses, mode, limits and timeouts.
+//! What a server is told to do: addresses, mode, limits and timeouts, and the defaults that
+//! both [`Config::default`] and `shoutd`'s options read.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,6 +11,29 @@ use shout_common::Mode;
 /// 10,000 is the load the project is built and measured for. shoutd lowers it (with a warning)
 /// when the open-file limit cannot hold that many sockets.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The default number of pool workers: 0, one per available core.
+pub const DEFAULT_WORKERS: u16 = 0;
+
+/// The default idle timeout: a forgotten connection gives its slot back within minutes, while
+/// someone typing at the prompt can pause to think.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// The default write timeout: a peer that accepts no answer byte for this long has stopped
+/// reading; its answers would only hold memory and a slot.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default drain timeout: time for answers in flight to reach slow clients at shutdown,
+/// short enough that a restart is not held up.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default listen backlog: a burst of connections waits in the kernel's queue while the
+/// accept loop catches up, rather than being refused.
+pub const DEFAULT_BACKLOG: i32 = 1024;
+
+/// The largest listen backlog `--backlog` accepts. The kernel cuts the backlog to
+/// `net.core.somaxconn` anyway, and a larger number is more likely a typo than a wish.
+pub const MAX_BACKLOG: i32 = 65535;
 
 /// The most pool workers `--workers` accepts. Each worker is a thread with an epoll instance
 /// and an eventfd; far more workers than cores only add wake-ups, and a typo such as
@@ -36,8 +60,8 @@ impl Model {
     }
 }
 
-/// Everything a [`crate::Server`] needs; `Config::default()` serves `127.0.0.1:9999`.
-#[derive(Debug, Clone)]
+/// Everything a server needs (`Server::bind`); `Config::default()` serves `127.0.0.1:9999`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Addresses to listen on; port 0 picks a free port (see `Server::local_addrs`).
     pub listen: Vec<SocketAddr>,
@@ -72,15 +96,15 @@ impl Default for Config {
             listen: vec![shout_common::DEFAULT_ADDR
                 .parse()
                 .expect("the default address is a valid socket address")],
-            mode: Mode::Upper,
+            mode: Mode::default(),
             model: Model::default(),
-            workers: 0,
+            workers: usize::from(DEFAULT_WORKERS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: None,
-            idle_timeout: Some(Duration::from_secs(300)),
-            write_timeout: Some(Duration::from_secs(30)),
-            drain_timeout: Duration::from_secs(10),
-            backlog: 1024,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            backlog: DEFAULT_BACKLOG,
             metrics_listen: Vec::new(),
             stats_interval: None,
         }

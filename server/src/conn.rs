@@ -1,7 +1,7 @@
 //! The connection core, sans-IO: bytes in -> answer bytes out, with the UTF-8 carry, half-close
 //! and the buffer bound. It never touches a socket; a concurrency model drives it, with blocking
-//! calls ([`crate::threads`]) or from readiness events, through [`Connection::read_from`] and
-//! [`Connection::write_to`], which work on any `Read`/`Write`.
+//! calls (the thread model) or from readiness events (the pool), through
+//! [`Connection::read_from`] and [`Connection::write_to`], which work on any `Read`/`Write`.
 
 use std::io::{self, Read, Write};
 
@@ -192,14 +192,6 @@ impl Connection {
     pub fn bytes_out(&self) -> u64 {
         self.bytes_out
     }
-}
-
-/// Whether a blocking call gave up because its socket timeout passed.
-pub fn timed_out(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// How an I/O error on a connection is counted: the peer going away is routine.

@@ -12,18 +12,37 @@
 //! The data path: [`listener`] sockets -> the accept loop (limits, accept errors) -> a
 //! concurrency model ([`pool`] or [`threads`]) -> the sans-IO [`conn`] core -> [`shout_common::Transform`].
 
-mod accept;
-pub mod cli;
+// The modules in layers, from the bottom: each imports only modules of the layers before it.
+//
+// 1. Facts and tools that import no other module: what to serve, counters, sockets, logs.
 pub mod config;
-pub mod conn;
-pub mod limits;
 pub mod listener;
 pub mod logging;
+mod sockets;
+pub mod stats;
+mod sync;
+
+// 2. The sans-IO connection core, the limits, the `--stats-interval` line.
+pub mod conn;
+pub mod limits;
+mod stats_log;
+
+// 3. What the accept loop, the models and the metrics share (`Shared`, `Dispatch`).
+mod shared;
+
+// 4. What serves: the two concurrency models, and the metrics endpoint.
 mod metrics;
 pub mod pool;
-pub mod server;
-pub mod stats;
 pub mod threads;
+
+// 5. The accept loop, which hands connections to a model.
+mod accept;
+
+// 6. The server, which wires everything together.
+pub mod server;
+
+// 7. `shoutd`'s options, which build a server.
+pub mod cli;
 
 pub use config::{Config, Model};
 pub use server::{Handle, Server};

@@ -1,11 +1,13 @@
-//! Limits on connections: the open-file limit (raised at start, the connection cap fitted to
-//! it) and the per-address cap of `--max-connections-per-ip`.
+//! Limits on connections: the connection cap fitted to the open-file limit (which `cli` raises
+//! at start) and the per-address cap of `--max-connections-per-ip`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
-pub use shout_common::cli::{raise_nofile_limit, RESERVED_FDS};
+use shout_common::fdlimit::RESERVED_FDS;
+
+use crate::sync::lock;
 
 /// The connection cap that fits in `nofile` descriptors (one per connection), or `requested`
 /// if that fits already.
@@ -34,16 +36,10 @@ impl PerIp {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
-        // Every update is a single insert, increment or removal: a panic elsewhere while the
-        // lock was held cannot leave the map half-changed, so a poisoned lock is still usable.
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Takes a slot for `ip`; false (and nothing taken) if it already has `max` connections.
     pub fn try_acquire(&self, ip: IpAddr) -> bool {
         let Some(max) = self.max else { return true };
-        let mut open = self.lock();
+        let mut open = lock(&self.open);
         let n = open.entry(ip.to_canonical()).or_insert(0);
         if *n >= max {
             return false;
@@ -58,7 +54,7 @@ impl PerIp {
             return;
         }
         let ip = ip.to_canonical();
-        let mut open = self.lock();
+        let mut open = lock(&self.open);
         if let Some(n) = open.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
@@ -67,9 +63,10 @@ impl PerIp {
         }
     }
 
-    /// Addresses with at least one open connection (for tests).
-    pub fn addresses(&self) -> usize {
-        self.lock().len()
+    /// Addresses with at least one open connection.
+    #[cfg(test)]
+    fn addresses(&self) -> usize {
+        lock(&self.open).len()
     }
 }
 

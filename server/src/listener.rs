@@ -1,4 +1,5 @@
-//! Listening sockets, set up with socket2 so every option is explicit.
+//! Listening sockets, set up with socket2 so every option is explicit: the server's and the
+//! metrics endpoint's alike.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -22,4 +23,26 @@ pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Binds every address of `addrs` with [`bind`]; returns the listeners and the addresses they
+/// are bound to (port 0 picks a free port). An error names the address, after `failed` (such
+/// as "cannot listen on").
+pub fn bind_all(
+    addrs: &[SocketAddr],
+    backlog: i32,
+    failed: &str,
+) -> io::Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
+    let listeners = addrs
+        .iter()
+        .map(|&addr| {
+            bind(addr, backlog)
+                .map_err(|e| io::Error::new(e.kind(), format!("{failed} {addr}: {e}")))
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    let bound = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((listeners, bound))
 }

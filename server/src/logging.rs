@@ -25,6 +25,10 @@ pub const QUEUE_LINES: usize = 16 * 1024;
 /// must not stop the process from exiting).
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How often [`flush`] looks whether the queue is empty: it runs once, at exit, so a short
+/// sleep costs nothing and keeps the wait close to the time the writes take.
+const FLUSH_POLL: Duration = Duration::from_millis(1);
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -99,7 +103,7 @@ pub fn flush() {
     let Some(sink) = SINK.get() else { return };
     let deadline = Instant::now() + FLUSH_TIMEOUT;
     while sink.pending.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(1));
+        thread::sleep(FLUSH_POLL);
     }
 }
 

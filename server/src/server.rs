@@ -3,42 +3,16 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
 use mio::{Poll, Waker};
 use tracing::info;
 
-use crate::accept::Dispatch;
-use crate::config::Model;
-use crate::limits::PerIp;
-use crate::stats::{CloseReason, Snapshot, Stats};
-use crate::{accept, listener, metrics, pool, threads, Config};
-
-/// State shared by the accept loop, the connections and every [`Handle`].
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) stats: Stats,
-    /// Open connections per client address (`--max-connections-per-ip`).
-    pub(crate) per_ip: PerIp,
-    stopping: AtomicBool,
-    waker: Waker,
-}
-
-impl Shared {
-    /// Whether shutdown has begun.
-    pub(crate) fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    /// A connection from `peer` ended: every model calls this exactly once per connection
-    /// the accept loop handed it.
-    pub(crate) fn closed(&self, peer: SocketAddr, reason: CloseReason) {
-        self.per_ip.release(peer.ip());
-        self.stats.closed(reason);
-    }
-}
+use crate::config::{Config, Model};
+use crate::shared::{Dispatch, Shared};
+use crate::stats::Snapshot;
+use crate::{accept, listener, metrics, pool, threads};
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -61,10 +35,7 @@ impl Handle {
     /// Begins graceful shutdown: stop accepting, let connections answer what they have read,
     /// close what remains at the drain timeout. [`Server::run`] then returns. Idempotent.
     pub fn shutdown(&self) {
-        if !self.shared.stopping.swap(true, Ordering::SeqCst) {
-            // If waking fails the loop is already gone; nothing else to do.
-            let _ = self.shared.waker.wake();
-        }
+        self.shared.shutdown();
     }
 
     /// The server's counters now.
@@ -82,41 +53,17 @@ impl Server {
                 "no address to listen on",
             ));
         }
-        let listeners = config
-            .listen
-            .iter()
-            .map(|&addr| {
-                listener::bind(addr, config.backlog)
-                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        let addrs = listeners
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<io::Result<Vec<_>>>()?;
-        let metrics = config
-            .metrics_listen
-            .iter()
-            .map(|&addr| {
-                listener::bind(addr, 64).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
-                })
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        let metrics_addrs = metrics
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<io::Result<Vec<_>>>()?;
+        let (listeners, addrs) =
+            listener::bind_all(&config.listen, config.backlog, "cannot listen on")?;
+        let (metrics, metrics_addrs) = listener::bind_all(
+            &config.metrics_listen,
+            metrics::BACKLOG,
+            "cannot serve metrics on",
+        )?;
         let poll = Poll::new()?;
         accept::register(&poll, &listeners)?;
         let waker = Waker::new(poll.registry(), accept::WAKE)?;
-        let shared = Arc::new(Shared {
-            per_ip: PerIp::new(config.max_connections_per_ip),
-            config,
-            stats: Stats::default(),
-            stopping: AtomicBool::new(false),
-            waker,
-        });
+        let shared = Arc::new(Shared::new(config, waker));
         Ok(Server {
             listeners,
             addrs,

@@ -9,7 +9,7 @@
 //! timeout after the last progress, then sends what fits (`MSG_DONTWAIT`).
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -21,10 +21,11 @@ use rustix::net::{send, SendFlags};
 use std::os::fd::OwnedFd;
 use tracing::{debug, error, warn};
 
-use crate::accept::Dispatch;
 use crate::conn::{self, Connection, Want, READ_CHUNK};
-use crate::server::Shared;
+use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Shared};
+use crate::sockets::discard_input;
 use crate::stats::{CloseReason, Traffic};
+use crate::sync::{lock, wait_timeout};
 
 /// Stack size of a connection thread. The connection path recurses nowhere and keeps only
 /// its 16 KiB read buffer on the stack; 128 KiB leaves ample room for that and for logging,
@@ -120,11 +121,7 @@ impl Dispatch for Threads {
 
 impl Inner {
     fn lock_open(&self) -> MutexGuard<'_, HashMap<u64, Arc<TcpStream>>> {
-        // A panic while holding this lock cannot leave the map inconsistent (single inserts and
-        // removes), so a poisoned lock is still usable.
-        self.open
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.open)
     }
 
     fn wait_all_closed<'a>(
@@ -138,10 +135,7 @@ impl Inner {
             if left.is_zero() {
                 break;
             }
-            open = match self.all_closed.wait_timeout(open, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            open = wait_timeout(&self.all_closed, open, left);
         }
         open
     }
@@ -153,17 +147,16 @@ impl Inner {
     /// runs one thread per connection. A panic (a bug) ends only this connection, which is
     /// still closed and counted.
     fn serve(&self, id: u64, peer: SocketAddr, stream: Arc<TcpStream>) {
-        debug!(id, %peer, "accepted");
+        log_accepted(id, peer);
         let mut conn = Connection::new(self.shared.config.mode);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let outcome = isolate_panic(id, peer, || {
             // On the stack, not the heap: the stack is unmapped when the thread ends, while
             // 16 KiB heap blocks freed by thousands of threads in random order stay with
-            // malloc (a burst of 5,000 connections kept 18-96 MiB that way).
+            // malloc (the README has the figures).
             let mut scratch = [0u8; READ_CHUNK];
             drive(&stream, &mut conn, &mut scratch, &self.stop, &self.shared)
-        }));
-        let mut reason = outcome.unwrap_or_else(|_| {
-            error!(id, %peer, "connection handler panicked; closing this connection");
+        });
+        let mut reason = outcome.unwrap_or_else(|| {
             let _ = stream.shutdown(Shutdown::Both);
             CloseReason::Error
         });
@@ -171,14 +164,7 @@ impl Inner {
             reason = CloseReason::Drain;
         }
         self.finish(id, peer, stream, reason);
-        debug!(
-            id,
-            %peer,
-            reason = reason.as_str(),
-            bytes_in = conn.bytes_in(),
-            bytes_out = conn.bytes_out(),
-            "closed"
-        );
+        log_closed(id, peer, reason, &conn);
     }
 
     /// Forgets a finished connection: closes its socket, then counts it, so whoever sees the
@@ -289,7 +275,10 @@ fn drive(
                 // Every answer is written: end our side (a failure here loses nothing).
                 let _ = stream.shutdown(Shutdown::Write);
                 if !conn.peer_closed() {
-                    linger(stream, scratch);
+                    // The peer has seen our end of stream and will close too; closing first,
+                    // with its input unread, would reset the connection. The drain timeout
+                    // bounds this: it shuts the socket down, which ends the read.
+                    discard_input(&mut &*stream, scratch, None);
                 }
                 return CloseReason::Done;
             }
@@ -323,12 +312,4 @@ impl io::Write for DontWait<'_> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// After a shutdown-initiated FIN, reads and drops whatever the peer still sends until it
-/// closes too (it has seen our end of stream). Closing with unread input would send a reset,
-/// which can destroy answers the peer has not received yet. The drain timeout bounds this: it
-/// shuts the socket down, which ends the read.
-fn linger(mut stream: &TcpStream, scratch: &mut [u8]) {
-    while matches!(stream.read(scratch), Ok(n) if n > 0) {}
 }

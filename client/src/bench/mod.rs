@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use shout_common::cli::{parse_duration, RESERVED_FDS};
+use shout_common::cli::parse_duration;
+use shout_common::fdlimit::RESERVED_FDS;
 use shout_common::{Mode, DEFAULT_ADDR};
 
 use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE_OR_CONNECT};
@@ -308,7 +309,7 @@ fn resolve_all(specs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
 /// Raises the open-file limit and says clearly when `connections` cannot fit.
 fn check_fd_limit(connections: u64) -> anyhow::Result<()> {
     let limit =
-        shout_common::cli::raise_nofile_limit().context("cannot read the open-file limit")?;
+        shout_common::fdlimit::raise_nofile_limit().context("cannot read the open-file limit")?;
     if connections + RESERVED_FDS > limit {
         bail!(
             "cannot open {connections} connections: the open-file limit is {limit} \

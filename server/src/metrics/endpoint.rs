@@ -27,10 +27,10 @@
 //! timeout per read, which is the lockout this module replaces; hyper has header-read
 //! timeouts but brings an async runtime (tokio) into a server built on threads and mio, for
 //! one `GET`. Answering one path with a bounded head over mio, which shoutd already uses, is a
-//! few hundred lines that the tests below and in `tests/tests/observability.rs` pin down.
+//! few hundred lines that the tests in `http.rs` and `tests/tests/observability.rs` pin down.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener as StdListener};
+use std::io;
+use std::net::TcpListener as StdListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -41,22 +41,28 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
-use crate::accept::{is_per_connection, ACCEPT_PAUSE};
-use crate::server::Shared;
+use super::http::{answer, busy, read_head, write_some};
+use crate::shared::Shared;
+use crate::sockets::{close_after_answer, is_per_connection, ACCEPT_PAUSE};
 
 /// How long a connection may take from accept to the last byte of its answer. A scraper sends
 /// its request in one packet and reads a few KiB, so even a slow link needs well under a
 /// second; 5 s leave room for a loaded host while freeing a slot soon enough.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(5);
+const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Connections served at once. Prometheus scrapes a target one request at a time, so 16
 /// leave room for several Prometheus servers and a few people with curl; each costs one
 /// descriptor (taken from the reserve that `--max-connections` leaves) and at most
-/// [`MAX_HEAD`] of buffer.
-pub(crate) const SLOTS: usize = 16;
+/// [`MAX_HEAD`](super::http::MAX_HEAD) of buffer.
+const SLOTS: usize = 16;
 
-/// The largest request head accepted (`431` beyond).
-const MAX_HEAD: usize = 8 * 1024;
+/// The listen backlog of the metrics listeners: a few times [`SLOTS`], so a burst of scrapers
+/// waits in the kernel's queue for the loop rather than being refused by it.
+pub(crate) const BACKLOG: i32 = 64;
+
+/// Readiness events taken per wait: enough for every slot and a listener or two; more wait
+/// for the next round.
+const EVENTS_PER_WAIT: usize = 64;
 
 /// The waker's token; connections use their slot index, listener `i` uses `SLOTS + i`.
 const WAKE: Token = Token(usize::MAX);
@@ -138,7 +144,7 @@ struct Scrape {
 }
 
 enum State {
-    /// Reading the request head (bounded by [`MAX_HEAD`]).
+    /// Reading the request head (bounded by [`MAX_HEAD`](super::http::MAX_HEAD)).
     Head(Vec<u8>),
     /// Writing the answer; the number is how much of it is sent.
     Answer(Vec<u8>, usize),
@@ -166,7 +172,7 @@ struct Responder {
 
 impl Responder {
     fn run(mut self) {
-        let mut events = Events::with_capacity(64);
+        let mut events = Events::with_capacity(EVENTS_PER_WAIT);
         loop {
             let timeout = self
                 .next_wakeup()
@@ -317,7 +323,7 @@ impl Responder {
         if let State::Answer(bytes, sent) = &mut scrape.state {
             match write_some(&mut scrape.stream, bytes, sent) {
                 Ok(false) => return,
-                Ok(true) => finish(&mut scrape.stream),
+                Ok(true) => close_after_answer(&mut scrape.stream),
                 Err(e) => debug!(error = %e, "metrics answer not delivered"),
             }
             self.slots[slot] = None;
@@ -325,240 +331,8 @@ impl Responder {
     }
 }
 
-/// What a request head asks for, as far as this endpoint cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Request {
-    /// `GET /metrics` (any query string); `head_only` for `HEAD`.
-    Metrics { head_only: bool },
-    /// `GET` or `HEAD` of another path.
-    NotFound { head_only: bool },
-    /// Another method.
-    MethodNotAllowed,
-    /// Not an HTTP/1.x request line.
-    Bad,
-    /// No end of head within [`MAX_HEAD`].
-    TooLarge,
-}
-
-/// Reads what has arrived into `head`: `Some` once the head is complete, too large, or ended
-/// by the peer; `None` while more may come; an error if the peer left without a request.
-fn read_head(stream: &mut TcpStream, head: &mut Vec<u8>) -> io::Result<Option<Request>> {
-    let mut chunk = [0u8; 1024];
-    loop {
-        let room = MAX_HEAD.saturating_sub(head.len()).min(chunk.len());
-        if room == 0 {
-            return Ok(Some(Request::TooLarge));
-        }
-        match stream.read(&mut chunk[..room]) {
-            Ok(0) if head.is_empty() => {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            // Half-closed after part of a head: answer what the request line says.
-            Ok(0) => return Ok(Some(parse(head))),
-            Ok(n) => {
-                // Only the new bytes (and 3 before them) can complete the blank line.
-                let from = head.len().saturating_sub(3);
-                head.extend_from_slice(&chunk[..n]);
-                if ends_head(&head[from..]) {
-                    return Ok(Some(parse(head)));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Whether `bytes` hold the blank line that ends a head (`\r\n\r\n`, or bare `\n\n`).
-fn ends_head(bytes: &[u8]) -> bool {
-    bytes.windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(2).any(|w| w == b"\n\n")
-}
-
-/// Reads the request line of `head`.
-fn parse(head: &[u8]) -> Request {
-    let Some(end) = head.iter().position(|&b| b == b'\n') else {
-        return Request::Bad;
-    };
-    let line = head[..end].strip_suffix(b"\r").unwrap_or(&head[..end]);
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Request::Bad;
-    };
-    if !version.starts_with(b"HTTP/1.") {
-        return Request::Bad;
-    }
-    let head_only = match method {
-        b"GET" => false,
-        b"HEAD" => true,
-        _ => return Request::MethodNotAllowed,
-    };
-    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    if path == b"/metrics" {
-        Request::Metrics { head_only }
-    } else {
-        Request::NotFound { head_only }
-    }
-}
-
-/// The whole HTTP answer to `request`.
-fn answer(request: Request, registry: &Registry) -> Vec<u8> {
-    let text = "text/plain; charset=utf-8";
-    match request {
-        Request::Metrics { head_only } => {
-            let mut body = String::new();
-            match prometheus_client::encoding::text::encode(&mut body, registry) {
-                Ok(()) => response(
-                    "200 OK",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    "",
-                    &body,
-                    head_only,
-                ),
-                Err(_) => response(
-                    "500 Internal Server Error",
-                    text,
-                    "",
-                    "encoding failed\n",
-                    head_only,
-                ),
-            }
-        }
-        Request::NotFound { head_only } => response(
-            "404 Not Found",
-            text,
-            "",
-            "metrics are at /metrics\n",
-            head_only,
-        ),
-        Request::MethodNotAllowed => response(
-            "405 Method Not Allowed",
-            text,
-            "Allow: GET, HEAD\r\n",
-            "only GET and HEAD\n",
-            false,
-        ),
-        Request::Bad => response(
-            "400 Bad Request",
-            text,
-            "",
-            "not an HTTP/1 request\n",
-            false,
-        ),
-        Request::TooLarge => response(
-            "431 Request Header Fields Too Large",
-            text,
-            "",
-            "request head over 8 KiB\n",
-            false,
-        ),
-    }
-}
-
-/// The answer given to the excess when every slot is taken.
-fn busy() -> Vec<u8> {
-    response(
-        "503 Service Unavailable",
-        "text/plain; charset=utf-8",
-        "Retry-After: 1\r\n",
-        "too many metrics requests at once\n",
-        false,
-    )
-}
-
-/// An HTTP/1.1 response that closes the connection; `extra` holds whole header lines.
-fn response(status: &str, content_type: &str, extra: &str, body: &str, head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-        body.len()
-    );
-    if !head_only {
-        out.push_str(body);
-    }
-    out.into_bytes()
-}
-
-/// Writes as much of `bytes[*sent..]` as the socket takes; true once all of it is sent.
-fn write_some(stream: &mut TcpStream, bytes: &[u8], sent: &mut usize) -> io::Result<bool> {
-    while *sent < bytes.len() {
-        match stream.write(&bytes[*sent..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => *sent += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
-}
-
 /// Sends the `503` (it fits in any socket buffer; if not, the peer gets the close) and closes.
 fn refuse(stream: &mut TcpStream) {
     let _ = write_some(stream, &busy(), &mut 0);
-    finish(stream);
-}
-
-/// Ends an answered connection with a FIN: whatever the peer sent and was not read is read and
-/// dropped first, because closing with unread bytes sends a reset, which can destroy the answer
-/// before the peer reads it.
-fn finish(stream: &mut TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut sink = [0u8; 1024];
-    for _ in 0..16 {
-        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
-            break;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The request line decides the answer; the query string is ignored.
-    #[test]
-    fn parses_request_lines() {
-        let metrics = Request::Metrics { head_only: false };
-        assert_eq!(parse(b"GET /metrics HTTP/1.1\r\n\r\n"), metrics);
-        assert_eq!(parse(b"GET /metrics?x=1&y HTTP/1.1\r\n\r\n"), metrics);
-        assert_eq!(parse(b"GET /metrics HTTP/1.0\n\n"), metrics);
-        assert_eq!(
-            parse(b"HEAD /metrics HTTP/1.1\r\n\r\n"),
-            Request::Metrics { head_only: true }
-        );
-        assert_eq!(
-            parse(b"GET /metricsx HTTP/1.1\r\n\r\n"),
-            Request::NotFound { head_only: false }
-        );
-        assert_eq!(
-            parse(b"POST /metrics HTTP/1.1\r\n\r\n"),
-            Request::MethodNotAllowed
-        );
-        assert_eq!(parse(b"GET /metrics\r\n\r\n"), Request::Bad);
-        assert_eq!(parse(b"GET /metrics SPDY/3\r\n\r\n"), Request::Bad);
-        assert_eq!(parse(b"GET /metr"), Request::Bad);
-    }
-
-    /// The end of a head is found however the bytes were split.
-    #[test]
-    fn finds_the_end_of_a_head() {
-        assert!(ends_head(b"x\r\n\r\n"));
-        assert!(ends_head(b"\n\n"));
-        assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: a\r\n"));
-    }
-
-    /// `HEAD` gets the headers of `GET` and no body; every answer closes the connection.
-    #[test]
-    fn answers_head_without_body() {
-        let with = String::from_utf8(response("200 OK", "t", "", "body", false)).unwrap();
-        let without = String::from_utf8(response("200 OK", "t", "", "body", true)).unwrap();
-        assert_eq!(with, format!("{without}body"));
-        assert!(without.contains("Content-Length: 4\r\n"));
-        assert!(without.contains("Connection: close\r\n"));
-        assert!(String::from_utf8(busy())
-            .unwrap()
-            .starts_with("HTTP/1.1 503 "));
-    }
+    close_after_answer(stream);
 }

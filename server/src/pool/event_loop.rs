@@ -1,0 +1,494 @@
+//! One pool worker: a mio event loop over many connections, driving each one's sans-IO
+//! [`Connection`] core from readiness events, with the deadline heap for timeouts and the
+//! answer buffer pool described in [`super`]. It owns its connections; the accept loop reaches
+//! it only through its [`Inbox`] and waker.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use tracing::{debug, error, warn};
+
+use crate::conn::{self, Connection, Want, READ_CHUNK};
+use crate::shared::{isolate_panic, log_accepted, log_closed, Shared};
+use crate::sockets::{discard_input, Discarded};
+use crate::stats::{CloseReason, Traffic};
+use crate::sync::lock;
+
+/// The token of the inbox's waker (connections use their slot index).
+const WAKE: Token = Token(usize::MAX);
+
+/// Readiness events taken per wait. A larger batch spreads one `epoll_wait` over more
+/// connections under load; events beyond it stay queued for the next wait.
+const EVENTS_PER_WAIT: usize = 1024;
+
+/// Answer buffers a worker keeps for reuse; more are freed. 64 cover a burst of busy
+/// connections; a buffer holds at most one read's answer (`conn::MAX_PENDING`).
+const POOLED_BUFFERS: usize = 64;
+
+/// New connections for a worker, handed over by the accept loop, and the waker that tells it.
+pub(super) struct Inbox {
+    new: Mutex<Vec<(std::net::TcpStream, SocketAddr, u64)>>,
+    waker: Waker,
+}
+
+impl Inbox {
+    /// An empty inbox whose waker wakes the loop waiting on `poll`.
+    pub(super) fn new(poll: &Poll) -> io::Result<Inbox> {
+        Ok(Inbox {
+            new: Mutex::new(Vec::new()),
+            waker: Waker::new(poll.registry(), WAKE)?,
+        })
+    }
+
+    /// Hands connection `id` to the worker and wakes it.
+    pub(super) fn push(
+        &self,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        id: u64,
+    ) -> io::Result<()> {
+        lock(&self.new).push((stream, peer, id));
+        self.wake()
+    }
+
+    /// Wakes the worker: it takes new connections and sees whether shutdown has begun.
+    pub(super) fn wake(&self) -> io::Result<()> {
+        self.waker.wake()
+    }
+}
+
+/// Takes back an idle connection's answer buffer into the worker's pool (up to
+/// [`POOLED_BUFFERS`]; more are freed).
+fn recycle(buffers: &mut Vec<Vec<u8>>, conn: &mut Connection) {
+    if let Some(buf) = conn.take_buffer() {
+        if buffers.len() < POOLED_BUFFERS {
+            buffers.push(buf);
+        }
+    }
+}
+
+/// One connection in a worker.
+struct Entry {
+    stream: TcpStream,
+    conn: Connection,
+    id: u64,
+    peer: SocketAddr,
+    /// The socket may have input we have not read (an edge arrived, or the last read filled
+    /// the buffer).
+    readable: bool,
+    /// Last time bytes were read / written (idle and write timeouts count from these).
+    last_read: Instant,
+    last_write: Instant,
+    /// The time of this connection's live entry in the deadline heap, if any.
+    timer_at: Option<Instant>,
+    /// Shutdown: our end of stream is sent; we read and drop input until the peer closes.
+    lingering: bool,
+    /// The peer's end of stream (or an error) has been signalled.
+    hup: bool,
+}
+
+impl Entry {
+    /// Writes answers and reads input, in the order the connection core wants them, until the
+    /// socket blocks, every answer is written after the end of input, or an error.
+    fn exchange(
+        &mut self,
+        scratch: &mut [u8],
+        buffers: &mut Vec<Vec<u8>>,
+        now: Instant,
+    ) -> Stopped {
+        loop {
+            match self.conn.want() {
+                Want::Write => match self.conn.write_to(&mut self.stream) {
+                    Ok(_) => self.last_write = now,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Stopped::Blocked,
+                    Err(e) => return Stopped::Failed(conn::reason_for(&e)),
+                },
+                Want::Read => {
+                    if !self.readable {
+                        return Stopped::Blocked;
+                    }
+                    if !self.conn.has_buffer() {
+                        self.conn.give_buffer(buffers.pop().unwrap_or_default());
+                    }
+                    match self.conn.read_from(&mut self.stream, scratch) {
+                        // A short read emptied the socket: the next arrival raises a new edge.
+                        // Not so once the peer's end of stream is signalled: it may have come
+                        // with the data, so read on until the read returns 0.
+                        Ok(n) => {
+                            self.last_read = now;
+                            if n > 0 && n < scratch.len() && !self.hup {
+                                self.readable = false;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.readable = false;
+                        }
+                        Err(e) => return Stopped::Failed(conn::reason_for(&e)),
+                    }
+                }
+                Want::Close => return Stopped::Answered,
+            }
+        }
+    }
+}
+
+/// Where a connection's exchange of bytes stopped, for now or for good.
+enum Stopped {
+    /// The socket has no more input or no more room: wait for its next edge.
+    Blocked,
+    /// The peer's end of stream, or shutdown, and every answer is written.
+    Answered,
+    /// An I/O error ended the connection.
+    Failed(CloseReason),
+}
+
+/// The state of one worker thread's event loop.
+pub(super) struct EventLoop {
+    shared: Arc<Shared>,
+    inbox: Arc<Inbox>,
+    poll: Poll,
+    /// Connections by token; `free` lists empty slots. Slot generations tell stale deadline
+    /// entries from live ones after a slot is reused.
+    slots: Vec<Option<Entry>>,
+    generations: Vec<u64>,
+    free: Vec<usize>,
+    open: usize,
+    deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    scratch: Vec<u8>,
+    buffers: Vec<Vec<u8>>,
+    /// Set once shutdown reaches this worker: the time by which everything must be closed.
+    drain_deadline: Option<Instant>,
+    /// Traffic of this event-loop round, added to the shared counters once per round.
+    traffic: Traffic,
+}
+
+impl EventLoop {
+    /// A worker's loop over `poll`, taking new connections from `inbox`.
+    pub(super) fn new(shared: Arc<Shared>, inbox: Arc<Inbox>, poll: Poll) -> EventLoop {
+        EventLoop {
+            shared,
+            inbox,
+            poll,
+            slots: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            deadlines: BinaryHeap::new(),
+            scratch: vec![0; READ_CHUNK],
+            buffers: Vec::new(),
+            drain_deadline: None,
+            traffic: Traffic::default(),
+        }
+    }
+
+    /// Serves until shutdown has closed every connection (or the loop itself fails).
+    pub(super) fn run(&mut self) {
+        let mut events = Events::with_capacity(EVENTS_PER_WAIT);
+        loop {
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                error!(error = %e, "worker event loop failed; closing its connections");
+                self.close_all(CloseReason::Error);
+                return;
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                self.on_event(event, now);
+            }
+            self.shared.stats.traffic(std::mem::take(&mut self.traffic));
+            self.expire(now);
+            if self.drain_done(now) {
+                return;
+            }
+        }
+    }
+
+    /// Takes new connections (the waker), or notes what a connection's event says and drives it.
+    fn on_event(&mut self, event: &Event, now: Instant) {
+        if event.token() == WAKE {
+            self.take_new(now);
+            return;
+        }
+        let i = event.token().0;
+        if let Some(entry) = self.slots.get_mut(i).and_then(Option::as_mut) {
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                entry.readable = true;
+            }
+            if event.is_read_closed() || event.is_error() {
+                entry.hup = true;
+            }
+            self.drive(i, now);
+        }
+    }
+
+    /// Begins draining when shutdown reaches this worker; true once draining is over (every
+    /// connection closed, by itself or at the drain timeout) and the loop can end.
+    fn drain_done(&mut self, now: Instant) -> bool {
+        if self.drain_deadline.is_none() && self.shared.stopping() {
+            self.begin_drain(now);
+        }
+        let Some(deadline) = self.drain_deadline else {
+            return false;
+        };
+        if self.open == 0 {
+            return true;
+        }
+        if now >= deadline {
+            warn!(
+                remaining = self.open,
+                "drain timeout: closing connections that are still open"
+            );
+            self.close_all(CloseReason::Drain);
+            return true;
+        }
+        false
+    }
+
+    /// When the loop must wake by itself: the earliest timeout, or the drain timeout.
+    fn next_deadline(&self) -> Option<Instant> {
+        let timer = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
+        match (timer, self.drain_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Registers connections handed over by the accept loop.
+    fn take_new(&mut self, now: Instant) {
+        let new = std::mem::take(&mut *lock(&self.inbox.new));
+        for (stream, peer, id) in new {
+            if let Err(e) = self.add(stream, peer, id, now) {
+                debug!(id, %peer, error = %e, "cannot register connection; closing it");
+                self.shared.closed(peer, CloseReason::Error);
+            }
+        }
+    }
+
+    fn add(
+        &mut self,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        id: u64,
+        now: Instant,
+    ) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        let mut stream = TcpStream::from_std(stream);
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.generations.push(0);
+                self.slots.len() - 1
+            }
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            self.free.push(i);
+            return Err(e);
+        }
+        log_accepted(id, peer);
+        let mut entry = Entry {
+            stream,
+            conn: Connection::new(self.shared.config.mode),
+            id,
+            peer,
+            // A connection may have sent data before it was registered: look once.
+            readable: true,
+            last_read: now,
+            last_write: now,
+            timer_at: None,
+            lingering: false,
+            hup: false,
+        };
+        if self.drain_deadline.is_some() {
+            entry.conn.stop_reading();
+        }
+        self.slots[i] = Some(entry);
+        self.open += 1;
+        self.arm(i);
+        self.drive(i, now);
+        Ok(())
+    }
+
+    /// Runs the connection core as far as the socket allows. A panic (a bug) ends only this
+    /// connection: it is closed and counted, and the worker goes on with the others.
+    fn drive(&mut self, i: usize, now: Instant) {
+        let Some(entry) = self.slots[i].as_ref() else {
+            return;
+        };
+        let (id, peer) = (entry.id, entry.peer);
+        if isolate_panic(id, peer, || self.step(i, now)).is_none() {
+            self.close(i, CloseReason::Error);
+        }
+    }
+
+    /// Moves connection `i`'s bytes as far as its socket allows, then closes it or waits.
+    fn step(&mut self, i: usize, now: Instant) {
+        let Some(entry) = self.slots[i].as_mut() else {
+            return;
+        };
+        if entry.lingering {
+            if entry.readable {
+                self.linger(i);
+            }
+            return;
+        }
+        let before = entry.conn.traffic();
+        let stopped = entry.exchange(&mut self.scratch, &mut self.buffers, now);
+        self.traffic += entry.conn.traffic() - before;
+        // An idle connection gives its buffer back.
+        recycle(&mut self.buffers, &mut entry.conn);
+        match stopped {
+            Stopped::Blocked => {
+                if entry.conn.want() == Want::Write {
+                    // Blocked writing: make sure the write timeout is armed.
+                    self.arm(i);
+                }
+            }
+            Stopped::Answered => {
+                // Every answer is written: end our side. After a shutdown-initiated stop the
+                // peer may still be sending: linger until it closes.
+                let _ = entry.stream.shutdown(Shutdown::Write);
+                if entry.conn.peer_closed() {
+                    self.close(i, CloseReason::Done);
+                } else {
+                    entry.lingering = true;
+                    self.linger(i);
+                }
+            }
+            Stopped::Failed(reason) => self.close(i, reason),
+        }
+    }
+
+    /// Reads and drops input until the peer closes (after our shutdown-initiated end of
+    /// stream), so the close is never a reset that could destroy answers in flight.
+    fn linger(&mut self, i: usize) {
+        let Some(entry) = self.slots[i].as_mut() else {
+            return;
+        };
+        if discard_input(&mut entry.stream, &mut self.scratch, None) == Discarded::WouldBlock {
+            entry.readable = false;
+            return;
+        }
+        self.close(i, CloseReason::Done);
+    }
+
+    /// Makes sure the connection's deadline heap entry is no later than its current deadline.
+    fn arm(&mut self, i: usize) {
+        let Some(deadline) = self.deadline_of(i) else {
+            return;
+        };
+        let entry = self.slots[i].as_mut().expect("arm is called on live slots");
+        if entry.timer_at.is_none_or(|t| deadline < t) {
+            entry.timer_at = Some(deadline);
+            self.deadlines
+                .push(Reverse((deadline, i, self.generations[i])));
+        }
+    }
+
+    /// The connection's current deadline: the write timeout while answers wait to be written,
+    /// else the idle timeout. `None` if that timeout is off.
+    fn deadline_of(&self, i: usize) -> Option<Instant> {
+        let entry = self.slots[i].as_ref()?;
+        let config = &self.shared.config;
+        if entry.lingering {
+            return None; // bounded by the drain deadline
+        }
+        match entry.conn.want() {
+            Want::Write => config
+                .write_timeout
+                .map(|t| entry.last_write.max(entry.last_read) + t),
+            _ => config.idle_timeout.map(|t| entry.last_read + t),
+        }
+    }
+
+    /// Closes connections whose deadline has passed; re-arms those whose deadline moved.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&Reverse((at, i, generation))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let live = self.generations.get(i) == Some(&generation)
+                && self.slots[i]
+                    .as_ref()
+                    .is_some_and(|e| e.timer_at == Some(at));
+            if !live {
+                continue; // stale: the slot was reused or a newer entry exists
+            }
+            let entry = self.slots[i].as_mut().expect("checked live");
+            entry.timer_at = None;
+            let writing = entry.conn.want() == Want::Write;
+            match self.deadline_of(i) {
+                Some(deadline) if deadline <= now => {
+                    let reason = if writing {
+                        CloseReason::WriteTimeout
+                    } else {
+                        CloseReason::Idle
+                    };
+                    self.close(i, reason);
+                }
+                Some(_) => self.arm(i),
+                None => {}
+            }
+        }
+    }
+
+    /// Shutdown reached this worker: stop reading everywhere; answer what was read; close.
+    fn begin_drain(&mut self, now: Instant) {
+        self.drain_deadline = Some(now + self.shared.config.drain_timeout);
+        for i in 0..self.slots.len() {
+            if let Some(entry) = self.slots[i].as_mut() {
+                entry.conn.stop_reading();
+                self.drive(i, now);
+            }
+        }
+    }
+
+    fn close_all(&mut self, reason: CloseReason) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].is_some() {
+                self.close(i, reason);
+            }
+        }
+    }
+
+    /// Closes connection `i`'s socket, then counts it and logs `closed`: whoever sees the
+    /// count or the log line knows the socket is closed.
+    fn close(&mut self, i: usize, reason: CloseReason) {
+        let Some(Entry {
+            mut stream,
+            mut conn,
+            id,
+            peer,
+            ..
+        }) = self.slots[i].take()
+        else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut stream);
+        drop(stream);
+        recycle(&mut self.buffers, &mut conn);
+        self.shared.closed(peer, reason);
+        log_closed(id, peer, reason, &conn);
+        self.generations[i] += 1;
+        self.free.push(i);
+        self.open -= 1;
+    }
+}
