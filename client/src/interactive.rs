@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
 use crate::connect::{connect, ConnectOptions};
+use crate::sys::{interrupted, timespec, would_block};
 
 /// The prompt shown before each line.
 pub const PROMPT: &str = ">>> ";
@@ -21,12 +22,24 @@ pub const PROMPT: &str = ">>> ";
 /// The command that leaves the prompt (as does Ctrl-D).
 pub const QUIT: &str = "/quit";
 
+/// How long to wait for an answer without any progress, unless told otherwise
+/// (`--reply-timeout`).
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The longest incomplete answer line kept whole; beyond it, it is shown in pieces, so a
 /// server that never sends a newline cannot make the prompt's memory grow without bound.
 const MAX_PARTIAL: usize = 64 * 1024;
 
 /// At most this much of an incomplete answer is quoted in an error message.
 const MAX_QUOTED: usize = 200;
+
+/// The read buffer of an exchange: a typed line's answer fits many times over, and a long
+/// paste's answers are read in a few calls.
+const READ_BUF: usize = 16 * 1024;
+
+/// The read buffer for what an idle connection received unasked: a notice such as the busy
+/// line, which is short.
+const NOTICE_BUF: usize = 512;
 
 /// Where the prompt's history is kept between sessions: `$SHOUT_HISTORY`, else
 /// `$HOME/.shout_history`; `None` if neither is set.
@@ -165,13 +178,13 @@ impl Session<'_> {
 /// Whether the peer has ended the connection. Anything it sent unasked (such as the busy line)
 /// is shown on stderr.
 fn closed_by_peer(stream: &TcpStream) -> bool {
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; NOTICE_BUF];
     loop {
         match (&*stream).read(&mut buf) {
             Ok(0) => return true,
             Ok(n) => eprint!("{}", String::from_utf8_lossy(&buf[..n])),
-            Err(e) if would_block(&e) => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if not_ready(&e) => return false,
+            Err(e) if interrupted(&e) => continue,
             Err(_) => return true,
         }
     }
@@ -198,15 +211,10 @@ impl From<Failure> for anyhow::Error {
     }
 }
 
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-fn interrupted(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::Interrupted
+/// Nothing to read or no room to write yet (a socket timeout says the same as a non-blocking
+/// socket's `WouldBlock`).
+fn not_ready(e: &io::Error) -> bool {
+    would_block(e) || e.kind() == io::ErrorKind::TimedOut
 }
 
 /// Whether `e` means the peer ended the connection (rather than a local problem).
@@ -230,7 +238,7 @@ fn send_and_receive(
 ) -> Result<(), Failure> {
     let mut answers = Answers::new(message.iter().filter(|&&b| b == b'\n').count());
     let mut sent = 0;
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = [0u8; READ_BUF];
     let mut deadline = Instant::now() + timeout;
     while !answers.complete() {
         let mut progress = false;
@@ -240,7 +248,7 @@ fn send_and_receive(
                     sent += n;
                     progress = true;
                 }
-                Err(e) if would_block(&e) || interrupted(&e) => {}
+                Err(e) if not_ready(&e) || interrupted(&e) => {}
                 Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
                 Err(e) => {
                     return Err(Failure::Other(
@@ -265,7 +273,7 @@ fn send_and_receive(
                 }
                 out.flush().map_err(Failure::Output)?;
             }
-            Err(e) if would_block(&e) || interrupted(&e) => {}
+            Err(e) if not_ready(&e) || interrupted(&e) => {}
             Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
             Err(e) => {
                 return Err(Failure::Other(anyhow::Error::new(e).context(format!(
@@ -300,11 +308,7 @@ fn wait_ready(stream: &TcpStream, write: bool, limit: Duration) -> io::Result<()
         flags |= PollFlags::OUT;
     }
     let mut fds = [PollFd::new(stream, flags)];
-    let timeout = Timespec {
-        tv_sec: i64::try_from(limit.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: limit.subsec_nanos().into(),
-    };
-    match rustix::event::poll(&mut fds, Some(&timeout)) {
+    match rustix::event::poll(&mut fds, Some(&timespec(limit))) {
         Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
         Err(e) => Err(e.into()),
     }

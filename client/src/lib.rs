@@ -5,6 +5,8 @@ pub mod bench;
 pub mod cli;
 pub mod connect;
 pub mod interactive;
+pub mod outcome;
 pub mod pipe;
+mod sys;
 
 pub use connect::{connect, ConnectError, ConnectOptions};

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 
+use crate::sys::interrupted;
+
 /// The read buffer size of each direction.
 const BUF: usize = 64 * 1024;
 
@@ -48,7 +50,7 @@ where
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if interrupted(&e) => continue,
             Err(e) => return Err(e).context("connection lost while receiving"),
         };
         match output.write_all(&buf[..n]).and_then(|()| output.flush()) {
@@ -80,7 +82,7 @@ fn send_all<R: Read>(mut input: R, mut sock: &TcpStream) -> anyhow::Result<()> {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if interrupted(&e) => continue,
             Err(e) => return Err(e).context("cannot read standard input"),
         };
         sock.write_all(&buf[..n])

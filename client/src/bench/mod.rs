@@ -4,6 +4,7 @@
 //! loop over many connections, see [`engine`]), gathers their per-second reports, shows
 //! progress on a terminal, and writes the final report ([`report`]).
 
+pub mod args;
 pub mod checker;
 pub mod engine;
 pub mod failure;
@@ -12,158 +13,21 @@ pub mod report;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
-use clap::Args;
-use shout_common::cli::{parse_duration, RESERVED_FDS};
-use shout_common::{Mode, DEFAULT_ADDR};
+use shout_common::cli::RESERVED_FDS;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE_OR_CONNECT};
+pub use args::BenchArgs;
+use args::{Length, CONNECTIONS_PER_THREAD, OPEN_LOOP_RATE_PER_THREAD};
 use engine::{Plan, Tick};
 use report::{Collector, Report};
 
-/// The run length when neither `--duration` nor `--messages` is given.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
-
-impl BenchArgs {
-    /// Parses `shout bench` options from `args` (without the program and subcommand names).
-    pub fn try_parse_from<I, T>(args: I) -> Result<BenchArgs, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        use clap::Parser;
-        let full = ["shout".into(), "bench".into()]
-            .into_iter()
-            .chain(args.into_iter().map(Into::into));
-        match crate::cli::Args::try_parse_from(full)?.command {
-            Some(crate::cli::Command::Bench(bench)) => Ok(bench),
-            _ => unreachable!("the bench subcommand was given"),
-        }
-    }
-}
-
-/// Options of `shout bench`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
-    /// Servers to load; connections are spread over them round robin.
-    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
-    pub addrs: Vec<String>,
-
-    /// Connections to open.
-    #[arg(short, long, value_name = "N", env = "SHOUT_BENCH_CONNECTIONS", default_value_t = 50,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub connections: u64,
-
-    /// How long to run after the warm-up [default: 10s unless --messages is given].
-    #[arg(short, long, value_name = "DURATION", env = "SHOUT_BENCH_DURATION",
-          value_parser = positive_duration, conflicts_with = "messages")]
-    pub duration: Option<Duration>,
-
-    /// Messages to send in all (instead of a duration).
-    #[arg(short = 'n', long, value_name = "M", env = "SHOUT_BENCH_MESSAGES",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub messages: Option<u64>,
-
-    /// Bytes per message, newline included (at least 8).
-    #[arg(short, long, value_name = "BYTES", env = "SHOUT_BENCH_SIZE", default_value_t = 64,
-          value_parser = clap::value_parser!(u64).range(payload::MIN_SIZE as u64..=16 << 20))]
-    pub size: u64,
-
-    /// Messages in flight per connection.
-    #[arg(short, long, value_name = "K", env = "SHOUT_BENCH_PIPELINE", default_value_t = 1,
-          value_parser = clap::value_parser!(u64).range(1..=65536))]
-    pub pipeline: u64,
-
-    /// Open loop: total messages per second, sent on schedule whatever the answers; latency
-    /// counts from each message's scheduled time. Without it: closed loop.
-    #[arg(short, long, value_name = "R", env = "SHOUT_BENCH_RATE", value_parser = positive)]
-    pub rate: Option<f64>,
-
-    /// Run this long first, left out of the figures.
-    #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_WARMUP", default_value = "0",
-          value_parser = parse_duration)]
-    pub warmup: Duration,
-
-    /// Connections opened per second (ramp-up) [default: all at once].
-    #[arg(long, value_name = "C", env = "SHOUT_BENCH_CONNECT_RATE", value_parser = positive)]
-    pub connect_rate: Option<f64>,
-
-    /// The answer to expect.
-    #[arg(long, value_enum, env = "SHOUT_BENCH_MODE", default_value_t = Mode::Upper)]
-    pub mode: Mode,
-
-    /// Reopen connections the server closes (counted) and send their unanswered messages
-    /// again, so load continues through a server restart.
-    #[arg(long, env = "SHOUT_BENCH_RECONNECT")]
-    pub reconnect: bool,
-
-    /// Write the report as JSON: `--json` to stdout (instead of the table), `--json=FILE` to a file.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true,
-          default_missing_value = "-", env = "SHOUT_BENCH_JSON")]
-    pub json: Option<String>,
-
-    /// Write the full latency histogram, one interval a second, as an HdrHistogram log.
-    #[arg(long, value_name = "FILE", env = "SHOUT_BENCH_HDR_LOG")]
-    pub hdr_log: Option<PathBuf>,
-
-    /// An answer later than this counts as a timeout, and is still checked if it comes (also
-    /// bounds connecting and closing).
-    #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_TIMEOUT", default_value = "5s",
-          value_parser = positive_duration)]
-    pub timeout: Duration,
-
-    /// Worker threads [default: closed loop one per core; open loop one per 50,000 msgs/s and
-    /// per 5,000 connections, at most one per core].
-    #[arg(long, value_name = "T", env = "SHOUT_BENCH_THREADS",
-          value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub threads: Option<u64>,
-
-    /// Seed of the random payloads.
-    #[arg(
-        long,
-        value_name = "SEED",
-        env = "SHOUT_BENCH_SEED",
-        default_value_t = 1
-    )]
-    pub seed: u64,
-}
-
-/// A duration greater than zero (a zero-length run or timeout is a usage error).
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    match parse_duration(s)? {
-        d if d.is_zero() => Err(format!("'{s}' is zero; give a duration greater than 0")),
-        d => Ok(d),
-    }
-}
-
-fn positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("'{s}' is not a positive number")),
-    }
-}
-
-/// Runs the bench and returns the exit code: 0 when every message got its exact answer, 1
-/// when any answer was wrong or missing, 2 for usage errors or connections that could not be
-/// set up. Problems are printed as one line on stderr.
-pub fn run(args: &BenchArgs) -> ExitCode {
-    match execute(args) {
-        Ok(report) => ExitCode::from(report.exit_code()),
-        Err(e) => {
-            eprintln!("shout bench: {e:#}");
-            ExitCode::from(EXIT_USAGE_OR_CONNECT)
-        }
-    }
-}
-
 /// Runs the bench, writes its outputs (table, JSON, histogram log) and returns the report.
-/// An error means the run could not start (exit code 2).
+/// An error means the run could not start.
 pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     if args.timeout.is_zero() {
         bail!("--timeout must be greater than zero");
@@ -176,10 +40,9 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let started_at = SystemTime::now();
     let start = Instant::now();
     let warmup_end = start + args.warmup;
-    let end = match (args.duration, args.messages) {
-        (Some(d), _) => Some(warmup_end + d),
-        (None, Some(_)) => None,
-        (None, None) => Some(warmup_end + DEFAULT_DURATION),
+    let end = match args.length() {
+        Length::Duration(d) => Some(warmup_end + d),
+        Length::Messages(_) => None,
     };
 
     let (tx, rx) = mpsc::channel::<Tick>();
@@ -259,13 +122,6 @@ fn worker_count(args: &BenchArgs) -> u64 {
     wanted.clamp(1, args.connections)
 }
 
-/// Open loop: messages per second one worker thread schedules by default (one thread keeps
-/// 80,000 msgs/s on schedule on the development machine).
-const OPEN_LOOP_RATE_PER_THREAD: f64 = 50_000.0;
-
-/// Open loop: connections per worker thread by default.
-const CONNECTIONS_PER_THREAD: u64 = 5_000;
-
 /// `--json report.json` (a space, not `=`) means `--json` to stdout and `report.json` as a server
 /// address: say what was meant instead of failing to resolve it.
 fn check_json_path_not_taken_for_an_address(args: &BenchArgs) -> anyhow::Result<()> {
@@ -325,17 +181,6 @@ fn process_cpu_time() -> Duration {
         u64::try_from(t.tv_sec).unwrap_or(0),
         u32::try_from(t.tv_nsec).unwrap_or(0),
     )
-}
-
-/// Exit codes of `shout bench`.
-pub fn exit_code(answers_ok: bool, setup_failed: bool) -> u8 {
-    if setup_failed {
-        EXIT_USAGE_OR_CONNECT
-    } else if answers_ok {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    }
 }
 
 #[cfg(test)]

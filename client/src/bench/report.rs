@@ -11,9 +11,10 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
+use super::args::{BenchArgs, Length};
 use super::engine::{new_histogram, Counts, Tick, TICK};
 use super::failure::Failures;
-use super::BenchArgs;
+use crate::outcome::Outcome;
 
 /// One second of the run, all workers together.
 #[derive(Debug)]
@@ -164,9 +165,14 @@ impl Report {
         self.complete && self.total.errors(self.args.reconnect) == 0
     }
 
-    /// The process exit code (see [`super::exit_code`]).
+    /// How the run ended.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::of_bench(self.answers_ok(), self.total.setup_failures > 0)
+    }
+
+    /// The process exit code.
     pub fn exit_code(&self) -> u8 {
-        super::exit_code(self.answers_ok(), self.total.setup_failures > 0)
+        self.outcome().exit_code()
     }
 
     /// The counters of the whole run.
@@ -257,10 +263,9 @@ impl Report {
             Some(r) => format!("open loop at {r} msgs/s"),
             None => "closed loop".to_owned(),
         };
-        let length = match (a.duration, a.messages) {
-            (_, Some(m)) => format!("{m} messages"),
-            (Some(d), None) => shout_common::cli::format_duration(d),
-            (None, None) => shout_common::cli::format_duration(super::DEFAULT_DURATION),
+        let length = match a.length() {
+            Length::Messages(m) => format!("{m} messages"),
+            Length::Duration(d) => shout_common::cli::format_duration(d),
         };
         let _ = writeln!(
             s,
@@ -337,10 +342,10 @@ impl Report {
             self.threads,
             self.cpu_per_million()
         );
-        let verdict = match self.exit_code() {
-            0 => "OK: every message got its exact answer",
-            1 => "FAILED: some answers were wrong or missing",
-            _ => "FAILED: connections could not be set up",
+        let verdict = match self.outcome() {
+            Outcome::Success => "OK: every message got its exact answer",
+            Outcome::Failed => "FAILED: some answers were wrong or missing",
+            Outcome::UsageOrConnect => "FAILED: connections could not be set up",
         };
         let _ = writeln!(s, "  result        {verdict}");
         s
