@@ -9,12 +9,18 @@ pub mod checker;
 pub mod engine;
 pub mod failure;
 pub mod payload;
+pub mod phase;
+pub mod plan;
+pub mod progress;
 pub mod report;
+pub mod schedule;
+pub mod series;
+mod slot;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,12 +28,13 @@ use anyhow::{bail, Context};
 use shout_common::cli::RESERVED_FDS;
 
 pub use args::BenchArgs;
-use args::{Length, CONNECTIONS_PER_THREAD, OPEN_LOOP_RATE_PER_THREAD};
-use engine::{Plan, Tick};
-use report::{Collector, Report};
+use plan::{worker_count, Plan};
+use progress::Progress;
+use report::Report;
+use series::{SecondReport, Series};
 
 /// Runs the bench, writes its outputs (table, JSON, histogram log) and returns the report.
-/// An error means the run could not start.
+/// An error means the run could not start, or its report could not be written.
 pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     if args.timeout.is_zero() {
         bail!("--timeout must be greater than zero");
@@ -39,47 +46,26 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let cpu_start = process_cpu_time();
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let warmup_end = start + args.warmup;
-    let end = match args.length() {
-        Length::Duration(d) => Some(warmup_end + d),
-        Length::Messages(_) => None,
-    };
 
-    let (tx, rx) = mpsc::channel::<Tick>();
+    let (tx, rx) = mpsc::channel::<SecondReport>();
     let mut workers = Vec::with_capacity(threads as usize);
     for w in 0..threads {
-        let ids: Vec<u64> = (w..args.connections).step_by(threads as usize).collect();
-        let share = ids.len() as f64 / args.connections as f64;
-        let plan = Plan {
-            addrs: addrs.clone(),
-            mode: args.mode,
-            size: args.size as usize,
-            pipeline: args.pipeline as usize,
-            rate: args.rate.map(|r| r * share),
-            messages: args.messages.map(|m| split(m, args.connections, &ids)),
-            start,
-            warmup_end,
-            end,
-            connect_interval: args.connect_rate.map(|c| Duration::from_secs_f64(1.0 / c)),
-            reconnect: args.reconnect,
-            timeout: args.timeout,
-            seed: args.seed,
-        };
+        let plan = Plan::for_worker(args, &addrs, w, threads, start);
         let tx = tx.clone();
         let worker = thread::Builder::new()
             .name(format!("bench-{w}"))
-            .spawn(move || engine::run_worker(Arc::new(plan), ids, tx))
+            .spawn(move || engine::run_worker(plan, tx))
             .context("cannot start a worker thread")?;
         workers.push(worker);
     }
     drop(tx);
 
-    let mut collector = Collector::new(threads as usize, args, start, warmup_end);
-    let progress = std::io::stderr().is_terminal().then(report::Progress::new);
-    for tick in rx {
-        collector.add(tick);
+    let mut series = Series::new(threads as usize);
+    let progress = std::io::stderr().is_terminal().then(Progress::start);
+    for second in rx {
+        series.add(second);
         if let Some(p) = &progress {
-            p.update(&collector);
+            p.update(&series, args.reconnect);
         }
     }
     if let Some(p) = progress {
@@ -93,33 +79,9 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         }
     }
     let cpu = process_cpu_time().saturating_sub(cpu_start);
-    let report = collector.finish(cpu, threads);
+    let report = Report::new(args, series, start, cpu, threads);
     report.write_outputs(args, started_at)?;
     Ok(report)
-}
-
-/// This worker's share of `total` messages: proportional to its connections, remainders to
-/// the lowest connection numbers.
-fn split(total: u64, connections: u64, ids: &[u64]) -> u64 {
-    let base = total / connections;
-    let extra = total % connections;
-    ids.iter().map(|&id| base + u64::from(id < extra)).sum()
-}
-
-/// Worker threads: `--threads`, else one per core in closed loop; in open loop only as many as
-/// the schedule needs (one per 50,000 msgs/s, and one per 5,000 connections), at most one per
-/// core. Fewer threads batch more messages per wake-up, which is what keeps the generator
-/// cheaper than the server it drives (measured: `bench/generator-cost.sh`).
-fn worker_count(args: &BenchArgs) -> u64 {
-    let cores = thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let wanted = match (args.threads, args.rate) {
-        (Some(t), _) => t,
-        (None, Some(rate)) => ((rate / OPEN_LOOP_RATE_PER_THREAD).ceil() as u64)
-            .max(args.connections.div_ceil(CONNECTIONS_PER_THREAD))
-            .min(cores),
-        (None, None) => cores,
-    };
-    wanted.clamp(1, args.connections)
 }
 
 /// `--json report.json` (a space, not `=`) means `--json` to stdout and `report.json` as a server
@@ -177,24 +139,13 @@ fn check_fd_limit(connections: u64) -> anyhow::Result<()> {
 /// CPU time used by this process so far (all threads).
 fn process_cpu_time() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(
-        u64::try_from(t.tv_sec).unwrap_or(0),
-        u32::try_from(t.tv_nsec).unwrap_or(0),
-    )
+    // The clock starts at zero and only grows: never negative.
+    Duration::try_from(t).unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Message budgets split exactly, remainders to the first connections.
-    #[test]
-    fn splits_messages_exactly() {
-        let ids_a = [0, 2, 4];
-        let ids_b = [1, 3];
-        assert_eq!(split(11, 5, &ids_a) + split(11, 5, &ids_b), 11);
-        assert_eq!(split(11, 5, &ids_a), 7); // 2+1, 2, 2
-    }
 
     /// Paths are told from addresses: a report file given after `--json` with a space is
     /// caught, a host name or address is not.

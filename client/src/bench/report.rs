@@ -1,5 +1,6 @@
-//! Gathering the workers' per-second reports, the live progress line, and the final report:
-//! a table on stdout, JSON (`--json`), and the HdrHistogram interval log (`--hdr-log`).
+//! The final report of `shout bench`, from the series the workers reported: its verdict
+//! (an [`Outcome`]), a table on stdout, JSON (`--json`), and the HdrHistogram interval log
+//! (`--hdr-log`).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -8,139 +9,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::args::{BenchArgs, Length};
-use super::engine::{new_histogram, Counts, Tick, TICK};
 use super::failure::Failures;
+use super::schedule::STEP;
+use super::series::{Counts, Second, Series};
 use crate::outcome::Outcome;
 
-/// One second of the run, all workers together.
-#[derive(Debug)]
-pub struct Second {
-    /// Counts during the second.
-    pub counts: Counts,
-    /// Latencies (µs) of measured messages completed during the second.
-    pub hist: Histogram<u64>,
-}
-
-/// Collects ticks as they arrive.
-pub struct Collector {
-    workers_left: usize,
-    args: BenchArgs,
-    start: Instant,
-    warmup_end: Instant,
-    seconds: Vec<Second>,
-    total: Counts,
-    failures: Failures,
-    hist: Histogram<u64>,
-    last_completion: Option<Instant>,
-}
-
-impl Collector {
-    /// A collector expecting a final report from each of `workers`.
-    pub fn new(workers: usize, args: &BenchArgs, start: Instant, warmup_end: Instant) -> Self {
-        Collector {
-            workers_left: workers,
-            args: args.clone(),
-            start,
-            warmup_end,
-            seconds: Vec::new(),
-            total: Counts::default(),
-            failures: Failures::default(),
-            hist: new_histogram(),
-            last_completion: None,
-        }
-    }
-
-    /// Takes one worker's report.
-    pub fn add(&mut self, tick: Tick) {
-        let i = tick.second as usize;
-        while self.seconds.len() <= i {
-            self.seconds.push(Second {
-                counts: Counts::default(),
-                hist: new_histogram(),
-            });
-        }
-        let second = &mut self.seconds[i];
-        second.counts.add(&tick.counts);
-        // Same bounds everywhere, so adding cannot fail.
-        let _ = second.hist.add(&tick.hist);
-        let _ = self.hist.add(&tick.hist);
-        self.total.add(&tick.counts);
-        self.failures.merge(&tick.failures);
-        self.last_completion = self.last_completion.max(tick.last_completion);
-        if tick.last {
-            self.workers_left -= 1;
-        }
-    }
-
-    /// Builds the final report.
-    pub fn finish(self, cpu: Duration, threads: u64) -> Report {
-        let elapsed = self.last_completion.map_or(Duration::ZERO, |t| {
-            t.saturating_duration_since(self.warmup_end)
-        });
-        Report {
-            args: self.args,
-            threads,
-            warmup_seconds: self.warmup_end.saturating_duration_since(self.start),
-            elapsed,
-            total: self.total,
-            failures: self.failures,
-            hist: self.hist,
-            seconds: self.seconds,
-            cpu,
-            complete: self.workers_left == 0,
-        }
-    }
-}
-
-/// The live progress line on a terminal, once a second.
-pub struct Progress {
-    bar: ProgressBar,
-    started: Instant,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress::new()
-    }
-}
-
-impl Progress {
-    /// A spinner on stderr.
-    pub fn new() -> Self {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}").expect("the template is valid"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Progress {
-            bar,
-            started: Instant::now(),
-        }
-    }
-
-    /// Shows elapsed time, the last full second's rate, p99 so far and errors.
-    pub fn update(&self, c: &Collector) {
-        let full = c.seconds.len().saturating_sub(2);
-        let rate = c.seconds.get(full).map_or(0, |s| s.counts.completed);
-        let p99 = c.hist.value_at_quantile(0.99);
-        self.bar.set_message(format!(
-            "{:>4}s  {rate:>9} msgs/s  p99 {p99} µs  errors {}",
-            self.started.elapsed().as_secs(),
-            c.total.errors(c.args.reconnect)
-        ));
-    }
-
-    /// Removes the line.
-    pub fn finish(self) {
-        self.bar.finish_and_clear();
-    }
-}
-
 /// The outcome of a run.
+#[derive(Debug)]
 pub struct Report {
     args: BenchArgs,
     threads: u64,
@@ -159,7 +37,38 @@ pub struct Report {
 
 const MIB: f64 = (1u64 << 20) as f64;
 
+/// Open loop: the share of the target rate that counts as reaching it (runs vary by a few
+/// percent from scheduling alone).
+const RATE_REACHED: f64 = 0.95;
+
 impl Report {
+    /// The report of a run of `args` that started at `start`, from what the workers reported;
+    /// `cpu` is the process's CPU time over the run, on `threads` worker threads.
+    pub fn new(
+        args: &BenchArgs,
+        series: Series,
+        start: Instant,
+        cpu: Duration,
+        threads: u64,
+    ) -> Report {
+        let warmup_end = start + args.warmup;
+        let elapsed = series
+            .last_completion
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(warmup_end));
+        Report {
+            args: args.clone(),
+            threads,
+            warmup_seconds: args.warmup,
+            elapsed,
+            complete: series.complete(),
+            total: series.total,
+            failures: series.failures,
+            hist: series.hist,
+            seconds: series.seconds,
+            cpu,
+        }
+    }
+
     /// Whether every message got its exact answer.
     pub fn answers_ok(&self) -> bool {
         self.complete && self.total.errors(self.args.reconnect) == 0
@@ -204,14 +113,17 @@ impl Report {
         self.per_second(self.total.measured)
     }
 
-    /// Open loop: whether the achieved rate is within 5% of the target, with every message due
+    /// Open loop: whether the achieved rate is within [`RATE_REACHED`] of the target, with every message due
     /// sent and no connection failed or lost (a rate held by fewer connections than asked for is
     /// not the load that was asked for).
     pub fn rate_reached(&self) -> Option<bool> {
         let t = &self.total;
         let connections_held = t.connect_failures == 0 && t.conn_errors == 0;
         self.args.rate.map(|r| {
-            self.msgs_per_sec() >= 0.95 * r && t.unsent == 0 && connections_held && self.complete
+            self.msgs_per_sec() >= RATE_REACHED * r
+                && t.unsent == 0
+                && connections_held
+                && self.complete
         })
     }
 
@@ -390,7 +302,7 @@ impl Report {
                 "timeout_s": secs(a.timeout),
                 "threads": self.threads,
                 "seed": a.seed,
-                "open_loop_tick_s": secs(TICK),
+                "open_loop_tick_s": secs(STEP),
             },
             "elapsed_s": secs(self.elapsed),
             "throughput": {
@@ -478,14 +390,15 @@ impl Report {
 mod tests {
     use super::*;
     use crate::bench::failure::Reason;
+    use crate::bench::series::{new_histogram, SecondReport};
     use rustix::io::Errno;
 
-    /// A report from one worker's final tick with `counts` and `failures`.
+    /// A report from one worker's final report with `counts` and `failures`.
     fn report(opts: &[&str], counts: Counts, failures: Failures) -> Report {
         let args = BenchArgs::try_parse_from(opts).expect("valid options");
         let start = Instant::now();
-        let mut collector = Collector::new(1, &args, start, start);
-        collector.add(Tick {
+        let mut series = Series::new(1);
+        series.add(SecondReport {
             second: 0,
             counts,
             hist: new_histogram(),
@@ -493,7 +406,7 @@ mod tests {
             failures,
             last: true,
         });
-        collector.finish(Duration::ZERO, 1)
+        Report::new(&args, series, start, Duration::ZERO, 1)
     }
 
     /// Address exhaustion is named, counted and explained, in the table and the JSON.
