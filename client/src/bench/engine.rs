@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
 use super::checker::{Mismatch, Msg};
 use super::failure::Reason;
@@ -27,7 +27,7 @@ use super::plan::Plan;
 use super::schedule::{Schedule, STEP};
 use super::series::{Meter, SecondReport};
 use super::slot::{End, Slot, State};
-use crate::sys::{interrupted, timespec};
+use crate::sys::{interrupted, periodic_timer, read_expiries};
 
 /// How often in-flight messages are checked against the answer timeout.
 const TIMEOUT_CHECK: Duration = Duration::from_millis(100);
@@ -75,10 +75,19 @@ impl Driver {
     pub fn new(plan: Plan) -> io::Result<Driver> {
         let poll = Poll::new()?;
         let schedule = match plan.rate {
-            Some(rate) => Some((
-                Schedule::new(plan.start, rate, plan.messages, plan.end),
-                step_timer(poll.registry(), plan.start)?,
-            )),
+            Some(rate) => {
+                // Expire on the schedule's grid (start + k steps), so a batch leaves at its
+                // scheduled time.
+                let first = (plan.start + STEP).saturating_duration_since(Instant::now());
+                let timer = periodic_timer(first, STEP)?;
+                poll.registry().register(
+                    &mut SourceFd(&timer.as_raw_fd()),
+                    STEP_TIMER,
+                    Interest::READABLE,
+                )?;
+                let schedule = Schedule::new(plan.start, rate, plan.messages, plan.end);
+                Some((schedule, timer))
+            }
             None => None,
         };
         let slots: Vec<Slot> = plan
@@ -182,11 +191,9 @@ impl Driver {
 
     fn on_event(&mut self, event: &Event) {
         if event.token() == STEP_TIMER {
-            // Reset the expiry count so the next step raises a new edge; release_due does
-            // the work.
+            // Re-arm the edge; release_due does the work.
             if let Some((_, timer)) = &self.schedule {
-                let mut expiries = [0u8; 8];
-                let _ = rustix::io::read(timer, &mut expiries);
+                read_expiries(timer);
             }
             return;
         }
@@ -490,36 +497,4 @@ impl Driver {
             }
         }
     }
-}
-
-/// A periodic timer of one schedule step, registered with `registry` (read on each event to
-/// re-arm the edge).
-fn step_timer(registry: &Registry, start: Instant) -> io::Result<OwnedFd> {
-    use rustix::time::{
-        timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags,
-        TimerfdTimerFlags,
-    };
-    let fd = timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-    )?;
-    // Expire on the schedule's grid (start + k steps), so a batch leaves at its scheduled
-    // time. A zero first expiry would disarm the timer: at least a nanosecond.
-    let first = (start + STEP)
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_nanos(1));
-    timerfd_settime(
-        &fd,
-        TimerfdTimerFlags::empty(),
-        &Itimerspec {
-            it_interval: timespec(STEP),
-            it_value: timespec(first),
-        },
-    )?;
-    registry.register(
-        &mut SourceFd(&fd.as_raw_fd()),
-        STEP_TIMER,
-        Interest::READABLE,
-    )?;
-    Ok(fd)
 }

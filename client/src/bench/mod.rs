@@ -15,7 +15,7 @@ pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod series;
-mod slot;
+pub mod slot;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;

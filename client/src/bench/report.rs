@@ -39,7 +39,7 @@ const MIB: f64 = (1u64 << 20) as f64;
 
 /// Open loop: the share of the target rate that counts as reaching it (runs vary by a few
 /// percent from scheduling alone).
-const RATE_REACHED: f64 = 0.95;
+pub const RATE_REACHED: f64 = 0.95;
 
 impl Report {
     /// The report of a run of `args` that started at `start`, from what the workers reported;
@@ -113,9 +113,9 @@ impl Report {
         self.per_second(self.total.measured)
     }
 
-    /// Open loop: whether the achieved rate is within [`RATE_REACHED`] of the target, with every message due
-    /// sent and no connection failed or lost (a rate held by fewer connections than asked for is
-    /// not the load that was asked for).
+    /// Open loop: whether the achieved rate is within 5% of the target ([`RATE_REACHED`]), with
+    /// every message due sent and no connection failed or lost (a rate held by fewer
+    /// connections than asked for is not the load that was asked for).
     pub fn rate_reached(&self) -> Option<bool> {
         let t = &self.total;
         let connections_held = t.connect_failures == 0 && t.conn_errors == 0;
@@ -166,11 +166,9 @@ impl Report {
         Ok(())
     }
 
-    /// The readable table.
-    pub fn table(&self) -> String {
+    /// The table's first line: what was run.
+    fn title(&self) -> String {
         let a = &self.args;
-        let t = &self.total;
-        let mut s = String::new();
         let loop_kind = match a.rate {
             Some(r) => format!("open loop at {r} msgs/s"),
             None => "closed loop".to_owned(),
@@ -179,8 +177,7 @@ impl Report {
             Length::Messages(m) => format!("{m} messages"),
             Length::Duration(d) => shout_common::cli::format_duration(d),
         };
-        let _ = writeln!(
-            s,
+        format!(
             "shout bench: {} connections to {}, {loop_kind}, pipeline {}, {}-byte messages, mode {}, {length}{}",
             a.connections,
             a.addrs.join(" "),
@@ -192,7 +189,15 @@ impl Report {
             } else {
                 format!(" after {} warm-up", shout_common::cli::format_duration(a.warmup))
             }
-        );
+        )
+    }
+
+    /// The readable table.
+    pub fn table(&self) -> String {
+        let a = &self.args;
+        let t = &self.total;
+        let mut s = String::new();
+        let _ = writeln!(s, "{}", self.title());
         let _ = writeln!(
             s,
             "  throughput    {:.0} msgs/s   {:.2} MiB/s out   {:.2} MiB/s in   (measured {} messages over {:.2} s)",
@@ -268,42 +273,8 @@ impl Report {
         let a = &self.args;
         let t = &self.total;
         let secs = |d: Duration| d.as_secs_f64();
-        let series: Vec<Value> = self
-            .seconds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                json!({
-                    "second": i,
-                    "warmup": Duration::from_secs(i as u64 + 1) <= self.warmup_seconds,
-                    "sent": s.counts.sent,
-                    "answered": s.counts.completed,
-                    "measured": s.counts.measured,
-                    "errors": s.counts.errors(a.reconnect),
-                    "p50_us": s.hist.value_at_quantile(0.5),
-                    "p99_us": s.hist.value_at_quantile(0.99),
-                    "max_us": s.hist.max(),
-                })
-            })
-            .collect();
         json!({
-            "config": {
-                "addrs": a.addrs,
-                "connections": a.connections,
-                "duration_s": a.duration.map(secs),
-                "messages": a.messages,
-                "size": a.size,
-                "pipeline": a.pipeline,
-                "rate": a.rate,
-                "warmup_s": secs(a.warmup),
-                "connect_rate": a.connect_rate,
-                "mode": a.mode.as_str(),
-                "reconnect": a.reconnect,
-                "timeout_s": secs(a.timeout),
-                "threads": self.threads,
-                "seed": a.seed,
-                "open_loop_tick_s": secs(STEP),
-            },
+            "config": self.config_json(),
             "elapsed_s": secs(self.elapsed),
             "throughput": {
                 "msgs_per_s": self.msgs_per_sec(),
@@ -355,8 +326,53 @@ impl Report {
             },
             "ok": self.answers_ok(),
             "exit_code": self.exit_code(),
-            "series": series,
+            "series": self.series_json(),
         })
+    }
+
+    /// The JSON report's `config`: the options of the run.
+    fn config_json(&self) -> Value {
+        let a = &self.args;
+        let secs = |d: Duration| d.as_secs_f64();
+        json!({
+            "addrs": a.addrs,
+            "connections": a.connections,
+            "duration_s": a.duration.map(secs),
+            "messages": a.messages,
+            "size": a.size,
+            "pipeline": a.pipeline,
+            "rate": a.rate,
+            "warmup_s": secs(a.warmup),
+            "connect_rate": a.connect_rate,
+            "mode": a.mode.as_str(),
+            "reconnect": a.reconnect,
+            "timeout_s": secs(a.timeout),
+            "threads": self.threads,
+            "seed": a.seed,
+            "open_loop_tick_s": secs(STEP),
+        })
+    }
+
+    /// The JSON report's `series`: one entry a second.
+    fn series_json(&self) -> Vec<Value> {
+        let reconnect = self.args.reconnect;
+        self.seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                json!({
+                    "second": i,
+                    "warmup": Duration::from_secs(i as u64 + 1) <= self.warmup_seconds,
+                    "sent": s.counts.sent,
+                    "answered": s.counts.completed,
+                    "measured": s.counts.measured,
+                    "errors": s.counts.errors(reconnect),
+                    "p50_us": s.hist.value_at_quantile(0.5),
+                    "p99_us": s.hist.value_at_quantile(0.99),
+                    "max_us": s.hist.max(),
+                })
+            })
+            .collect()
     }
 
     /// Writes one histogram per second in the HdrHistogram interval log format.
@@ -454,9 +470,9 @@ mod tests {
         };
         let mut failures = Failures::default();
         failures.closed.add(Reason::ClosedByServer);
-        let report = report(&["-r", "1000", "-d", "1s"], counts, failures);
-        assert_eq!(report.rate_reached(), Some(false));
-        let table = report.table();
+        let lost = report(&["-r", "1000", "-d", "1s"], counts, failures);
+        assert_eq!(lost.rate_reached(), Some(false));
+        let table = lost.table();
         assert!(
             table.contains("NOT reached (connections failed)"),
             "{table}"
@@ -470,7 +486,7 @@ mod tests {
             conn_errors: 0,
             ..counts
         };
-        let report = super::tests::report(&["-r", "1000", "-d", "1s"], clean, Failures::default());
-        assert_eq!(report.rate_reached(), Some(true), "{}", report.table());
+        let held = report(&["-r", "1000", "-d", "1s"], clean, Failures::default());
+        assert_eq!(held.rate_reached(), Some(true), "{}", held.table());
     }
 }

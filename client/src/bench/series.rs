@@ -15,7 +15,7 @@ const HIST_MAX_US: u64 = 3_600_000_000;
 /// Significant digits of the histograms: latencies to 0.1%.
 const HIST_DIGITS: u8 = 3;
 
-/// A new latency histogram: 1 µs to [`HIST_MAX_US`], [`HIST_DIGITS`] significant digits.
+/// A new latency histogram: 1 µs to an hour, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, HIST_DIGITS).expect("static bounds are valid")
 }
