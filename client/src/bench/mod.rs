@@ -1,8 +1,10 @@
 //! `shout bench`: a load generator that checks every answer.
 //!
-//! The main thread plans the run, starts a small fixed set of worker threads (each an event
-//! loop over many connections, see [`engine`]), gathers their per-second reports, shows
-//! progress on a terminal, and writes the final report ([`report`]).
+//! The main thread plans the run ([`plan`]), starts a small fixed set of worker threads (each
+//! an event loop over many connections, see [`engine`]), gathers their per-second reports
+//! ([`series`]), shows progress on a terminal ([`progress`]), and writes the final report
+//! ([`report`]). The engine drives sans-IO parts that are tested on their own: the answer
+//! [`checker`], the open-loop [`schedule`], the run's [`phase`]s and the figures.
 
 pub mod args;
 pub mod checker;
