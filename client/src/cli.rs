@@ -1,23 +1,28 @@
-//! The `shout` command line and its exit codes.
+//! The `shout` command line: its options, and running the command they name, with every
+//! ending mapped into an [`Outcome`] (which owns the exit codes).
 
 use std::io::IsTerminal;
-use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use shout_common::cli::parse_duration;
+use shout_common::cli::{format_duration, parse_duration};
 use shout_common::DEFAULT_ADDR;
 
 use crate::bench::BenchArgs;
-use crate::connect::{ConnectError, ConnectOptions};
-use crate::{connect, interactive, pipe};
+use crate::connect::{self, ConnectOptions, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
+use crate::interactive::{self, DEFAULT_REPLY_TIMEOUT};
+use crate::outcome::Outcome;
+use crate::pipe;
 
-/// Exit code: everything was sent and answered.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: the connection failed after it was made (reset, closed early, I/O error).
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: usage error, or the server could not be reached at all.
-pub const EXIT_USAGE_OR_CONNECT: u8 = 2;
+/// clap's text for a duration default, made once from the constant that holds it (clap wants
+/// a `&'static str`, and `Duration` has no `Display` for `default_value_t`).
+macro_rules! default_duration {
+    ($d:expr) => {{
+        static TEXT: OnceLock<String> = OnceLock::new();
+        TEXT.get_or_init(|| format_duration($d)).as_str()
+    }};
+}
 
 /// shout: talk to shoutd. From a terminal, an interactive prompt; from a pipe, streams stdin
 /// through the server to stdout. `shout bench` load-tests it, checking every answer.
@@ -33,17 +38,17 @@ pub struct Args {
     pub addr: String,
 
     /// How long one connection attempt may take.
-    #[arg(long, value_name = "DURATION", env = "SHOUT_CONNECT_TIMEOUT", default_value = "5s",
-          value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "SHOUT_CONNECT_TIMEOUT",
+          default_value = default_duration!(DEFAULT_TIMEOUT), value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
     /// Connection attempts after the first fails, with backoff from 100ms doubling to 2s.
-    #[arg(long, value_name = "N", env = "SHOUT_RETRIES", default_value_t = 0)]
+    #[arg(long, value_name = "N", env = "SHOUT_RETRIES", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
     /// Prompt only: how long to wait for an answer without any progress (sending or receiving).
-    #[arg(long, value_name = "DURATION", env = "SHOUT_REPLY_TIMEOUT", default_value = "10s",
-          value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "SHOUT_REPLY_TIMEOUT",
+          default_value = default_duration!(DEFAULT_REPLY_TIMEOUT), value_parser = parse_duration)]
     pub reply_timeout: Duration,
 }
 
@@ -60,7 +65,8 @@ pub enum Command {
 }
 
 impl Args {
-    fn connect_options(&self) -> ConnectOptions {
+    /// How to connect, from the options.
+    pub fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
             timeout: self.connect_timeout,
             retries: self.retries,
@@ -68,30 +74,44 @@ impl Args {
     }
 }
 
-/// Runs `shout` with parsed arguments and returns its exit code; errors are printed as one
-/// line on stderr.
-pub fn run(args: &Args) -> ExitCode {
+/// Runs `shout` with parsed arguments; problems are printed as one line on stderr.
+pub fn run(args: &Args) -> Outcome {
     match &args.command {
-        Some(Command::Bench(bench)) => return crate::bench::run(bench),
-        Some(Command::Tool(tool)) => {
-            return match shout_common::cli::print_tool(
-                tool,
-                <Args as clap::CommandFactory>::command(),
-            ) {
-                Ok(()) => ExitCode::from(EXIT_OK),
-                Err(e) => {
-                    eprintln!("shout: {e}");
-                    ExitCode::from(EXIT_FAILED)
-                }
-            };
-        }
-        None => {}
+        Some(Command::Bench(bench)) => run_bench(bench),
+        Some(Command::Tool(tool)) => run_tool(tool),
+        None => chat(args),
     }
-    let opts = args.connect_options();
+}
+
+/// `shout bench`: the report says how the run went; an error means it could not start.
+fn run_bench(args: &BenchArgs) -> Outcome {
+    match crate::bench::execute(args) {
+        Ok(report) => report.outcome(),
+        Err(e) => {
+            eprintln!("shout bench: {e:#}");
+            Outcome::UsageOrConnect
+        }
+    }
+}
+
+/// Completions or the man page, generated from the clap definition.
+fn run_tool(tool: &shout_common::cli::Tool) -> Outcome {
+    match shout_common::cli::print_tool(tool, <Args as clap::CommandFactory>::command()) {
+        Ok(()) => Outcome::Success,
+        Err(e) => {
+            eprintln!("shout: {e}");
+            Outcome::Failed
+        }
+    }
+}
+
+/// The prompt on a terminal, else pipe mode.
+fn chat(args: &Args) -> Outcome {
     if args.connect_timeout.is_zero() || args.reply_timeout.is_zero() {
         eprintln!("shout: timeouts must be greater than zero");
-        return ExitCode::from(EXIT_USAGE_OR_CONNECT);
+        return Outcome::UsageOrConnect;
     }
+    let opts = args.connect_options();
     let result = if std::io::stdin().is_terminal() {
         interactive::run(&args.addr, &opts, args.reply_timeout)
     } else {
@@ -101,14 +121,45 @@ pub fn run(args: &Args) -> ExitCode {
             .map(drop)
     };
     match result {
-        Ok(()) => ExitCode::from(EXIT_OK),
+        Ok(()) => Outcome::Success,
         Err(e) => {
             eprintln!("shout: {e:#}");
-            if e.downcast_ref::<ConnectError>().is_some() {
-                ExitCode::from(EXIT_USAGE_OR_CONNECT)
-            } else {
-                ExitCode::from(EXIT_FAILED)
-            }
+            Outcome::of_error(&e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::{FIRST_BACKOFF, MAX_BACKOFF};
+    use clap::CommandFactory;
+
+    /// With no arguments, the connect options are their `Default`: clap and the code read the
+    /// same constants.
+    #[test]
+    fn no_arguments_give_the_default_connect_options() {
+        let args = Args::try_parse_from(["shout"]).expect("no arguments are valid");
+        assert_eq!(args.connect_options(), ConnectOptions::default());
+        assert_eq!(args.reply_timeout, DEFAULT_REPLY_TIMEOUT);
+        assert_eq!(args.addr, DEFAULT_ADDR);
+    }
+
+    /// The help of `--retries` names the backoff the code uses.
+    #[test]
+    fn retries_help_quotes_the_backoff() {
+        let command = Args::command();
+        let retries = command
+            .get_arguments()
+            .find(|a| a.get_id() == "retries")
+            .and_then(|a| a.get_help())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let says = format!(
+            "from {} doubling to {}",
+            format_duration(FIRST_BACKOFF),
+            format_duration(MAX_BACKOFF)
+        );
+        assert!(retries.contains(&says), "{retries}");
     }
 }

@@ -1,5 +1,6 @@
 //! Connecting to shoutd: name resolution, a connect timeout, retries with backoff, and one clear
-//! line when it cannot be done.
+//! line when it cannot be done. The backoff between attempts lives here for the whole client:
+//! the bench reopens its connections with the same [`Backoff`].
 
 use std::fmt;
 use std::io;
@@ -15,8 +16,14 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest pause between connection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// How long one connection attempt may take unless told otherwise (`--connect-timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Attempts after the first one fails, unless told otherwise (`--retries`).
+pub const DEFAULT_RETRIES: u32 = 0;
+
 /// How to connect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// How long one attempt may take.
     pub timeout: Duration,
@@ -27,9 +34,38 @@ pub struct ConnectOptions {
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
-            timeout: Duration::from_secs(5),
-            retries: 0,
+            timeout: DEFAULT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
         }
+    }
+}
+
+/// The pauses between connection attempts: [`FIRST_BACKOFF`], doubling each time up to
+/// [`MAX_BACKOFF`]; back to the first once a connection is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: FIRST_BACKOFF,
+        }
+    }
+}
+
+impl Backoff {
+    /// The pause before the next attempt; the one after it is twice as long, up to the limit.
+    pub fn pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        pause
+    }
+
+    /// A connection was made: the next failure starts again from the first pause.
+    pub fn reset(&mut self) {
+        *self = Backoff::default();
     }
 }
 
@@ -94,7 +130,7 @@ pub fn connect(addr: &str, opts: &ConnectOptions) -> Result<TcpStream, ConnectEr
         source,
         timeout: opts.timeout,
     };
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     let mut attempt = 0;
     loop {
         let result = resolve(addr).and_then(|addrs| connect_any(&addrs, opts.timeout));
@@ -106,8 +142,7 @@ pub fn connect(addr: &str, opts: &ConnectOptions) -> Result<TcpStream, ConnectEr
             Err(e) if attempt >= opts.retries => return Err(fail(e)),
             Err(_) => {
                 attempt += 1;
-                thread::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                thread::sleep(backoff.pause());
             }
         }
     }
@@ -143,6 +178,16 @@ mod tests {
             resolve("127.0.0.1:5").unwrap(),
             vec!["127.0.0.1:5".parse().unwrap()]
         );
+    }
+
+    /// Pauses double from the first to the longest, and start again after a reset.
+    #[test]
+    fn backoff_doubles_up_to_the_limit() {
+        let mut backoff = Backoff::default();
+        let pauses: Vec<u64> = (0..7).map(|_| backoff.pause().as_millis() as u64).collect();
+        assert_eq!(pauses, [100, 200, 400, 800, 1600, 2000, 2000]);
+        backoff.reset();
+        assert_eq!(backoff.pause(), FIRST_BACKOFF);
     }
 
     /// A refused connection says so in one line, with a hint.

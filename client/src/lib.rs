@@ -1,10 +1,14 @@
-//! shout as a library: connect to shoutd, chat from a prompt ([`interactive`]) or stream data
-//! through it ([`pipe`]), or load-test it ([`mod@bench`]).
+//! shout as a library: connect to shoutd ([`mod@connect`]), chat from a prompt ([`interactive`])
+//! or stream data through it ([`pipe`]), or load-test it ([`mod@bench`]); [`cli`] runs the
+//! command the options name and maps how it ended into an [`outcome::Outcome`], the one home
+//! of the exit codes. Modules import one way, from `cli` down to `connect`.
 
 pub mod bench;
 pub mod cli;
 pub mod connect;
 pub mod interactive;
+pub mod outcome;
 pub mod pipe;
+mod sys;
 
 pub use connect::{connect, ConnectError, ConnectOptions};

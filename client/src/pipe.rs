@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 
+use crate::sys::interrupted;
+
 /// The read buffer size of each direction.
 const BUF: usize = 64 * 1024;
 
@@ -43,14 +45,11 @@ where
         .context("cannot start the sending thread")?;
 
     let mut buf = vec![0u8; BUF];
-    let mut reader = &stream;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context("connection lost while receiving"),
-        };
+        let n = read_some(&stream, &mut buf).context("connection lost while receiving")?;
+        if n == 0 {
+            break;
+        }
         match output.write_all(&buf[..n]).and_then(|()| output.flush()) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -77,15 +76,23 @@ where
 fn send_all<R: Read>(mut input: R, mut sock: &TcpStream) -> anyhow::Result<()> {
     let mut buf = vec![0u8; BUF];
     loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context("cannot read standard input"),
-        };
+        let n = read_some(&mut input, &mut buf).context("cannot read standard input")?;
+        if n == 0 {
+            break;
+        }
         sock.write_all(&buf[..n])
             .context("the server closed the connection before the end of input")?;
     }
     sock.shutdown(Shutdown::Write)
         .context("cannot half-close the connection")
+}
+
+/// Reads what is there into `buf`, again if a signal interrupted; 0 is the end of the stream.
+fn read_some(mut from: impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match from.read(buf) {
+            Err(e) if interrupted(&e) => continue,
+            result => return result,
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The answer checker of one bench connection, sans-IO: it is told each message sent and the
 //! answer it must get, is fed the bytes that arrive, and reports each message whose answer is
 //! complete (on time, or late after its timeout) or the first wrong byte. The event loop in
-//! [`super::engine`] drives one per connection; the tests below feed it directly.
+//! `engine` drives one per connection; the tests below feed it directly.
 //!
 //! Lateness and correctness are separate: a message past `--timeout` is counted as a timeout
 //! once, stays awaited, and its answer is still checked byte for byte when it comes. Only a

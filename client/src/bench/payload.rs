@@ -7,6 +7,32 @@ use shout_common::{Mode, Transform};
 /// The smallest message: room for a short header and the newline.
 pub const MIN_SIZE: usize = 8;
 
+/// The golden-ratio increment of SplitMix64, also used to spread connection numbers over the
+/// seed.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// What every message of a run looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payload {
+    /// Seed of the random bytes.
+    pub seed: u64,
+    /// Bytes per message, newline included (at least [`MIN_SIZE`]).
+    pub size: usize,
+    /// The answer to expect.
+    pub mode: Mode,
+}
+
+impl Payload {
+    /// Appends message `seq` of connection `origin` to `out`, and puts the answer it must get
+    /// in `answer` (emptied first).
+    pub fn write(&self, out: &mut Vec<u8>, origin: u64, seq: u64, answer: &mut Vec<u8>) {
+        let start = out.len();
+        write_message(out, self.seed, origin, seq, self.size);
+        answer.clear();
+        expected_answer(self.mode, &out[start..], answer);
+    }
+}
+
 /// Writes message `seq` of connection `origin` (exactly `size` bytes, ending in a newline) to
 /// `out`. The same arguments always give the same bytes, so a message can be re-sent.
 pub fn write_message(out: &mut Vec<u8>, seed: u64, origin: u64, seq: u64, size: usize) {
@@ -19,8 +45,7 @@ pub fn write_message(out: &mut Vec<u8>, seed: u64, origin: u64, seq: u64, size: 
     push_hex(out, seq);
     out.push(b':');
     out.truncate(start + body.min(out.len() - start));
-    let mut rng =
-        SplitMix64(seed ^ origin.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.rotate_left(32));
+    let mut rng = SplitMix64(seed ^ origin.wrapping_mul(GOLDEN_GAMMA) ^ seq.rotate_left(32));
     while out.len() - start < body {
         let r = rng.next();
         for byte in r.to_le_bytes() {
@@ -56,12 +81,13 @@ pub fn expected_answer(mode: Mode, message: &[u8], out: &mut Vec<u8>) {
     transform.finish(out);
 }
 
-/// A small, fast, seedable generator (SplitMix64); statistical quality is ample for payloads.
+/// A small, fast, seedable generator (SplitMix64, its published constants); statistical
+/// quality is ample for payloads.
 struct SplitMix64(u64);
 
 impl SplitMix64 {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -1,5 +1,6 @@
-//! Gathering the workers' per-second reports, the live progress line, and the final report:
-//! a table on stdout, JSON (`--json`), and the HdrHistogram interval log (`--hdr-log`).
+//! The final report of `shout bench`, from the series the workers reported: its verdict
+//! (an [`Outcome`]), a table on stdout, JSON (`--json`), and the HdrHistogram interval log
+//! (`--hdr-log`).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -8,138 +9,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use super::engine::{new_histogram, Counts, Tick, TICK};
+use super::args::{BenchArgs, Length};
 use super::failure::Failures;
-use super::BenchArgs;
-
-/// One second of the run, all workers together.
-#[derive(Debug)]
-pub struct Second {
-    /// Counts during the second.
-    pub counts: Counts,
-    /// Latencies (µs) of measured messages completed during the second.
-    pub hist: Histogram<u64>,
-}
-
-/// Collects ticks as they arrive.
-pub struct Collector {
-    workers_left: usize,
-    args: BenchArgs,
-    start: Instant,
-    warmup_end: Instant,
-    seconds: Vec<Second>,
-    total: Counts,
-    failures: Failures,
-    hist: Histogram<u64>,
-    last_completion: Option<Instant>,
-}
-
-impl Collector {
-    /// A collector expecting a final report from each of `workers`.
-    pub fn new(workers: usize, args: &BenchArgs, start: Instant, warmup_end: Instant) -> Self {
-        Collector {
-            workers_left: workers,
-            args: args.clone(),
-            start,
-            warmup_end,
-            seconds: Vec::new(),
-            total: Counts::default(),
-            failures: Failures::default(),
-            hist: new_histogram(),
-            last_completion: None,
-        }
-    }
-
-    /// Takes one worker's report.
-    pub fn add(&mut self, tick: Tick) {
-        let i = tick.second as usize;
-        while self.seconds.len() <= i {
-            self.seconds.push(Second {
-                counts: Counts::default(),
-                hist: new_histogram(),
-            });
-        }
-        let second = &mut self.seconds[i];
-        second.counts.add(&tick.counts);
-        // Same bounds everywhere, so adding cannot fail.
-        let _ = second.hist.add(&tick.hist);
-        let _ = self.hist.add(&tick.hist);
-        self.total.add(&tick.counts);
-        self.failures.merge(&tick.failures);
-        self.last_completion = self.last_completion.max(tick.last_completion);
-        if tick.last {
-            self.workers_left -= 1;
-        }
-    }
-
-    /// Builds the final report.
-    pub fn finish(self, cpu: Duration, threads: u64) -> Report {
-        let elapsed = self.last_completion.map_or(Duration::ZERO, |t| {
-            t.saturating_duration_since(self.warmup_end)
-        });
-        Report {
-            args: self.args,
-            threads,
-            warmup_seconds: self.warmup_end.saturating_duration_since(self.start),
-            elapsed,
-            total: self.total,
-            failures: self.failures,
-            hist: self.hist,
-            seconds: self.seconds,
-            cpu,
-            complete: self.workers_left == 0,
-        }
-    }
-}
-
-/// The live progress line on a terminal, once a second.
-pub struct Progress {
-    bar: ProgressBar,
-    started: Instant,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress::new()
-    }
-}
-
-impl Progress {
-    /// A spinner on stderr.
-    pub fn new() -> Self {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}").expect("the template is valid"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Progress {
-            bar,
-            started: Instant::now(),
-        }
-    }
-
-    /// Shows elapsed time, the last full second's rate, p99 so far and errors.
-    pub fn update(&self, c: &Collector) {
-        let full = c.seconds.len().saturating_sub(2);
-        let rate = c.seconds.get(full).map_or(0, |s| s.counts.completed);
-        let p99 = c.hist.value_at_quantile(0.99);
-        self.bar.set_message(format!(
-            "{:>4}s  {rate:>9} msgs/s  p99 {p99} µs  errors {}",
-            self.started.elapsed().as_secs(),
-            c.total.errors(c.args.reconnect)
-        ));
-    }
-
-    /// Removes the line.
-    pub fn finish(self) {
-        self.bar.finish_and_clear();
-    }
-}
+use super::schedule::STEP;
+use super::series::{Counts, Second, Series};
+use crate::outcome::Outcome;
 
 /// The outcome of a run.
+#[derive(Debug)]
 pub struct Report {
     args: BenchArgs,
     threads: u64,
@@ -158,15 +37,51 @@ pub struct Report {
 
 const MIB: f64 = (1u64 << 20) as f64;
 
+/// Open loop: the share of the target rate that counts as reaching it (runs vary by a few
+/// percent from scheduling alone).
+pub const RATE_REACHED: f64 = 0.95;
+
 impl Report {
+    /// The report of a run of `args` that started at `start`, from what the workers reported;
+    /// `cpu` is the process's CPU time over the run, on `threads` worker threads.
+    pub fn new(
+        args: &BenchArgs,
+        series: Series,
+        start: Instant,
+        cpu: Duration,
+        threads: u64,
+    ) -> Report {
+        let warmup_end = start + args.warmup;
+        let elapsed = series
+            .last_completion
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(warmup_end));
+        Report {
+            args: args.clone(),
+            threads,
+            warmup_seconds: args.warmup,
+            elapsed,
+            complete: series.complete(),
+            total: series.total,
+            failures: series.failures,
+            hist: series.hist,
+            seconds: series.seconds,
+            cpu,
+        }
+    }
+
     /// Whether every message got its exact answer.
     pub fn answers_ok(&self) -> bool {
         self.complete && self.total.errors(self.args.reconnect) == 0
     }
 
-    /// The process exit code (see [`super::exit_code`]).
+    /// How the run ended.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::of_bench(self.answers_ok(), self.total.setup_failures > 0)
+    }
+
+    /// The process exit code.
     pub fn exit_code(&self) -> u8 {
-        super::exit_code(self.answers_ok(), self.total.setup_failures > 0)
+        self.outcome().exit_code()
     }
 
     /// The counters of the whole run.
@@ -198,14 +113,17 @@ impl Report {
         self.per_second(self.total.measured)
     }
 
-    /// Open loop: whether the achieved rate is within 5% of the target, with every message due
-    /// sent and no connection failed or lost (a rate held by fewer connections than asked for is
-    /// not the load that was asked for).
+    /// Open loop: whether the achieved rate is within 5% of the target ([`RATE_REACHED`]), with
+    /// every message due sent and no connection failed or lost (a rate held by fewer
+    /// connections than asked for is not the load that was asked for).
     pub fn rate_reached(&self) -> Option<bool> {
         let t = &self.total;
         let connections_held = t.connect_failures == 0 && t.conn_errors == 0;
         self.args.rate.map(|r| {
-            self.msgs_per_sec() >= 0.95 * r && t.unsent == 0 && connections_held && self.complete
+            self.msgs_per_sec() >= RATE_REACHED * r
+                && t.unsent == 0
+                && connections_held
+                && self.complete
         })
     }
 
@@ -248,22 +166,18 @@ impl Report {
         Ok(())
     }
 
-    /// The readable table.
-    pub fn table(&self) -> String {
+    /// The table's first line: what was run.
+    fn title(&self) -> String {
         let a = &self.args;
-        let t = &self.total;
-        let mut s = String::new();
         let loop_kind = match a.rate {
             Some(r) => format!("open loop at {r} msgs/s"),
             None => "closed loop".to_owned(),
         };
-        let length = match (a.duration, a.messages) {
-            (_, Some(m)) => format!("{m} messages"),
-            (Some(d), None) => shout_common::cli::format_duration(d),
-            (None, None) => shout_common::cli::format_duration(super::DEFAULT_DURATION),
+        let length = match a.length() {
+            Length::Messages(m) => format!("{m} messages"),
+            Length::Duration(d) => shout_common::cli::format_duration(d),
         };
-        let _ = writeln!(
-            s,
+        format!(
             "shout bench: {} connections to {}, {loop_kind}, pipeline {}, {}-byte messages, mode {}, {length}{}",
             a.connections,
             a.addrs.join(" "),
@@ -275,7 +189,15 @@ impl Report {
             } else {
                 format!(" after {} warm-up", shout_common::cli::format_duration(a.warmup))
             }
-        );
+        )
+    }
+
+    /// The readable table.
+    pub fn table(&self) -> String {
+        let a = &self.args;
+        let t = &self.total;
+        let mut s = String::new();
+        let _ = writeln!(s, "{}", self.title());
         let _ = writeln!(
             s,
             "  throughput    {:.0} msgs/s   {:.2} MiB/s out   {:.2} MiB/s in   (measured {} messages over {:.2} s)",
@@ -337,10 +259,10 @@ impl Report {
             self.threads,
             self.cpu_per_million()
         );
-        let verdict = match self.exit_code() {
-            0 => "OK: every message got its exact answer",
-            1 => "FAILED: some answers were wrong or missing",
-            _ => "FAILED: connections could not be set up",
+        let verdict = match self.outcome() {
+            Outcome::Success => "OK: every message got its exact answer",
+            Outcome::Failed => "FAILED: some answers were wrong or missing",
+            Outcome::UsageOrConnect => "FAILED: connections could not be set up",
         };
         let _ = writeln!(s, "  result        {verdict}");
         s
@@ -351,42 +273,8 @@ impl Report {
         let a = &self.args;
         let t = &self.total;
         let secs = |d: Duration| d.as_secs_f64();
-        let series: Vec<Value> = self
-            .seconds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                json!({
-                    "second": i,
-                    "warmup": Duration::from_secs(i as u64 + 1) <= self.warmup_seconds,
-                    "sent": s.counts.sent,
-                    "answered": s.counts.completed,
-                    "measured": s.counts.measured,
-                    "errors": s.counts.errors(a.reconnect),
-                    "p50_us": s.hist.value_at_quantile(0.5),
-                    "p99_us": s.hist.value_at_quantile(0.99),
-                    "max_us": s.hist.max(),
-                })
-            })
-            .collect();
         json!({
-            "config": {
-                "addrs": a.addrs,
-                "connections": a.connections,
-                "duration_s": a.duration.map(secs),
-                "messages": a.messages,
-                "size": a.size,
-                "pipeline": a.pipeline,
-                "rate": a.rate,
-                "warmup_s": secs(a.warmup),
-                "connect_rate": a.connect_rate,
-                "mode": a.mode.as_str(),
-                "reconnect": a.reconnect,
-                "timeout_s": secs(a.timeout),
-                "threads": self.threads,
-                "seed": a.seed,
-                "open_loop_tick_s": secs(TICK),
-            },
+            "config": self.config_json(),
             "elapsed_s": secs(self.elapsed),
             "throughput": {
                 "msgs_per_s": self.msgs_per_sec(),
@@ -438,8 +326,53 @@ impl Report {
             },
             "ok": self.answers_ok(),
             "exit_code": self.exit_code(),
-            "series": series,
+            "series": self.series_json(),
         })
+    }
+
+    /// The JSON report's `config`: the options of the run.
+    fn config_json(&self) -> Value {
+        let a = &self.args;
+        let secs = |d: Duration| d.as_secs_f64();
+        json!({
+            "addrs": a.addrs,
+            "connections": a.connections,
+            "duration_s": a.duration.map(secs),
+            "messages": a.messages,
+            "size": a.size,
+            "pipeline": a.pipeline,
+            "rate": a.rate,
+            "warmup_s": secs(a.warmup),
+            "connect_rate": a.connect_rate,
+            "mode": a.mode.as_str(),
+            "reconnect": a.reconnect,
+            "timeout_s": secs(a.timeout),
+            "threads": self.threads,
+            "seed": a.seed,
+            "open_loop_tick_s": secs(STEP),
+        })
+    }
+
+    /// The JSON report's `series`: one entry a second.
+    fn series_json(&self) -> Vec<Value> {
+        let reconnect = self.args.reconnect;
+        self.seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                json!({
+                    "second": i,
+                    "warmup": Duration::from_secs(i as u64 + 1) <= self.warmup_seconds,
+                    "sent": s.counts.sent,
+                    "answered": s.counts.completed,
+                    "measured": s.counts.measured,
+                    "errors": s.counts.errors(reconnect),
+                    "p50_us": s.hist.value_at_quantile(0.5),
+                    "p99_us": s.hist.value_at_quantile(0.99),
+                    "max_us": s.hist.max(),
+                })
+            })
+            .collect()
     }
 
     /// Writes one histogram per second in the HdrHistogram interval log format.
@@ -473,14 +406,15 @@ impl Report {
 mod tests {
     use super::*;
     use crate::bench::failure::Reason;
+    use crate::bench::series::{new_histogram, SecondReport};
     use rustix::io::Errno;
 
-    /// A report from one worker's final tick with `counts` and `failures`.
+    /// A report from one worker's final report with `counts` and `failures`.
     fn report(opts: &[&str], counts: Counts, failures: Failures) -> Report {
         let args = BenchArgs::try_parse_from(opts).expect("valid options");
         let start = Instant::now();
-        let mut collector = Collector::new(1, &args, start, start);
-        collector.add(Tick {
+        let mut series = Series::new(1);
+        series.add(SecondReport {
             second: 0,
             counts,
             hist: new_histogram(),
@@ -488,7 +422,7 @@ mod tests {
             failures,
             last: true,
         });
-        collector.finish(Duration::ZERO, 1)
+        Report::new(&args, series, start, Duration::ZERO, 1)
     }
 
     /// Address exhaustion is named, counted and explained, in the table and the JSON.
@@ -536,9 +470,9 @@ mod tests {
         };
         let mut failures = Failures::default();
         failures.closed.add(Reason::ClosedByServer);
-        let report = report(&["-r", "1000", "-d", "1s"], counts, failures);
-        assert_eq!(report.rate_reached(), Some(false));
-        let table = report.table();
+        let lost = report(&["-r", "1000", "-d", "1s"], counts, failures);
+        assert_eq!(lost.rate_reached(), Some(false));
+        let table = lost.table();
         assert!(
             table.contains("NOT reached (connections failed)"),
             "{table}"
@@ -552,7 +486,7 @@ mod tests {
             conn_errors: 0,
             ..counts
         };
-        let report = super::tests::report(&["-r", "1000", "-d", "1s"], clean, Failures::default());
-        assert_eq!(report.rate_reached(), Some(true), "{}", report.table());
+        let held = report(&["-r", "1000", "-d", "1s"], clean, Failures::default());
+        assert_eq!(held.rate_reached(), Some(true), "{}", held.table());
     }
 }

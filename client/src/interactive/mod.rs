@@ -9,11 +9,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
 use crate::connect::{connect, ConnectOptions};
+use crate::sys::{interrupted, timespec, would_block};
+use answers::Answers;
+
+mod answers;
 
 /// The prompt shown before each line.
 pub const PROMPT: &str = ">>> ";
@@ -21,12 +25,17 @@ pub const PROMPT: &str = ">>> ";
 /// The command that leaves the prompt (as does Ctrl-D).
 pub const QUIT: &str = "/quit";
 
-/// The longest incomplete answer line kept whole; beyond it, it is shown in pieces, so a
-/// server that never sends a newline cannot make the prompt's memory grow without bound.
-const MAX_PARTIAL: usize = 64 * 1024;
+/// How long to wait for an answer without any progress, unless told otherwise
+/// (`--reply-timeout`).
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// At most this much of an incomplete answer is quoted in an error message.
-const MAX_QUOTED: usize = 200;
+/// The read buffer of an exchange: a typed line's answer fits many times over, and a long
+/// paste's answers are read in a few calls.
+const READ_BUF: usize = 16 * 1024;
+
+/// The read buffer for what an idle connection received unasked: a notice such as the busy
+/// line, which is short.
+const NOTICE_BUF: usize = 512;
 
 /// Where the prompt's history is kept between sessions: `$SHOUT_HISTORY`, else
 /// `$HOME/.shout_history`; `None` if neither is set.
@@ -165,13 +174,13 @@ impl Session<'_> {
 /// Whether the peer has ended the connection. Anything it sent unasked (such as the busy line)
 /// is shown on stderr.
 fn closed_by_peer(stream: &TcpStream) -> bool {
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; NOTICE_BUF];
     loop {
         match (&*stream).read(&mut buf) {
             Ok(0) => return true,
             Ok(n) => eprint!("{}", String::from_utf8_lossy(&buf[..n])),
-            Err(e) if would_block(&e) => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if not_ready(&e) => return false,
+            Err(e) if interrupted(&e) => continue,
             Err(_) => return true,
         }
     }
@@ -198,15 +207,10 @@ impl From<Failure> for anyhow::Error {
     }
 }
 
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-fn interrupted(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::Interrupted
+/// Nothing to read or no room to write yet (a socket timeout says the same as a non-blocking
+/// socket's `WouldBlock`).
+fn not_ready(e: &io::Error) -> bool {
+    would_block(e) || e.kind() == io::ErrorKind::TimedOut
 }
 
 /// Whether `e` means the peer ended the connection (rather than a local problem).
@@ -230,7 +234,7 @@ fn send_and_receive(
 ) -> Result<(), Failure> {
     let mut answers = Answers::new(message.iter().filter(|&&b| b == b'\n').count());
     let mut sent = 0;
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = [0u8; READ_BUF];
     let mut deadline = Instant::now() + timeout;
     while !answers.complete() {
         let mut progress = false;
@@ -240,7 +244,7 @@ fn send_and_receive(
                     sent += n;
                     progress = true;
                 }
-                Err(e) if would_block(&e) || interrupted(&e) => {}
+                Err(e) if not_ready(&e) || interrupted(&e) => {}
                 Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
                 Err(e) => {
                     return Err(Failure::Other(
@@ -265,7 +269,7 @@ fn send_and_receive(
                 }
                 out.flush().map_err(Failure::Output)?;
             }
-            Err(e) if would_block(&e) || interrupted(&e) => {}
+            Err(e) if not_ready(&e) || interrupted(&e) => {}
             Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
             Err(e) => {
                 return Err(Failure::Other(anyhow::Error::new(e).context(format!(
@@ -300,132 +304,15 @@ fn wait_ready(stream: &TcpStream, write: bool, limit: Duration) -> io::Result<()
         flags |= PollFlags::OUT;
     }
     let mut fds = [PollFd::new(stream, flags)];
-    let timeout = Timespec {
-        tv_sec: i64::try_from(limit.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: limit.subsec_nanos().into(),
-    };
-    match rustix::event::poll(&mut fds, Some(&timeout)) {
+    match rustix::event::poll(&mut fds, Some(&timespec(limit))) {
         Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// The answers to a number of lines, collected as bytes arrive: an answer is complete at its
-/// newline (uppercasing never adds or removes one), wherever the reads happen to end. Sans-IO:
-/// it is fed bytes and writes complete lines to an output.
-#[derive(Debug)]
-struct Answers {
-    /// Lines sent.
-    lines: usize,
-    /// Lines whose answer is complete.
-    answered: usize,
-    /// Whether any answer byte arrived.
-    started: bool,
-    /// The current answer line so far (bounded by [`MAX_PARTIAL`]).
-    partial: Vec<u8>,
-}
-
-impl Answers {
-    /// Answers to `lines` lines, none received yet.
-    fn new(lines: usize) -> Answers {
-        Answers {
-            lines,
-            answered: 0,
-            started: false,
-            partial: Vec::new(),
-        }
-    }
-
-    /// Every line is answered.
-    fn complete(&self) -> bool {
-        self.answered == self.lines
-    }
-
-    /// Some answer byte arrived.
-    fn started(&self) -> bool {
-        self.started
-    }
-
-    /// Takes `data` from the server, writes each answer line completed by it to `out` (UTF-8,
-    /// invalid bytes replaced), and returns what came after the last answer owed (sent unasked).
-    fn feed<'d>(&mut self, mut data: &'d [u8], out: &mut dyn Write) -> io::Result<&'d [u8]> {
-        while !data.is_empty() && !self.complete() {
-            self.started = true;
-            match data.iter().position(|&b| b == b'\n') {
-                Some(end) => {
-                    self.partial.extend_from_slice(&data[..end]);
-                    writeln!(out, "{}", String::from_utf8_lossy(&self.partial))?;
-                    self.partial.clear();
-                    self.answered += 1;
-                    data = &data[end + 1..];
-                }
-                None => {
-                    self.partial.extend_from_slice(data);
-                    data = &[];
-                    if self.partial.len() > MAX_PARTIAL {
-                        // Show what is whole of it now; keep a split character for later.
-                        let cut = char_boundary(&self.partial);
-                        write!(out, "{}", String::from_utf8_lossy(&self.partial[..cut]))?;
-                        self.partial.drain(..cut);
-                    }
-                }
-            }
-        }
-        Ok(data)
-    }
-
-    /// For an error message: how far the answers got.
-    fn so_far(&self) -> String {
-        let mut note = String::new();
-        if self.lines > 1 {
-            note = format!(" ({} of {} lines answered)", self.answered, self.lines);
-        }
-        if !self.partial.is_empty() {
-            let cut = char_boundary(&self.partial[..self.partial.len().min(MAX_QUOTED)]);
-            let more = if cut < self.partial.len() { "…" } else { "" };
-            note.push_str(&format!(
-                " after a partial answer: {}{more}",
-                String::from_utf8_lossy(&self.partial[..cut])
-            ));
-        }
-        note
-    }
-}
-
-/// The length of `bytes` without a UTF-8 character cut short at its end.
-fn char_boundary(bytes: &[u8]) -> usize {
-    // A character is at most 4 bytes: look back at most 3 for the lead byte of the last one.
-    for back in 1..=bytes.len().min(4) {
-        let at = bytes.len() - back;
-        let b = bytes[at];
-        if b & 0xC0 == 0x80 {
-            continue; // a continuation byte
-        }
-        let width = match b {
-            0xF0..=0xF7 => 4,
-            0xE0..=0xEF => 3,
-            0xC0..=0xDF => 2,
-            _ => 1,
-        };
-        return if back < width { at } else { bytes.len() };
-    }
-    bytes.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Feeds `chunks` to answers for `lines` lines; returns the output and the unasked bytes.
-    fn feed_all(lines: usize, chunks: &[&[u8]]) -> (Answers, String, Vec<u8>) {
-        let mut answers = Answers::new(lines);
-        let mut out = Vec::new();
-        let mut unasked = Vec::new();
-        for chunk in chunks {
-            unasked.extend_from_slice(answers.feed(chunk, &mut out).unwrap());
-        }
-        (answers, String::from_utf8(out).unwrap(), unasked)
-    }
 
     /// Enter sends the line with a newline; a paste ending in a newline gets no second one.
     #[test]
@@ -435,86 +322,5 @@ mod tests {
         assert_eq!(message_for("a\nb"), b"a\nb\n");
         assert_eq!(message_for("a\nb\n"), b"a\nb\n");
         assert_eq!(message_for("\n"), b"\n");
-    }
-
-    /// An answer is complete at its newline, not when a read ends in one: three answers in
-    /// reads that split them anywhere come out as three lines.
-    #[test]
-    fn answers_complete_by_newline_count() {
-        let (answers, out, unasked) = feed_all(3, &[b"ON", b"E\nTW", b"O\n", b"THREE\n"]);
-        assert!(answers.complete());
-        assert_eq!(out, "ONE\nTWO\nTHREE\n");
-        assert!(unasked.is_empty());
-
-        // A read that ends in a newline mid-way is not the end.
-        let (answers, out, _) = feed_all(3, &[b"ONE\n", b"TWO\n"]);
-        assert!(!answers.complete());
-        assert_eq!(out, "ONE\nTWO\n");
-        assert_eq!(answers.so_far(), " (2 of 3 lines answered)");
-    }
-
-    /// Every way of cutting 1,000 answers into reads gives the same lines.
-    #[test]
-    fn any_chunking_gives_the_same_answers() {
-        let text: String = (0..1000).map(|i| format!("LINE {i} STRASSE ß\n")).collect();
-        let bytes = text.as_bytes();
-        for size in [1, 2, 3, 7, 4096, bytes.len()] {
-            let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
-            let (answers, out, unasked) = feed_all(1000, &chunks);
-            assert!(answers.complete(), "chunks of {size}");
-            assert_eq!(out, text, "chunks of {size}");
-            assert!(unasked.is_empty());
-        }
-    }
-
-    /// Bytes after the last answer owed are handed back, not taken as an answer.
-    #[test]
-    fn bytes_beyond_the_answers_are_unasked() {
-        let (answers, out, unasked) = feed_all(1, &[b"ONE\nbusy\n"]);
-        assert!(answers.complete());
-        assert_eq!(out, "ONE\n");
-        assert_eq!(unasked, b"busy\n");
-    }
-
-    /// An endless answer line is shown in pieces, never held whole, and never split inside a
-    /// character.
-    #[test]
-    fn endless_line_is_bounded() {
-        let mut answers = Answers::new(1);
-        let mut out = Vec::new();
-        let chunk = "ß".repeat(1001); // 2002 bytes: pieces end mid-character
-        for _ in 0..100 {
-            answers.feed(chunk.as_bytes(), &mut out).unwrap();
-            assert!(answers.partial.len() <= MAX_PARTIAL + chunk.len());
-        }
-        answers.feed(b"\n", &mut out).unwrap();
-        assert!(answers.complete());
-        assert_eq!(String::from_utf8(out).unwrap(), chunk.repeat(100) + "\n");
-    }
-
-    /// A partial answer is quoted in the error, shortened.
-    #[test]
-    fn partial_answer_is_quoted() {
-        let (answers, _, _) = feed_all(1, &[b"HEL"]);
-        assert_eq!(answers.so_far(), " after a partial answer: HEL");
-        let long = vec![b'X'; 1000];
-        let (answers, _, _) = feed_all(1, &[&long]);
-        assert_eq!(
-            answers.so_far(),
-            format!(" after a partial answer: {}…", "X".repeat(MAX_QUOTED))
-        );
-    }
-
-    /// Cuts fall before a character that is not whole.
-    #[test]
-    fn char_boundaries() {
-        assert_eq!(char_boundary(b"abc"), 3);
-        assert_eq!(char_boundary("aß".as_bytes()), 3);
-        assert_eq!(char_boundary(&"aß".as_bytes()[..2]), 1);
-        assert_eq!(char_boundary(&"a€".as_bytes()[..3]), 1);
-        assert_eq!(char_boundary(&"a😀".as_bytes()[..4]), 1);
-        assert_eq!(char_boundary("a😀".as_bytes()), 5);
-        assert_eq!(char_boundary(b""), 0);
-        assert_eq!(char_boundary(&[0x80, 0x80]), 2);
     }
 }
