@@ -207,9 +207,11 @@ impl EventLoop {
             for event in events.iter() {
                 self.on_event(event, now);
             }
-            self.shared.stats.traffic(std::mem::take(&mut self.traffic));
             self.expire(now);
-            if self.drain_done(now) {
+            let done = self.drain_done(now);
+            // Once per round (not per read or write): the counters are shared by every worker.
+            self.flush_traffic();
+            if done {
                 return;
             }
         }
@@ -469,6 +471,11 @@ impl EventLoop {
         }
     }
 
+    /// Adds the traffic gathered since the last flush to the server's counters.
+    fn flush_traffic(&mut self) {
+        self.shared.stats.traffic(std::mem::take(&mut self.traffic));
+    }
+
     /// Closes connection `i`'s socket, then counts it and logs `closed`: whoever sees the
     /// count or the log line knows the socket is closed.
     fn close(&mut self, i: usize, reason: CloseReason) {
@@ -485,6 +492,8 @@ impl EventLoop {
         let _ = self.poll.registry().deregister(&mut stream);
         drop(stream);
         recycle(&mut self.buffers, &mut conn);
+        // Its bytes are counted before its close, so whoever sees the close sees them too.
+        self.flush_traffic();
         self.shared.closed(peer, reason);
         log_closed(id, peer, reason, &conn);
         self.generations[i] += 1;
