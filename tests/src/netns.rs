@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{bin, join_within, Shoutd, TIMEOUT};
+use crate::process::bin;
+use crate::shoutd::Shoutd;
+use crate::wait::{join_within, TIMEOUT};
 
 /// Serialises `ip netns add` and `del` within this process: the first `add` sets up the
 /// `/run/netns` mount, which concurrent calls can race on.

@@ -661,7 +661,7 @@ fn binary_usage_error_exits_2() {
 /// up).
 #[test]
 fn binary_nothing_listening_exits_2() {
-    let addr = dead_addr();
+    let addr = free_port_addr();
     let (code, out, err) = shout(&[
         "bench",
         "-c",
@@ -678,16 +678,13 @@ fn binary_nothing_listening_exits_2() {
     assert!(out.contains("is shoutd running?"), "{out}");
 }
 
-/// An address nobody listens on, found by binding an ephemeral port and closing it again.
-fn dead_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address")
-}
-
 /// Refused connections are counted by reason, in the report and its JSON.
 #[test]
 fn refused_connections_say_why() {
-    let report = run_bench(&[dead_addr()], &["-c", "5", "-n", "50", "--timeout", "2s"]);
+    let report = run_bench(
+        &[free_port_addr()],
+        &["-c", "5", "-n", "50", "--timeout", "2s"],
+    );
     let c = *report.counts();
     assert_eq!(c.connect_failures, 5, "{c:?}");
     assert_eq!(report.exit_code(), 2, "{c:?}");
@@ -714,7 +711,7 @@ fn refused_connections_say_why() {
 #[test]
 fn messages_due_without_a_connection_are_unsent() {
     let report = run_bench(
-        &[dead_addr()],
+        &[free_port_addr()],
         &["--rate", "1000", "-d", "1s", "-c", "2", "--timeout", "2s"],
     );
     let c = *report.counts();
@@ -731,7 +728,7 @@ fn rate_is_not_reached_when_connections_failed() {
     let server = TestServer::default_config();
     // Connections 0 and 2 go to the server, 1 and 3 to nothing.
     let report = run_bench(
-        &[server.addr, dead_addr()],
+        &[server.addr, free_port_addr()],
         &["--rate", "200", "-d", "1s", "-c", "4", "--timeout", "2s"],
     );
     let c = *report.counts();

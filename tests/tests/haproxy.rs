@@ -7,7 +7,7 @@
 //! sets `SHOUT_REQUIRE_HAPROXY=1`, so in CI a missing haproxy fails them). Elsewhere, without
 //! haproxy, they say so on stderr and pass without running.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -34,14 +34,6 @@ fn haproxy_available() -> bool {
     found
 }
 
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// HAProxy with the repository's configuration, in front of `backends`; killed on drop.
 struct Haproxy {
     child: Child,
@@ -53,7 +45,7 @@ impl Haproxy {
     fn start(backends: &[SocketAddr]) -> Haproxy {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg");
         let original = std::fs::read_to_string(path).expect("read deploy/haproxy.cfg");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let addr = free_port_addr();
         let servers: String = backends
             .iter()
             .enumerate()
@@ -67,7 +59,7 @@ impl Haproxy {
                 config.push_str(&format!("    bind {addr}\n"));
                 substituted += 1;
             } else if trimmed == "bind :8404" {
-                config.push_str(&format!("    bind 127.0.0.1:{}\n", free_port()));
+                config.push_str(&format!("    bind {}\n", free_port_addr()));
                 substituted += 1;
             } else if trimmed.starts_with("server-template ") {
                 config.push_str(&servers);
@@ -138,14 +130,6 @@ fn served(shoutd: &mut Shoutd) -> u64 {
         .unwrap_or_else(|| panic!("no count in: {line}"))
 }
 
-/// The `msgs_per_s=` field of a `--stats-interval` log line.
-fn msgs_per_s(line: &str) -> u64 {
-    line.split(' ')
-        .find_map(|word| word.strip_prefix("msgs_per_s="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no msgs_per_s in: {line}"))
-}
-
 /// `shout bench` through HAProxy to two shoutd: every answer exact, both servers used.
 #[test]
 fn bench_through_haproxy() {
@@ -209,7 +193,7 @@ fn rolling_restart_under_load() {
     let load = thread::spawn(move || bench::execute(&args).expect("bench runs"));
     // Restart `a` once it is serving the bench (health checks alone are a few lines a second).
     wait_until("the load to reach the first server", || {
-        (msgs_per_s(&a.expect_log("stats")) >= 100).then_some(())
+        (log_field(&a.expect_log("stats"), "msgs_per_s") >= 100).then_some(())
     });
     a.signal(Signal::TERM);
     assert_eq!(a.wait_exit().code(), Some(0), "the draining server failed");

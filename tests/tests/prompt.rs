@@ -277,13 +277,7 @@ fn reconnects_after_idle_close() {
 /// When nothing listens, the prompt is not started: one clear line, and exit status 2.
 #[test]
 fn refused_connect_exits_2() {
-    // Bind then drop, to find a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("local address")
-        .port();
-    let mut term = Terminal::spawn("refused", &[&format!("127.0.0.1:{port}")]);
+    let mut term = Terminal::spawn("refused", &[&free_port_addr().to_string()]);
     term.expect("connection refused (is shoutd running?)");
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(2), "{status}");
