@@ -21,13 +21,18 @@ pub mod http;
 
 // The real binaries as child processes.
 pub mod process;
-pub use process::{bin, cpu_ticks, leave_descriptors, run_bin, run_shout, wait_child};
+pub use process::{
+    assert_not_spinning, bin, leave_descriptors, run_bin, run_shout, run_text, wait_child,
+};
 pub mod shoutd;
 pub use shoutd::{log_field, Shoutd};
 
 // Every server test on both concurrency models (and the `model_tests!` macro).
 pub mod models;
 pub use models::{model_args, server_with};
+
+// `shout bench` in this process (`shout_tests::bench::…`).
+pub mod bench;
 
 // Network faults in private network namespaces.
 pub mod netns;

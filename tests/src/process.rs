@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
+use std::time::Duration;
 
 use crate::wait::{join_within, wait_until, TIMEOUT};
 
@@ -68,6 +69,13 @@ pub fn run_bin(name: &str, args: &[&str], input: Vec<u8>) -> (Option<i32>, Vec<u
     )
 }
 
+/// Runs binary `name` with `args` and no input, as [`run_bin`] does; returns (exit code,
+/// stdout, stderr), the output as text.
+pub fn run_text(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let (code, out, err) = run_bin(name, args, Vec::new());
+    (code, String::from_utf8(out).expect("UTF-8 output"), err)
+}
+
 /// Runs the real `shout` as [`run_bin`] does.
 pub fn run_shout(args: &[&str], input: Vec<u8>) -> (Option<i32>, Vec<u8>, String) {
     run_bin("shout", args, input)
@@ -78,8 +86,18 @@ pub fn wait_child(child: &mut Child) -> ExitStatus {
     wait_until("the process to exit", || child.try_wait().expect("wait"))
 }
 
+/// Asserts that process `pid` is waiting, not spinning: it uses under 30 clock ticks of CPU
+/// (0.3 s at the usual 100 Hz) in the next second, where a busy loop would take most of a
+/// core. `context` says what it is waiting through, for the failure message.
+pub fn assert_not_spinning(pid: u32, context: &str) {
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 30, "pid {pid} used {used} ticks in 1 s {context}");
+}
+
 /// CPU time (user + system, in clock ticks) process `pid` has used, from `/proc`.
-pub fn cpu_ticks(pid: u32) -> u64 {
+fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
     // Fields after the command name (in parentheses): utime is the 12th, stime the 13th.
     let after = &stat[stat.rfind(')').expect("stat has a command name") + 2..];

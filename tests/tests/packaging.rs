@@ -3,17 +3,11 @@
 
 use shout_tests::*;
 
-/// Runs binary `name` with `args` and no input; returns (exit code, stdout, stderr).
-fn run(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let (code, out, err) = run_bin(name, args, Vec::new());
-    (code, String::from_utf8(out).expect("UTF-8 output"), err)
-}
-
 /// Both binaries print a bash completion script that names them, and exit 0.
 #[test]
 fn completions_are_printed() {
     for name in ["shoutd", "shout"] {
-        let (code, out, err) = run(name, &["completions", "bash"]);
+        let (code, out, err) = run_text(name, &["completions", "bash"]);
         assert_eq!(code, Some(0), "{name} completions bash failed: {err}");
         assert!(
             out.contains(&format!("_{name}()")) && out.contains("complete "),
@@ -27,7 +21,7 @@ fn completions_are_printed() {
 #[test]
 fn man_pages_are_printed() {
     for name in ["shoutd", "shout"] {
-        let (code, out, err) = run(name, &["man"]);
+        let (code, out, err) = run_text(name, &["man"]);
         assert_eq!(code, Some(0), "{name} man failed: {err}");
         let title = out
             .lines()
@@ -44,7 +38,7 @@ fn man_pages_are_printed() {
 #[test]
 fn completions_for_unknown_shell_is_usage_error() {
     for name in ["shoutd", "shout"] {
-        let (code, out, err) = run(name, &["completions", "nosuchshell"]);
+        let (code, out, err) = run_text(name, &["completions", "nosuchshell"]);
         assert_eq!(code, Some(2), "{name}: {err}");
         assert!(out.is_empty(), "{name} printed to stdout: {out}");
         assert!(

@@ -1,0 +1,113 @@
+//! The real `shout bench` binary: exit code 2 for usage errors (a message that explains
+//! `--json=FILE`) and for a server nobody listens on, and the table or JSON of a passing run on
+//! stdout with exit code 0.
+
+use serde_json::Value;
+use shout_tests::bench::shared_cores;
+use shout_tests::*;
+
+/// Runs the real `shout` with `args`, no input; returns (exit code, stdout, stderr).
+fn shout(args: &[&str]) -> (Option<i32>, String, String) {
+    run_text("shout", args)
+}
+
+/// The real binary: exit code 2 for a usage error (`--size 3`).
+#[test]
+fn binary_usage_error_exits_2() {
+    let (code, out, err) = shout(&["bench", "--size", "3", "-n", "10", "127.0.0.1:1"]);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("--size"), "{err}");
+}
+
+/// The real binary: exit code 2 when nothing listens on the address (no connection can be set
+/// up).
+#[test]
+fn binary_nothing_listening_exits_2() {
+    let addr = free_port_addr();
+    let (code, out, err) = shout(&[
+        "bench",
+        "-c",
+        "3",
+        "-n",
+        "30",
+        "--timeout",
+        "2s",
+        &addr.to_string(),
+    ]);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("connections could not be set up"), "{out}");
+    assert!(out.contains("why failed    connection refused 3"), "{out}");
+    assert!(out.contains("is shoutd running?"), "{out}");
+}
+
+/// The real binary: `--duration 0` is a usage error (exit code 2), not a passing run of no
+/// messages.
+#[test]
+fn binary_zero_duration_is_a_usage_error() {
+    let server = TestServer::default_config();
+    let (code, out, err) = shout(&["bench", "-d", "0", &server.addr.to_string()]);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("--duration"), "{err}");
+    assert!(!out.contains("OK"), "{out}");
+    assert_eq!(server.stop().accepted, 0);
+}
+
+/// The real binary: `--json report.json` (a space) says the file needs `--json=report.json`,
+/// exit code 2, and runs nothing.
+#[test]
+fn binary_json_with_a_space_explains_the_equals() {
+    let server = TestServer::default_config();
+    let (code, out, err) = shout(&[
+        "bench",
+        "-n",
+        "10",
+        "--json",
+        "report.json",
+        &server.addr.to_string(),
+    ]);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("--json=report.json"), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(!std::path::Path::new("report.json").exists());
+    assert_eq!(server.stop().accepted, 0);
+}
+
+/// The real binary: a passing run exits 0 and prints the table with its result line.
+#[test]
+fn binary_passing_run_prints_table() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let (code, out, err) = shout(&["bench", "-c", "4", "-n", "2000", &server.addr.to_string()]);
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    let result = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("result"))
+        .unwrap_or_else(|| panic!("no result line in:\n{out}"));
+    assert!(result.contains("OK"), "{result}");
+    assert!(out.contains("latency (µs)"), "{out}");
+    assert!(out.contains("sent 2000  answered 2000"), "{out}");
+    // stderr is a pipe here: no progress line.
+    assert!(!err.contains("msgs/s"), "progress on a pipe: {err}");
+}
+
+/// The real binary: `--json` alone prints one JSON document on stdout instead of the table.
+#[test]
+fn binary_json_to_stdout() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let (code, out, err) = shout(&[
+        "bench",
+        "--json",
+        "-c",
+        "2",
+        "-n",
+        "1000",
+        &server.addr.to_string(),
+    ]);
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    let json: Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["messages"]["answered"], 1000);
+    assert_eq!(json["config"]["connections"], 2);
+}
