@@ -39,3 +39,6 @@ pub mod netns;
 
 // The check that modules import one way (`tests/tests/layers.rs`).
 pub mod layers;
+
+/// Checking `--help` against the clap definitions.
+pub mod help;
