@@ -76,7 +76,7 @@ for server, conns, ticks, rss0, rss1, status, wake, path in rows:
         "rate": r["throughput"]["msgs_per_s"],
         "p50": r["latency_us"]["p50"],
         "p99": r["latency_us"]["p99"],
-        "errors": sum(r["errors"].values()) + (0 if status == "0" else 1),
+        "errors": sum(v for v in r["errors"].values() if isinstance(v, int)) + (0 if status == "0" else 1),
         "rss": (int(rss1) - int(rss0)) / int(conns),
         "wake": float(wake),
     })

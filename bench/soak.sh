@@ -114,7 +114,7 @@ for line in open(sys.argv[1]):
     reports += [json.load(open(p)) for p in churn]
     answered = sum(r["messages"]["answered"] for r in reports)
     mismatches = sum(r["errors"]["mismatches"] for r in reports)
-    other = sum(v for r in reports for k, v in r["errors"].items() if k != "mismatches")
+    other = sum(v for r in reports for k, v in r["errors"].items() if k != "mismatches" and isinstance(v, int))
     other += sum(r["messages"]["unsent"] for r in reports)
     statuses = [l.strip() for l in open(f"{work}/{model}-churn-status")] if churn else []
     ok = (status == "0" and all(r["ok"] for r in reports) and other == 0

@@ -92,12 +92,12 @@ for line in open(sys.argv[1]):
     kind, variant, a, b, path = line.rstrip("\n").split("\t")
     if kind == "burst":
         r = json.load(open(path))
-        errors = sum(r["errors"].values())
+        errors = sum(v for v in r["errors"].values() if isinstance(v, int))
         burst.setdefault(variant, []).append((float(a), int(b) / tck, errors))
     elif kind == "steady":
         r = json.load(open(path))
         cpu = int(b) / tck / (int(a) * r["throughput"]["msgs_per_s"]) * 1e6
-        steady.setdefault(variant, []).append((cpu, r["latency_us"]["p99"], sum(r["errors"].values())))
+        steady.setdefault(variant, []).append((cpu, r["latency_us"]["p99"], sum(v for v in r["errors"].values() if isinstance(v, int))))
     else:
         split = sorted(int(t) for t in a.split())
         share = split[-1] / max(1, sum(split))
