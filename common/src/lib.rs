@@ -11,7 +11,7 @@
 pub mod cli;
 mod transform;
 
-pub use transform::{transform_all, Mode, Transform, MAX_CARRY, MAX_EXPANSION};
+pub use transform::{table_bytes, transform_all, Mode, Transform, MAX_CARRY, MAX_EXPANSION};
 
 /// The port shoutd listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 9999;

@@ -1,4 +1,29 @@
 //! The streaming transform: bytes in, answer bytes out, independent of how the input was split.
+//!
+//! # How upper mode is fast in every script
+//!
+//! Pure-ASCII input (checked with `is_ascii`) is uppercased in one vectorised pass. Other
+//! input is cut into windows (64 bytes, doubling up to 4 KiB) and each window is answered in
+//! two steps:
+//!
+//! 1. The window is copied to the output with [`u8::to_ascii_uppercase`] on every byte, in
+//!    one vectorised pass. That is already the whole answer for ASCII, for invalid bytes and for
+//!    every character that does not change (CJK, digits, symbols, capitals, emoji...), since
+//!    `to_ascii_uppercase` leaves bytes >= 0x80 alone.
+//! 2. Only characters that may change are then looked at: 8 bytes at a time, a bit trick
+//!    finds lead bytes (>= 0xC0) followed by a continuation byte; leads that start no changing
+//!    character (`LEADS`, e.g. every CJK ideograph's) are skipped without decoding; the others
+//!    are validated and decoded, and their uppercase, found in a two-level table, overwrites
+//!    them in place when it has the same length (most Latin, Greek, Cyrillic, Armenian,
+//!    Georgian...). A character whose uppercase has another length (ß -> SS, ﬁ -> FI, ı -> I)
+//!    ends the window there: the output is cut at it, its uppercase appended, and a new
+//!    (short) window starts after it.
+//!
+//! The tables are generated at build time by `build.rs` from `char::to_uppercase` itself, and
+//! a test compares the transform with it for every scalar value. They take about
+//! `TABLE_BYTES` (a few KiB); see [`table_bytes`]. Skipping a lead byte without validating what
+//! follows is sound because the skipped character (valid or not) is answered unchanged either
+//! way and a continuation byte never starts anything.
 
 use std::fmt;
 use std::str::FromStr;
@@ -61,8 +86,8 @@ impl FromStr for Mode {
 #[derive(Debug, Clone)]
 pub struct Transform {
     mode: Mode,
-    /// The start of a character cut by the end of the previous read (`carry_len` <= 3 between
-    /// calls; the fourth slot takes the byte that completes or breaks it).
+    /// The start of a character cut by the end of the previous read: a valid prefix of a
+    /// multi-byte character, `carry_len` <= 3 bytes between calls.
     carry: [u8; 4],
     carry_len: usize,
 }
@@ -97,57 +122,63 @@ impl Transform {
     ///
     /// Everything is answered except the start of a character cut off at the end of `input`,
     /// which is held until the next call.
-    pub fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         if self.mode == Mode::Echo {
             out.extend_from_slice(input);
             return;
         }
-        // Complete (or break) a character held from the previous read, one byte at a time:
-        // at most 3 bytes, so the cost does not matter.
-        while self.carry_len > 0 {
-            let Some((&byte, rest)) = input.split_first() else {
+        let input = if self.carry_len > 0 {
+            let rest = self.complete_carry(input, out);
+            if self.carry_len > 0 {
                 return;
-            };
-            self.carry[self.carry_len] = byte;
-            self.carry_len += 1;
-            match std::str::from_utf8(&self.carry[..self.carry_len]) {
-                Ok(ch) => {
-                    upper_str(ch, out);
-                    self.carry_len = 0;
-                    input = rest;
-                }
-                // Still a valid prefix of a character: keep waiting.
-                Err(e) if e.error_len().is_none() => input = rest,
-                Err(_) => {
-                    // `byte` cannot continue the held prefix: the prefix is invalid and passes
-                    // unchanged, and `byte` is looked at afresh below, exactly as a whole-input
-                    // decoder resumes after an invalid sequence.
-                    out.extend_from_slice(&self.carry[..self.carry_len - 1]);
-                    self.carry_len = 0;
-                }
             }
-        }
+            rest
+        } else {
+            input
+        };
         if input.is_ascii() {
             push_ascii_upper(input, out);
             return;
         }
-        let mut chunks = input.utf8_chunks().peekable();
-        while let Some(chunk) = chunks.next() {
-            upper_str(chunk.valid(), out);
-            let invalid = chunk.invalid();
-            if chunks.peek().is_none() && is_cut_character(invalid) {
-                self.carry[..invalid.len()].copy_from_slice(invalid);
-                self.carry_len = invalid.len();
-            } else {
-                out.extend_from_slice(invalid);
-            }
-        }
+        let (body, cut) = input.split_at(input.len() - cut_len(input));
+        upper_body(body, out);
+        self.carry[..cut.len()].copy_from_slice(cut);
+        self.carry_len = cut.len();
     }
 
     /// Ends the stream: bytes still held (an incomplete character) go out unchanged.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.carry[..self.carry_len]);
         self.carry_len = 0;
+    }
+
+    /// Continues the held character with the first bytes of `input` and returns the rest.
+    ///
+    /// If `input` completes it, its uppercase is appended; if a byte cannot continue it, the
+    /// held bytes pass unchanged and that byte is left in the rest to be looked at afresh,
+    /// exactly as a whole-input decoder resumes after an invalid sequence; if `input` ends
+    /// first, its bytes join the held ones.
+    fn complete_carry<'a>(&mut self, input: &'a [u8], out: &mut Vec<u8>) -> &'a [u8] {
+        let len = sequence_len(self.carry[0]);
+        let mut used = 0;
+        while self.carry_len < len {
+            let Some(&byte) = input.get(used) else {
+                return &[];
+            };
+            if !continues(&self.carry[..self.carry_len], byte) {
+                out.extend_from_slice(&self.carry[..self.carry_len]);
+                self.carry_len = 0;
+                return &input[used..];
+            }
+            self.carry[self.carry_len] = byte;
+            self.carry_len += 1;
+            used += 1;
+        }
+        let ch = &self.carry[..len];
+        let upper = decode_at(ch).and_then(|(cp, len)| replacement(cp, len));
+        out.extend_from_slice(upper.unwrap_or(ch));
+        self.carry_len = 0;
+        &input[used..]
     }
 }
 
@@ -160,36 +191,248 @@ pub fn transform_all(mode: Mode, input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether `bytes` (the end of a read) is the start of a valid character whose remaining bytes
-/// have not arrived, rather than an invalid sequence.
-fn is_cut_character(bytes: &[u8]) -> bool {
-    !bytes.is_empty()
-        && bytes.len() <= MAX_CARRY
-        && std::str::from_utf8(bytes).is_err_and(|e| e.error_len().is_none())
+/// The memory the uppercase tables take (read-only, shared by every transform), in bytes.
+pub const fn table_bytes() -> usize {
+    std::mem::size_of_val(&tables::BLOCK_OF)
+        + std::mem::size_of_val(&tables::ENTRIES)
+        + std::mem::size_of_val(&tables::SPECIAL)
 }
 
-/// Appends `s` uppercased, copying runs of ASCII in bulk.
-fn upper_str(s: &str, out: &mut Vec<u8>) {
-    let mut rest = s;
-    while !rest.is_empty() {
-        let ascii = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
-        push_ascii_upper(&rest.as_bytes()[..ascii], out);
-        let mut chars = rest[ascii..].chars();
-        if let Some(c) = chars.next() {
-            let mut buf = [0u8; 4];
-            for u in c.to_uppercase() {
-                out.extend_from_slice(u.encode_utf8(&mut buf).as_bytes());
+/// The uppercase tables generated by `build.rs` from `char::to_uppercase`.
+mod tables {
+    include!(concat!(env!("OUT_DIR"), "/upper_tables.rs"));
+}
+
+/// The first window of a body, and the window after a character that changed length.
+const MIN_WINDOW: usize = 64;
+/// The largest window: a character that changes length wastes at most this much work.
+const MAX_WINDOW: usize = 4096;
+
+/// Appends `bytes` with ASCII letters uppercased: other bytes (>= 0x80) are unchanged.
+fn push_ascii_upper(bytes: &[u8], out: &mut Vec<u8>) {
+    out.extend(bytes.iter().map(u8::to_ascii_uppercase));
+}
+
+/// Appends `body` (which does not end inside a valid character) uppercased.
+fn upper_body(body: &[u8], out: &mut Vec<u8>) {
+    let mut start = 0;
+    let mut window = MIN_WINDOW;
+    while start < body.len() {
+        // End the window where no character can cross: before a byte that is not a
+        // continuation byte, or after 3 continuation bytes (a character has at most 3).
+        let mut end = (start + window).min(body.len());
+        for _ in 0..MAX_CARRY {
+            if body.get(end).is_some_and(|&b| is_continuation(b)) {
+                end += 1;
             }
         }
-        rest = chars.as_str();
+        let base = out.len();
+        push_ascii_upper(&body[start..end], out);
+        match patch(&mut out[base..]) {
+            None => {
+                start = end;
+                window = (window * 2).min(MAX_WINDOW);
+            }
+            Some((at, len, upper)) => {
+                out.truncate(base + at);
+                out.extend_from_slice(upper);
+                start += at + len;
+                window = MIN_WINDOW;
+            }
+        }
     }
 }
 
-fn push_ascii_upper(bytes: &[u8], out: &mut Vec<u8>) {
-    out.extend(bytes.iter().map(u8::to_ascii_uppercase));
+/// Uppercases in place the multi-byte characters of `window` (bytes whose ASCII letters are
+/// already uppercased) whose uppercase differs and has the same length.
+///
+/// Stops at the first character whose uppercase has another length and returns its position,
+/// its length and its uppercase; `window` is then correct up to that position.
+fn patch(window: &mut [u8]) -> Option<(usize, usize, &'static [u8])> {
+    let mut at = 0;
+    while at < window.len() {
+        let mut starts = match window.get(at..at + 65) {
+            Some(bytes) => starts_mask(bytes),
+            None => {
+                // The last bytes, zero-padded (a zero byte starts and continues nothing).
+                let mut padded = [0u8; 65];
+                padded[..window.len() - at].copy_from_slice(&window[at..]);
+                starts_mask(&padded)
+            }
+        };
+        while starts != 0 {
+            let pos = at + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            let lead = window[pos];
+            if tables::LEADS >> (lead - 0xC0) & 1 == 0 {
+                continue;
+            }
+            if lead < 0xE0 {
+                // The common case, by itself for speed: two bytes. The mask saw a continuation
+                // byte after the lead, and the leads of overlong forms (C0, C1) are not in
+                // LEADS, so this is a valid character.
+                if let Some(ch @ &mut [b0, b1]) = window.get_mut(pos..pos + 2) {
+                    let e = entry(u32::from(b0 & 0x1F) << 6 | u32::from(b1 & 0x3F));
+                    if e[0] >= 0xC0 {
+                        ch.copy_from_slice(&e[..2]);
+                        continue;
+                    }
+                }
+            }
+            let Some((cp, len)) = decode_at(&window[pos..]) else {
+                continue;
+            };
+            let Some(upper) = replacement(cp, len) else {
+                continue;
+            };
+            // Fixed-size copies: a call to `memcpy` per character would cost more than the rest.
+            match (window.get_mut(pos..pos + len), upper) {
+                (Some(ch @ &mut [_, _]), &[a, b]) => ch.copy_from_slice(&[a, b]),
+                (Some(ch @ &mut [_, _, _]), &[a, b, c]) => ch.copy_from_slice(&[a, b, c]),
+                (Some(ch @ &mut [_, _, _, _]), &[a, b, c, d]) => ch.copy_from_slice(&[a, b, c, d]),
+                _ => return Some((pos, len, upper)),
+            }
+        }
+        at += 64;
+    }
+    None
+}
+
+/// Which of the first 64 of `bytes` (65 or more) may start a multi-byte character: bit `i`
+/// is set when byte `i` is >= 0xC0 and byte `i + 1` is a continuation byte (0x80..=0xBF).
+fn starts_mask(bytes: &[u8]) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |at: usize| {
+        let bytes = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>);
+        u64::from_le_bytes(bytes.copied().unwrap_or_default())
+    };
+    let mut mask = 0;
+    for k in 0..8 {
+        let this = word(8 * k);
+        let next = word(8 * k + 1);
+        // `x << 1` moves each byte's bit 6 to its bit 7: `x & x << 1` has bit 7 set for bytes
+        // 0b11xx_xxxx, `x & !(x << 1)` for bytes 0b10xx_xxxx.
+        let starts = this & (this << 1) & next & !(next << 1) & HIGH;
+        // Gather the 8 flags (bit 0 of each byte after the shift) into the top byte.
+        let packed = (starts >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        mask |= packed << (8 * k);
+    }
+    mask
+}
+
+/// What replaces the valid `len`-byte character `cp`, when its uppercase differs from it.
+fn replacement(cp: u32, len: usize) -> Option<&'static [u8]> {
+    let e = entry(cp);
+    match e[0] {
+        0 => None,
+        0xC0..=0xFF => e.get(..len),
+        _ => Some(special(e)),
+    }
+}
+
+/// The table entry of scalar value `cp` (see build.rs): `[0, ..]` if it is its own
+/// uppercase, its uppercase's bytes if that is one character of the same length (first byte
+/// >= 0xC0), else where its uppercase is in `SPECIAL` (see [`special`]).
+fn entry(cp: u32) -> &'static [u8; 4] {
+    const UNCHANGED: &[u8; 4] = &[0; 4];
+    if cp >= tables::LIMIT {
+        return UNCHANGED;
+    }
+    let block = usize::from(
+        tables::BLOCK_OF
+            .get((cp >> 6) as usize)
+            .copied()
+            .unwrap_or(0),
+    );
+    tables::ENTRIES
+        .get(block << 6 | (cp & 63) as usize)
+        .unwrap_or(UNCHANGED)
+}
+
+/// The uppercase of a character whose [`entry`] is `e`, a special entry (first byte below
+/// 0xC0, the length; then the offset in `SPECIAL`).
+fn special(e: &'static [u8; 4]) -> &'static [u8] {
+    let offset = usize::from(u16::from_le_bytes([e[1], e[2]]));
+    tables::SPECIAL
+        .get(offset..offset + usize::from(e[0]))
+        .unwrap_or_default()
+}
+
+/// If `bytes` starts with a valid multi-byte character: its scalar value and length.
+fn decode_at(bytes: &[u8]) -> Option<(u32, usize)> {
+    let low = |b: u8| u32::from(b & 0x3F);
+    match *bytes {
+        [b0 @ 0xC2..=0xDF, b1, ..] if is_continuation(b1) => {
+            Some((u32::from(b0 & 0x1F) << 6 | low(b1), 2))
+        }
+        [b0 @ 0xE0..=0xEF, b1, b2, ..] if second_ok(b0, b1) && is_continuation(b2) => {
+            Some((u32::from(b0 & 0x0F) << 12 | low(b1) << 6 | low(b2), 3))
+        }
+        [b0 @ 0xF0..=0xF4, b1, b2, b3, ..]
+            if second_ok(b0, b1) && is_continuation(b2) && is_continuation(b3) =>
+        {
+            Some((
+                u32::from(b0 & 0x07) << 18 | low(b1) << 12 | low(b2) << 6 | low(b3),
+                4,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The length of the character that `lead` starts: 2 to 4, or 0 if it starts no multi-byte
+/// character (ASCII, a continuation byte, or a byte that never appears in UTF-8).
+fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+/// Whether `b` can be the second byte of a character starting with `lead`: a continuation
+/// byte, narrower after E0, ED, F0 and F4 (no overlong forms, surrogates, or values past
+/// U+10FFFF).
+fn second_ok(lead: u8, b: u8) -> bool {
+    match lead {
+        0xE0 => (0xA0..=0xBF).contains(&b),
+        0xED => (0x80..=0x9F).contains(&b),
+        0xF0 => (0x90..=0xBF).contains(&b),
+        0xF4 => (0x80..=0x8F).contains(&b),
+        _ => is_continuation(b),
+    }
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// Whether `byte` can follow `prefix`, a valid prefix of a multi-byte character.
+fn continues(prefix: &[u8], byte: u8) -> bool {
+    match prefix {
+        [lead] => second_ok(*lead, byte),
+        _ => is_continuation(byte),
+    }
+}
+
+/// How many bytes at the end of `input` are the start of a valid character whose remaining
+/// bytes have not arrived (0 to [`MAX_CARRY`]), to be held rather than answered as invalid.
+fn cut_len(input: &[u8]) -> usize {
+    for back in 1..=MAX_CARRY.min(input.len()) {
+        let tail = &input[input.len() - back..];
+        if is_continuation(tail[0]) {
+            continue;
+        }
+        let len = sequence_len(tail[0]);
+        let valid = len > back
+            && tail
+                .windows(2)
+                .enumerate()
+                .all(|(i, w)| continues(&tail[..=i], w[1]));
+        return if valid { back } else { 0 };
+    }
+    0
 }
 
 #[cfg(test)]
@@ -199,6 +442,24 @@ mod tests {
 
     fn upper(s: &[u8]) -> Vec<u8> {
         transform_all(Mode::Upper, s)
+    }
+
+    /// The rules, stated plainly (the transform before the fast paths): each valid character
+    /// through `char::to_uppercase`, each invalid sequence unchanged.
+    fn reference(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for chunk in input.utf8_chunks() {
+            out.extend(
+                chunk
+                    .valid()
+                    .chars()
+                    .flat_map(char::to_uppercase)
+                    .collect::<String>()
+                    .bytes(),
+            );
+            out.extend_from_slice(chunk.invalid());
+        }
+        out
     }
 
     /// Feeds `input` split at the given cut points and returns the streamed output.
@@ -305,6 +566,111 @@ mod tests {
         assert_eq!(Mode::Echo.to_string(), "echo");
     }
 
+    /// Every Unicode scalar value, alone, fed one byte at a time, and all of them in a row
+    /// (fed whole and in chunks of 1 to 7 bytes), is answered exactly as `char::to_uppercase`.
+    #[test]
+    fn every_scalar_value_matches_std() {
+        let chars: Vec<char> = (0..=0x10_FFFF).filter_map(char::from_u32).collect();
+        assert_eq!(chars.len(), 1_112_064);
+        let mut all = Vec::new();
+        let mut expected = Vec::new();
+        let mut t = Transform::new(Mode::Upper);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4];
+        for &c in &chars {
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            let want: String = c.to_uppercase().collect();
+            out.clear();
+            t.push(bytes, &mut out);
+            assert_eq!(t.held(), 0);
+            assert_eq!(out, want.as_bytes(), "{c:?} (U+{:04X})", c as u32);
+            out.clear();
+            for b in bytes {
+                t.push(std::slice::from_ref(b), &mut out);
+            }
+            assert_eq!(
+                out,
+                want.as_bytes(),
+                "{c:?} (U+{:04X}) byte by byte",
+                c as u32
+            );
+            all.extend_from_slice(bytes);
+            expected.extend_from_slice(want.as_bytes());
+        }
+        assert_eq!(upper(&all), expected);
+        out.clear();
+        for (i, chunk) in all.chunks(7).enumerate() {
+            // 7-byte chunks, each cut once more at its (i % 7)th byte.
+            let (a, b) = chunk.split_at((i % 7).min(chunk.len()));
+            t.push(a, &mut out);
+            t.push(b, &mut out);
+        }
+        t.finish(&mut out);
+        assert!(out == expected, "all scalar values in a row, chunked");
+    }
+
+    /// Bytes that start a character whose uppercase is in the tables are exactly `LEADS`, and
+    /// no byte that never starts a valid character (C0, C1, F5..FF) is among them: the two-byte
+    /// fast path relies on it.
+    #[test]
+    fn leads_are_exact() {
+        let mut leads = 0u64;
+        for c in (0x80..=0x10_FFFF).filter_map(char::from_u32) {
+            if c.to_uppercase().ne([c]) {
+                leads |= 1 << (c.to_string().as_bytes()[0] - 0xC0);
+            }
+        }
+        assert_eq!(leads, tables::LEADS);
+        assert_eq!(tables::LEADS & 0b11, 0);
+        assert_eq!(tables::LEADS >> (0xF5 - 0xC0), 0);
+        assert!(table_bytes() < 32 * 1024, "{} bytes", table_bytes());
+    }
+
+    /// Characters at every offset from the start of a stream, across the 64-byte blocks of
+    /// the scan and the windows (64 bytes doubling to 4 KiB, back to 64 after a character that
+    /// changes length), whole and cut at every byte near them.
+    #[test]
+    fn characters_at_every_offset() {
+        let pieces: [&[u8]; 14] = [
+            "é".as_bytes(),
+            "я".as_bytes(),
+            "ß".as_bytes(),
+            "ΐ".as_bytes(),
+            "ﬁ".as_bytes(),
+            "ı".as_bytes(),
+            "ⓐ".as_bytes(),
+            "𐐨".as_bytes(),
+            "日".as_bytes(),
+            "\u{ffff}".as_bytes(),
+            b"\xe2\x82",
+            b"\xf0\x9f\x98",
+            b"\xed\xa0\x80",
+            b"\xc3\xff",
+        ];
+        // Window ends are at 64, 192, 448, 960, 1984, 4032, 8128, 12224... bytes.
+        let mut offsets: Vec<usize> = (0..200).collect();
+        for end in [448, 960, 1984, 4032, 8128, 12224] {
+            offsets.extend(end - 5..end + 5);
+        }
+        for piece in pieces {
+            for &k in &offsets {
+                let mut input = vec![b'a'; k];
+                input.extend_from_slice(piece);
+                input.extend_from_slice(b"z");
+                input.extend_from_slice(piece);
+                let want = reference(&input);
+                assert_eq!(upper(&input), want, "{piece:?} after {k} bytes");
+                for cut in k.saturating_sub(1)..(k + 2 * piece.len() + 2).min(input.len()) {
+                    assert_eq!(
+                        streamed(Mode::Upper, &input, &[cut]),
+                        want,
+                        "{piece:?} after {k} cut at {cut}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Bytes that are mostly multi-byte characters and invalid sequences, where cuts matter.
     fn tricky_bytes() -> impl Strategy<Value = Vec<u8>> {
         let piece = prop_oneof![
@@ -318,6 +684,47 @@ mod tests {
         prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
     }
 
+    /// Bytes that stress the fast paths' edges: ASCII runs of lengths that end near the scan's
+    /// 64-byte blocks and the windows, characters at the edges of the table's blocks of 64
+    /// scalar values and of the table itself, characters whose uppercase changes length, and
+    /// broken sequences.
+    fn edge_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let edge_char = prop_oneof![
+            // The first and last values of table blocks, in every encoded length.
+            (0x2u32..0x800, prop::bool::ANY)
+                .prop_map(|(block, last)| block * 64 + if last { 63 } else { 0 }),
+            (tables::LIMIT - 70..tables::LIMIT + 70),
+            prop::sample::select(vec![
+                0xDF, 0x130, 0x131, 0x149, 0x17F, 0x1F0, 0x345, 0x390, 0x1E96, 0xFB00, 0xFB06,
+                0x1F80, 0x2C65
+            ]),
+        ]
+        .prop_filter_map("a scalar value", char::from_u32)
+        .prop_map(|c| c.to_string().into_bytes());
+        let piece = prop_oneof![
+            edge_char,
+            (0usize..140).prop_map(|n| vec![b'q'; n]),
+            prop::sample::select(vec![
+                60usize, 63, 64, 65, 127, 128, 191, 192, 193, 447, 448, 4031, 4032, 4095, 4096,
+                4097
+            ])
+            .prop_map(|n| vec![b'x'; n]),
+            prop::sample::select(vec![
+                &b"\xe2\x82"[..],
+                b"\xf0\x9f",
+                b"\xf0\x9f\x98",
+                b"\xc3",
+                b"\x80",
+                b"\xff",
+                b"\xed\xa0\x80",
+                b"\xf4\x90\x80\x80",
+                b"\xc0\xaf"
+            ])
+            .prop_map(<[u8]>::to_vec),
+        ];
+        prop::collection::vec(piece, 0..30).prop_map(|v| v.concat())
+    }
+
     proptest! {
         /// For any input and any chunking, streaming output equals whole-input output.
         #[test]
@@ -328,6 +735,23 @@ mod tests {
             let whole = upper(&input);
             prop_assert_eq!(streamed(Mode::Upper, &input, &cuts), whole.clone());
             prop_assert!(whole.len() <= Transform::max_output(input.len()));
+        }
+
+        /// At the fast paths' edges too, any chunking gives the rules' answer.
+        #[test]
+        fn edges_match_the_rules(
+            input in edge_bytes(),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let want = reference(&input);
+            prop_assert_eq!(upper(&input), want.clone());
+            prop_assert_eq!(streamed(Mode::Upper, &input, &cuts), want);
+        }
+
+        /// Any bytes, whole, are answered as the rules say.
+        #[test]
+        fn any_bytes_match_the_rules(input in prop::collection::vec(any::<u8>(), 0..600)) {
+            prop_assert_eq!(upper(&input), reference(&input));
         }
 
         /// Valid UTF-8 is answered exactly as Rust's own `to_uppercase`.
