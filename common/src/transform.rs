@@ -122,28 +122,17 @@ impl Transform {
     ///
     /// Everything is answered except the start of a character cut off at the end of `input`,
     /// which is held until the next call.
+    #[inline]
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         if self.mode == Mode::Echo {
             out.extend_from_slice(input);
-            return;
-        }
-        let input = if self.carry_len > 0 {
-            let rest = self.complete_carry(input, out);
-            if self.carry_len > 0 {
-                return;
+        } else if input.len() <= SHORT_INPUT {
+            for &byte in input {
+                self.step(byte, out);
             }
-            rest
         } else {
-            input
-        };
-        if input.is_ascii() {
-            push_ascii_upper(input, out);
-            return;
+            self.push_long(input, out);
         }
-        let (body, cut) = input.split_at(input.len() - cut_len(input));
-        upper_body(body, out);
-        self.carry[..cut.len()].copy_from_slice(cut);
-        self.carry_len = cut.len();
     }
 
     /// Ends the stream: bytes still held (an incomplete character) go out unchanged.
@@ -152,33 +141,66 @@ impl Transform {
         self.carry_len = 0;
     }
 
-    /// Continues the held character with the first bytes of `input` and returns the rest.
-    ///
-    /// If `input` completes it, its uppercase is appended; if a byte cannot continue it, the
-    /// held bytes pass unchanged and that byte is left in the rest to be looked at afresh,
-    /// exactly as a whole-input decoder resumes after an invalid sequence; if `input` ends
-    /// first, its bytes join the held ones.
-    fn complete_carry<'a>(&mut self, input: &'a [u8], out: &mut Vec<u8>) -> &'a [u8] {
-        let len = sequence_len(self.carry[0]);
-        let mut used = 0;
-        while self.carry_len < len {
-            let Some(&byte) = input.get(used) else {
-                return &[];
-            };
-            if !continues(&self.carry[..self.carry_len], byte) {
-                out.extend_from_slice(&self.carry[..self.carry_len]);
-                self.carry_len = 0;
-                return &input[used..];
-            }
-            self.carry[self.carry_len] = byte;
-            self.carry_len += 1;
-            used += 1;
+    /// Takes one byte: the streaming rules, one byte at a time. Used for short inputs, where
+    /// it costs least, and to resolve a held character before the bulk path takes over.
+    #[inline]
+    fn step(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if self.carry_len == 0 && byte.is_ascii() {
+            out.push(byte.to_ascii_uppercase());
+        } else {
+            self.step_slow(byte, out);
         }
-        let ch = &self.carry[..len];
-        let upper = decode_at(ch).and_then(|(cp, len)| replacement(cp, len));
-        out.extend_from_slice(upper.unwrap_or(ch));
-        self.carry_len = 0;
-        &input[used..]
+    }
+
+    /// [`step`](Transform::step) for a byte that is not ASCII or follows held bytes.
+    #[inline(never)]
+    fn step_slow(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if self.carry_len > 0 {
+            if continues(&self.carry[..self.carry_len], byte) {
+                self.carry[self.carry_len] = byte;
+                self.carry_len += 1;
+                let ch = &self.carry[..self.carry_len];
+                if ch.len() == sequence_len(ch[0]) {
+                    append(out, upper_char(ch).unwrap_or(ch));
+                    self.carry_len = 0;
+                }
+                return;
+            }
+            // `byte` cannot continue the held prefix: the prefix is invalid and passes
+            // unchanged, and `byte` is looked at afresh, exactly as a whole-input decoder
+            // resumes after an invalid sequence.
+            append(out, &self.carry[..self.carry_len]);
+            self.carry_len = 0;
+        }
+        if sequence_len(byte) > 0 {
+            self.carry[0] = byte;
+            self.carry_len = 1;
+        } else {
+            // ASCII, or a byte that cannot start a character (unchanged).
+            out.push(byte.to_ascii_uppercase());
+        }
+    }
+
+    /// Transforms an input longer than [`SHORT_INPUT`] with the bulk paths.
+    #[inline(never)]
+    fn push_long(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        // First resolve a held character: a few bytes (more only if the input starts with a
+        // run of lead bytes, each breaking the previous one).
+        while self.carry_len > 0 {
+            let Some((&byte, rest)) = input.split_first() else {
+                return;
+            };
+            self.step(byte, out);
+            input = rest;
+        }
+        if input.is_ascii() {
+            push_ascii_upper(input, out);
+            return;
+        }
+        let (body, cut) = input.split_at(input.len() - cut_len(input));
+        upper_body(body, out);
+        self.carry[..cut.len()].copy_from_slice(cut);
+        self.carry_len = cut.len();
     }
 }
 
@@ -203,6 +225,10 @@ mod tables {
     include!(concat!(env!("OUT_DIR"), "/upper_tables.rs"));
 }
 
+/// Inputs up to this long are answered byte by byte ([`Transform::step`]): less work than
+/// setting up the bulk paths.
+const SHORT_INPUT: usize = 16;
+
 /// The first window of a body, and the window after a character that changed length.
 const MIN_WINDOW: usize = 64;
 /// The largest window: a character that changes length wastes at most this much work.
@@ -217,6 +243,7 @@ fn push_ascii_upper(bytes: &[u8], out: &mut Vec<u8>) {
 fn upper_body(body: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     let mut window = MIN_WINDOW;
+    let mut resized = Resized::default();
     while start < body.len() {
         // End the window where no character can cross: before a byte that is not a
         // continuation byte, or after 3 continuation bytes (a character has at most 3).
@@ -228,27 +255,54 @@ fn upper_body(body: &[u8], out: &mut Vec<u8>) {
         }
         let base = out.len();
         push_ascii_upper(&body[start..end], out);
-        match patch(&mut out[base..]) {
-            None => {
-                start = end;
-                window = (window * 2).min(MAX_WINDOW);
-            }
-            Some((at, len, upper)) => {
-                out.truncate(base + at);
+        let done = patch(&mut out[base..], &mut resized);
+        if resized.count > 0 {
+            // Characters whose uppercase has another length: append the window's answer with
+            // them replaced, then remove the window.
+            let mut from = base;
+            for &(at, len, upper) in &resized.chars[..resized.count] {
+                out.extend_from_within(from..base + at);
                 out.extend_from_slice(upper);
-                start += at + len;
-                window = MIN_WINDOW;
+                from = base + at + len;
             }
+            out.extend_from_within(from..base + done);
+            out.drain(base..base + (end - start));
+        }
+        window = if resized.count == RESIZED_MAX {
+            MIN_WINDOW
+        } else {
+            (window * 2).min(MAX_WINDOW)
+        };
+        resized.count = 0;
+        start += done;
+    }
+}
+
+/// The most characters that change length taken in one window.
+const RESIZED_MAX: usize = 64;
+
+/// Characters of a window whose uppercase has another length: (position, length, uppercase).
+struct Resized {
+    chars: [(usize, usize, &'static [u8]); RESIZED_MAX],
+    count: usize,
+}
+
+impl Default for Resized {
+    fn default() -> Self {
+        Resized {
+            chars: [(0, 0, &[]); RESIZED_MAX],
+            count: 0,
         }
     }
 }
 
 /// Uppercases in place the multi-byte characters of `window` (bytes whose ASCII letters are
-/// already uppercased) whose uppercase differs and has the same length.
+/// already uppercased) whose uppercase differs and has the same length, and lists in
+/// `resized` those whose uppercase has another length.
 ///
-/// Stops at the first character whose uppercase has another length and returns its position,
-/// its length and its uppercase; `window` is then correct up to that position.
-fn patch(window: &mut [u8]) -> Option<(usize, usize, &'static [u8])> {
+/// Returns how much of the window is done: all of it, or up to the end of the character that
+/// filled `resized`.
+fn patch(window: &mut [u8], resized: &mut Resized) -> usize {
     let mut at = 0;
     while at < window.len() {
         let mut starts = match window.get(at..at + 65) {
@@ -290,12 +344,18 @@ fn patch(window: &mut [u8]) -> Option<(usize, usize, &'static [u8])> {
                 (Some(ch @ &mut [_, _]), &[a, b]) => ch.copy_from_slice(&[a, b]),
                 (Some(ch @ &mut [_, _, _]), &[a, b, c]) => ch.copy_from_slice(&[a, b, c]),
                 (Some(ch @ &mut [_, _, _, _]), &[a, b, c, d]) => ch.copy_from_slice(&[a, b, c, d]),
-                _ => return Some((pos, len, upper)),
+                _ => {
+                    resized.chars[resized.count] = (pos, len, upper);
+                    resized.count += 1;
+                    if resized.count == RESIZED_MAX {
+                        return pos + len;
+                    }
+                }
             }
         }
         at += 64;
     }
-    None
+    window.len()
 }
 
 /// Which of the first 64 of `bytes` (65 or more) may start a multi-byte character: bit `i`
@@ -318,6 +378,23 @@ fn starts_mask(bytes: &[u8]) -> u64 {
         mask |= packed << (8 * k);
     }
     mask
+}
+
+/// The uppercase of `ch`, a valid multi-byte character, when it differs from `ch`.
+fn upper_char(ch: &[u8]) -> Option<&'static [u8]> {
+    decode_at(ch).and_then(|(cp, len)| replacement(cp, len))
+}
+
+/// Appends `bytes` (a character's worth) with fixed-size copies: a call to `memcpy` would
+/// cost more than the rest of the work for a byte.
+fn append(out: &mut Vec<u8>, bytes: &[u8]) {
+    match *bytes {
+        [a] => out.push(a),
+        [a, b] => out.extend_from_slice(&[a, b]),
+        [a, b, c] => out.extend_from_slice(&[a, b, c]),
+        [a, b, c, d] => out.extend_from_slice(&[a, b, c, d]),
+        _ => out.extend_from_slice(bytes),
+    }
 }
 
 /// What replaces the valid `len`-byte character `cp`, when its uppercase differs from it.
@@ -668,6 +745,23 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Runs of characters whose uppercase has another length, more than a window takes at
+    /// once, after every short prefix and cut anywhere.
+    #[test]
+    fn many_characters_that_change_length() {
+        let unit = "ıﬁaßſé ΐ".as_bytes();
+        for k in 0..70 {
+            let mut input = vec![b'a'; k];
+            for _ in 0..(3 * RESIZED_MAX) {
+                input.extend_from_slice(unit);
+            }
+            let want = reference(&input);
+            assert_eq!(upper(&input), want, "after {k} bytes");
+            let cuts: Vec<usize> = (0..input.len()).step_by(97 + k).collect();
+            assert_eq!(streamed(Mode::Upper, &input, &cuts), want, "after {k} bytes, cut");
         }
     }
 
