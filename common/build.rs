@@ -8,11 +8,15 @@
 //! - `BLOCK_OF`: for each block of 64 scalar values below `LIMIT` (`cp >> 6`), the block's
 //!   number in `ENTRIES`, 0 if no character of the block changes;
 //! - `ENTRIES`: 64 entries of 4 bytes per block, block 0 all zeros, the entry of `cp` being
-//!   `ENTRIES[64 * BLOCK_OF[cp >> 6] + cp % 64]`: `[0, 0, 0, 0]` for a character that does
-//!   not change; its uppercase's UTF-8 bytes when that is one character of the same encoded
-//!   length (first byte >= 0xC0); otherwise `[len, offset (u16 LE), 0]`, the uppercase being
+//!   `ENTRIES[64 * BLOCK_OF[cp >> 6] + cp % 64]`: `[0, 0, 0, 0]` for a character of a block
+//!   where nothing changes (and for values that are not characters); its uppercase's UTF-8
+//!   bytes when that is one character of the same encoded length, itself included (first
+//!   byte >= 0xC0); otherwise `[len, offset (u16 LE), 0]`, the uppercase being
 //!   `SPECIAL[offset..offset + len]` (first byte 1..=0xBF: it can never be a lead byte);
 //! - `SPECIAL`: the uppercase bytes of those other characters (ß -> SS, ﬁ -> FI, ı -> I, ...);
+//! - `TWO_BYTES`: for two-byte sequences, indexed by their 11 value bits, the bytes to write:
+//!   the uppercase when it is one two-byte character, the sequence itself when it does not
+//!   change (or is an overlong form, lead C0 or C1), `[0, 0]` otherwise (see `ENTRIES`);
 //! - `LEADS`: bit `b - 0xC0` set when some character whose UTF-8 starts with byte `b` changes.
 //!
 //! Characters below U+0080 (ASCII) are not in the tables: the transform handles them with
@@ -71,15 +75,41 @@ fn main() {
     let mut block_of = Vec::new();
     // Block 0 is all zeros: the entries of every block where nothing changes.
     let unchanged = [[0u8; 4]; BLOCK as usize];
-    let mut blocks: Vec<&[[u8; 4]]> = vec![&unchanged];
-    for block in entries[..limit as usize].chunks(BLOCK as usize) {
+    let mut blocks: Vec<Vec<[u8; 4]>> = vec![unchanged.to_vec()];
+    for (first, block) in (0..)
+        .step_by(BLOCK as usize)
+        .zip(entries[..limit as usize].chunks(BLOCK as usize))
+    {
         if block.iter().all(|e| *e == [0; 4]) {
             block_of.push(0);
-        } else {
-            block_of.push(u8::try_from(blocks.len()).expect("at most 255 blocks change"));
-            blocks.push(block);
+            continue;
         }
+        block_of.push(u8::try_from(blocks.len()).expect("at most 255 blocks change"));
+        // In a block where something changes, a character that does not change maps to
+        // itself, so that the transform writes every entry it finds without a branch.
+        let mut block = block.to_vec();
+        for (cp, e) in (first..).zip(&mut block) {
+            if let Some(c) = char::from_u32(cp).filter(|_| *e == [0; 4]) {
+                c.encode_utf8(e);
+            }
+        }
+        blocks.push(block);
     }
+
+    // Two-byte characters also have a direct table, indexed by the 11 bits of the two bytes
+    // (values below 0x80 are overlong forms, leads C0 and C1): the bytes to write, the
+    // character's own when it does not change, or [0, 0] when its uppercase has another
+    // length or is more than one character.
+    let two_bytes: Vec<[u8; 2]> = (0..0x800u32)
+        .map(|cp| {
+            let own = [0xC0 | (cp >> 6) as u8, 0x80 | (cp & 0x3F) as u8];
+            match entries[cp as usize] {
+                [0, ..] => own,
+                [b0 @ 0xC0..=0xFF, b1, ..] => [b0, b1],
+                _ => [0, 0],
+            }
+        })
+        .collect();
 
     let mut src = String::new();
     let (major, minor, update) = char::UNICODE_VERSION;
@@ -116,6 +146,16 @@ fn main() {
         writeln!(src, "    {},", entries.join(", ")).unwrap();
     }
     writeln!(src, "];").unwrap();
+    writeln!(
+        src,
+        "/// Per two-byte sequence (5 + 6 bits), the bytes to write; [0, 0]: see `ENTRIES`."
+    )
+    .unwrap();
+    writeln!(
+        src,
+        "pub(super) static TWO_BYTES: [[u8; 2]; 0x800] = {two_bytes:?};"
+    )
+    .unwrap();
     writeln!(
         src,
         "/// The uppercase of characters whose uppercase is not one character of their length."

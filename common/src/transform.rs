@@ -124,14 +124,15 @@ impl Transform {
     /// which is held until the next call.
     #[inline]
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        if self.mode == Mode::Echo {
-            out.extend_from_slice(input);
-        } else if input.len() <= SHORT_INPUT {
-            for &byte in input {
-                self.step(byte, out);
+        match *input {
+            _ if self.mode == Mode::Echo => out.extend_from_slice(input),
+            // ASCII, or a byte that cannot start a character (unchanged), with nothing held:
+            // the most common single byte, answered here.
+            [byte] if self.carry_len == 0 && sequence_len(byte) == 0 => {
+                out.push(byte.to_ascii_uppercase())
             }
-        } else {
-            self.push_long(input, out);
+            [byte] => self.step(byte, out),
+            _ => self.push_many(input, out),
         }
     }
 
@@ -143,46 +144,85 @@ impl Transform {
 
     /// Takes one byte: the streaming rules, one byte at a time. Used for short inputs, where
     /// it costs least, and to resolve a held character before the bulk path takes over.
-    #[inline]
+    #[inline(never)]
     fn step(&mut self, byte: u8, out: &mut Vec<u8>) {
-        if self.carry_len == 0 && byte.is_ascii() {
-            out.push(byte.to_ascii_uppercase());
+        if self.carry_len == 0 {
+            self.start(byte, out);
+        } else if let ([lead @ 0xC2..=0xDF], true) =
+            (&self.carry[..self.carry_len], is_continuation(byte))
+        {
+            // The end of a two-byte character, the common case, by itself for speed.
+            match two_bytes(*lead, byte) {
+                [0, _] => {
+                    self.carry[1] = byte;
+                    self.carry_len = 2;
+                    self.release_char(out);
+                }
+                e => {
+                    out.extend_from_slice(&e);
+                    self.carry_len = 0;
+                }
+            }
+        } else if continues(&self.carry[..self.carry_len], byte) {
+            self.carry[self.carry_len & 3] = byte;
+            self.carry_len += 1;
+            if self.carry_len == sequence_len(self.carry[0]) {
+                self.release_char(out);
+            }
         } else {
-            self.step_slow(byte, out);
+            self.break_carry(byte, out);
         }
     }
 
-    /// [`step`](Transform::step) for a byte that is not ASCII or follows held bytes.
+    /// [`step`](Transform::step) when `byte` cannot continue the held prefix: the prefix is
+    /// invalid and passes unchanged, and `byte` is looked at afresh, exactly as a whole-input
+    /// decoder resumes after an invalid sequence.
+    #[cold]
     #[inline(never)]
-    fn step_slow(&mut self, byte: u8, out: &mut Vec<u8>) {
-        if self.carry_len > 0 {
-            if continues(&self.carry[..self.carry_len], byte) {
-                self.carry[self.carry_len] = byte;
-                self.carry_len += 1;
-                let ch = &self.carry[..self.carry_len];
-                if ch.len() == sequence_len(ch[0]) {
-                    append(out, upper_char(ch).unwrap_or(ch));
-                    self.carry_len = 0;
-                }
-                return;
-            }
-            // `byte` cannot continue the held prefix: the prefix is invalid and passes
-            // unchanged, and `byte` is looked at afresh, exactly as a whole-input decoder
-            // resumes after an invalid sequence.
-            append(out, &self.carry[..self.carry_len]);
-            self.carry_len = 0;
-        }
-        if sequence_len(byte) > 0 {
-            self.carry[0] = byte;
-            self.carry_len = 1;
-        } else {
+    fn break_carry(&mut self, byte: u8, out: &mut Vec<u8>) {
+        self.finish(out);
+        self.start(byte, out);
+    }
+
+    /// [`step`](Transform::step) when nothing is held.
+    #[inline]
+    fn start(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if sequence_len(byte) == 0 {
             // ASCII, or a byte that cannot start a character (unchanged).
             out.push(byte.to_ascii_uppercase());
+        } else {
+            self.carry[0] = byte;
+            self.carry_len = 1;
+        }
+    }
+
+    /// Appends the uppercase of the held bytes, a complete character, and holds nothing.
+    #[inline(never)]
+    fn release_char(&mut self, out: &mut Vec<u8>) {
+        let ch = &self.carry[..self.carry_len];
+        // Fixed-size copies: a call to `memcpy` would cost more than the rest.
+        match *upper_char(ch).unwrap_or(ch) {
+            [a, b] => out.extend_from_slice(&[a, b]),
+            [a, b, c] => out.extend_from_slice(&[a, b, c]),
+            [a, b, c, d] => out.extend_from_slice(&[a, b, c, d]),
+            ref bytes => out.extend_from_slice(bytes),
+        }
+        self.carry_len = 0;
+    }
+
+    /// [`push`](Transform::push) of anything but one byte.
+    #[inline(never)]
+    fn push_many(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        if input.len() <= SHORT_INPUT {
+            for &byte in input {
+                self.step(byte, out);
+            }
+        } else {
+            self.push_long(input, out);
         }
     }
 
     /// Transforms an input longer than [`SHORT_INPUT`] with the bulk paths.
-    #[inline(never)]
     fn push_long(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         // First resolve a held character: a few bytes (more only if the input starts with a
         // run of lead bytes, each breaking the previous one).
@@ -218,6 +258,7 @@ pub const fn table_bytes() -> usize {
     std::mem::size_of_val(&tables::BLOCK_OF)
         + std::mem::size_of_val(&tables::ENTRIES)
         + std::mem::size_of_val(&tables::SPECIAL)
+        + std::mem::size_of_val(&tables::TWO_BYTES)
 }
 
 /// The uppercase tables generated by `build.rs` from `char::to_uppercase`.
@@ -253,20 +294,33 @@ fn upper_body(body: &[u8], out: &mut Vec<u8>) {
                 end += 1;
             }
         }
+        let len = end - start;
         let base = out.len();
         push_ascii_upper(&body[start..end], out);
-        let done = patch(&mut out[base..], &mut resized);
-        if resized.count > 0 {
-            // Characters whose uppercase has another length: append the window's answer with
-            // them replaced, then remove the window.
-            let mut from = base;
-            for &(at, len, upper) in &resized.chars[..resized.count] {
-                out.extend_from_within(from..base + at);
-                out.extend_from_slice(upper);
-                from = base + at + len;
+        // Zeros after the window (a zero byte starts and continues nothing), so that the scan
+        // reads whole blocks.
+        out.extend_from_slice(&[0; BLOCK_READ]);
+        let done = patch(&mut out[base..], len, &mut resized);
+        out.truncate(base + len);
+        match resized.chars.get(..resized.count).unwrap_or_default() {
+            [] => {}
+            &[(at, len, upper)] => {
+                // One character whose uppercase has another length: replace it.
+                out.truncate(base + done);
+                out.splice(base + at..base + at + len, upper.iter().copied());
             }
-            out.extend_from_within(from..base + done);
-            out.drain(base..base + (end - start));
+            chars @ &[(first, ..), ..] => {
+                // More: after the window, the answer from the first of them on, with them
+                // replaced; then move it down over the rest of the window.
+                let mut from = base + first;
+                for &(at, len, upper) in chars {
+                    out.extend_from_within(from..base + at);
+                    out.extend_from_slice(upper);
+                    from = base + at + len;
+                }
+                out.extend_from_within(from..base + done);
+                out.drain(base + first..base + len);
+            }
         }
         window = if resized.count == RESIZED_MAX {
             MIN_WINDOW
@@ -296,71 +350,87 @@ impl Default for Resized {
     }
 }
 
-/// Uppercases in place the multi-byte characters of `window` (bytes whose ASCII letters are
-/// already uppercased) whose uppercase differs and has the same length, and lists in
-/// `resized` those whose uppercase has another length.
+/// Bytes the scan reads for each block of 64: the block and what a character starting in it
+/// may take after it.
+const BLOCK_READ: usize = 64 + 3;
+
+/// Uppercases in place the multi-byte characters of `window[..len]` (bytes whose ASCII
+/// letters are already uppercased; after them, [`BLOCK_READ`] zeros) whose uppercase
+/// differs and has the same length, and lists in `resized` those whose uppercase has another
+/// length.
 ///
 /// Returns how much of the window is done: all of it, or up to the end of the character that
 /// filled `resized`.
-fn patch(window: &mut [u8], resized: &mut Resized) -> usize {
-    let mut at = 0;
-    while at < window.len() {
-        let mut starts = match window.get(at..at + 65) {
-            Some(bytes) => starts_mask(bytes),
-            None => {
-                // The last bytes, zero-padded (a zero byte starts and continues nothing).
-                let mut padded = [0u8; 65];
-                padded[..window.len() - at].copy_from_slice(&window[at..]);
-                starts_mask(&padded)
-            }
+fn patch(window: &mut [u8], len: usize, resized: &mut Resized) -> usize {
+    for at in (0..len).step_by(64) {
+        let Some(block) = window
+            .get_mut(at..)
+            .and_then(<[u8]>::first_chunk_mut::<BLOCK_READ>)
+        else {
+            break; // Never: the zeros after the window complete the last block.
         };
+        let mut starts = starts_mask(block);
         while starts != 0 {
-            let pos = at + starts.trailing_zeros() as usize;
+            let i = (starts.trailing_zeros() & 63) as usize;
             starts &= starts - 1;
-            let lead = window[pos];
+            let lead = block[i];
             if tables::LEADS >> (lead - 0xC0) & 1 == 0 {
                 continue;
             }
             if lead < 0xE0 {
                 // The common case, by itself for speed: two bytes. The mask saw a continuation
-                // byte after the lead, and the leads of overlong forms (C0, C1) are not in
-                // LEADS, so this is a valid character.
-                if let Some(ch @ &mut [b0, b1]) = window.get_mut(pos..pos + 2) {
-                    let e = entry(u32::from(b0 & 0x1F) << 6 | u32::from(b1 & 0x3F));
-                    if e[0] >= 0xC0 {
-                        ch.copy_from_slice(&e[..2]);
+                // byte after the lead, so this is a valid character or an overlong form (lead
+                // C0 or C1), which `TWO_BYTES` leaves unchanged.
+                let e = two_bytes(lead, block[i + 1]);
+                if e[0] != 0 {
+                    block[i] = e[0];
+                    block[i + 1] = e[1];
+                    continue;
+                }
+            } else if lead < 0xF0 {
+                // Three bytes, by itself too.
+                let (b1, b2) = (block[i + 1], block[i + 2]);
+                if !(second_ok(lead, b1) && is_continuation(b2)) {
+                    continue;
+                }
+                let low = |b: u8| u32::from(b & 0x3F);
+                let e = entry(u32::from(lead & 0x0F) << 12 | low(b1) << 6 | low(b2));
+                match e[0] {
+                    0 => continue,
+                    0xC0..=0xFF => {
+                        block[i..i + 3].copy_from_slice(&e[..3]);
                         continue;
                     }
+                    _ => {}
                 }
             }
-            let Some((cp, len)) = decode_at(&window[pos..]) else {
+            let Some((cp, n)) = decode_at(&block[i..]) else {
                 continue;
             };
-            let Some(upper) = replacement(cp, len) else {
+            let Some(upper) = replacement(cp, n) else {
                 continue;
             };
             // Fixed-size copies: a call to `memcpy` per character would cost more than the rest.
-            match (window.get_mut(pos..pos + len), upper) {
-                (Some(ch @ &mut [_, _]), &[a, b]) => ch.copy_from_slice(&[a, b]),
-                (Some(ch @ &mut [_, _, _]), &[a, b, c]) => ch.copy_from_slice(&[a, b, c]),
-                (Some(ch @ &mut [_, _, _, _]), &[a, b, c, d]) => ch.copy_from_slice(&[a, b, c, d]),
+            match (n, upper) {
+                (2, &[a, b]) => block[i..i + 2].copy_from_slice(&[a, b]),
+                (3, &[a, b, c]) => block[i..i + 3].copy_from_slice(&[a, b, c]),
+                (4, &[a, b, c, d]) => block[i..i + 4].copy_from_slice(&[a, b, c, d]),
                 _ => {
-                    resized.chars[resized.count] = (pos, len, upper);
+                    resized.chars[resized.count] = (at + i, n, upper);
                     resized.count += 1;
                     if resized.count == RESIZED_MAX {
-                        return pos + len;
+                        return at + i + n;
                     }
                 }
             }
         }
-        at += 64;
     }
-    window.len()
+    len
 }
 
-/// Which of the first 64 of `bytes` (65 or more) may start a multi-byte character: bit `i`
-/// is set when byte `i` is >= 0xC0 and byte `i + 1` is a continuation byte (0x80..=0xBF).
-fn starts_mask(bytes: &[u8]) -> u64 {
+/// Which of the first 64 of `bytes` may start a multi-byte character: bit `i` is set when
+/// byte `i` is >= 0xC0 and byte `i + 1` is a continuation byte (0x80..=0xBF).
+fn starts_mask(bytes: &[u8; BLOCK_READ]) -> u64 {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let word = |at: usize| {
         let bytes = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>);
@@ -380,24 +450,34 @@ fn starts_mask(bytes: &[u8]) -> u64 {
     mask
 }
 
+/// What to write for the two-byte sequence `b0 b1` (a valid character, or an overlong form):
+/// `[0, 0]` when its uppercase has another length or is more than one character.
+fn two_bytes(b0: u8, b1: u8) -> [u8; 2] {
+    *two_bytes_entry(b0, b1)
+}
+
+fn two_bytes_entry(b0: u8, b1: u8) -> &'static [u8; 2] {
+    &tables::TWO_BYTES[usize::from(b0 & 0x1F) << 6 | usize::from(b1 & 0x3F)]
+}
+
 /// The uppercase of `ch`, a valid multi-byte character, when it differs from `ch`.
 fn upper_char(ch: &[u8]) -> Option<&'static [u8]> {
+    let lead = *ch.first()?;
+    if tables::LEADS >> (lead.wrapping_sub(0xC0) & 63) & 1 == 0 {
+        return None;
+    }
+    if let [b0, b1] = *ch {
+        let e = two_bytes_entry(b0, b1);
+        if e[0] != 0 {
+            return Some(e);
+        }
+    }
     decode_at(ch).and_then(|(cp, len)| replacement(cp, len))
 }
 
-/// Appends `bytes` (a character's worth) with fixed-size copies: a call to `memcpy` would
-/// cost more than the rest of the work for a byte.
-fn append(out: &mut Vec<u8>, bytes: &[u8]) {
-    match *bytes {
-        [a] => out.push(a),
-        [a, b] => out.extend_from_slice(&[a, b]),
-        [a, b, c] => out.extend_from_slice(&[a, b, c]),
-        [a, b, c, d] => out.extend_from_slice(&[a, b, c, d]),
-        _ => out.extend_from_slice(bytes),
-    }
-}
-
-/// What replaces the valid `len`-byte character `cp`, when its uppercase differs from it.
+/// The uppercase of the valid `len`-byte character `cp`: `None` if it is the character
+/// itself (in a block where nothing changes; elsewhere it may be `Some` of the character's own
+/// bytes).
 fn replacement(cp: u32, len: usize) -> Option<&'static [u8]> {
     let e = entry(cp);
     match e[0] {
@@ -407,9 +487,10 @@ fn replacement(cp: u32, len: usize) -> Option<&'static [u8]> {
     }
 }
 
-/// The table entry of scalar value `cp` (see build.rs): `[0, ..]` if it is its own
-/// uppercase, its uppercase's bytes if that is one character of the same length (first byte
-/// >= 0xC0), else where its uppercase is in `SPECIAL` (see [`special`]).
+/// The table entry of scalar value `cp` (see build.rs): `[0, ..]` if nothing in its block of
+/// 64 changes; its uppercase's bytes if that is one character of the same length, itself
+/// included (first byte >= 0xC0); else where its uppercase is in `SPECIAL` (see
+/// [`special`]).
 fn entry(cp: u32) -> &'static [u8; 4] {
     const UNCHANGED: &[u8; 4] = &[0; 4];
     if cp >= tables::LIMIT {
@@ -460,12 +541,23 @@ fn decode_at(bytes: &[u8]) -> Option<(u32, usize)> {
 /// The length of the character that `lead` starts: 2 to 4, or 0 if it starts no multi-byte
 /// character (ASCII, a continuation byte, or a byte that never appears in UTF-8).
 fn sequence_len(lead: u8) -> usize {
-    match lead {
-        0xC2..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF4 => 4,
-        _ => 0,
-    }
+    /// [`sequence_len`] of every byte.
+    static LEN: [u8; 256] = {
+        let mut len = [0; 256];
+        let mut b = 0xC2;
+        while b <= 0xF4 {
+            len[b] = if b < 0xE0 {
+                2
+            } else if b < 0xF0 {
+                3
+            } else {
+                4
+            };
+            b += 1;
+        }
+        len
+    };
+    usize::from(LEN[usize::from(lead)])
 }
 
 /// Whether `b` can be the second byte of a character starting with `lead`: a continuation
@@ -761,7 +853,11 @@ mod tests {
             let want = reference(&input);
             assert_eq!(upper(&input), want, "after {k} bytes");
             let cuts: Vec<usize> = (0..input.len()).step_by(97 + k).collect();
-            assert_eq!(streamed(Mode::Upper, &input, &cuts), want, "after {k} bytes, cut");
+            assert_eq!(
+                streamed(Mode::Upper, &input, &cuts),
+                want,
+                "after {k} bytes, cut"
+            );
         }
     }
 
