@@ -302,16 +302,32 @@ fn upper_body(body: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&[0; BLOCK_READ]);
         let done = patch(&mut out[base..], len, &mut resized);
         out.truncate(base + len);
-        match resized.chars.get(..resized.count).unwrap_or_default() {
-            [] => {}
-            &[(at, len, upper)] => {
-                // One character whose uppercase has another length: replace it.
-                out.truncate(base + done);
-                out.splice(base + at..base + at + len, upper.iter().copied());
-            }
-            chars @ &[(first, ..), ..] => {
-                // More: after the window, the answer from the first of them on, with them
-                // replaced; then move it down over the rest of the window.
+        let chars = resized.chars.get(..resized.count).unwrap_or_default();
+        if let [(first, ..), ..] = *chars {
+            // Characters whose uppercase has another length: put their uppercase in.
+            out.truncate(base + done);
+            let mut ahead = 0isize;
+            let never_ahead = chars.iter().all(|&(_, len, upper)| {
+                ahead += upper.len() as isize - len as isize;
+                ahead <= 0
+            });
+            if never_ahead {
+                // The answer is never longer than the input so far (ı -> I, ﬁ -> FI, ...):
+                // write it in place, left to right, over bytes already read.
+                let mut to = base + first;
+                let mut from = base + first;
+                for &(at, len, upper) in chars {
+                    move_down(out, from..base + at, to);
+                    to += base + at - from;
+                    out[to..to + upper.len()].copy_from_slice(upper);
+                    to += upper.len();
+                    from = base + at + len;
+                }
+                move_down(out, from..base + done, to);
+                out.truncate(to + (base + done - from));
+            } else {
+                // After the window, the answer from the first of them on; then move it down
+                // over the rest of the window.
                 let mut from = base + first;
                 for &(at, len, upper) in chars {
                     out.extend_from_within(from..base + at);
@@ -319,7 +335,7 @@ fn upper_body(body: &[u8], out: &mut Vec<u8>) {
                     from = base + at + len;
                 }
                 out.extend_from_within(from..base + done);
-                out.drain(base + first..base + len);
+                out.drain(base + first..base + done);
             }
         }
         window = if resized.count == RESIZED_MAX {
@@ -329,6 +345,19 @@ fn upper_body(body: &[u8], out: &mut Vec<u8>) {
         };
         resized.count = 0;
         start += done;
+    }
+}
+
+/// Copies `bytes[from]` to `to` (<= `from.start`), which may overlap: a byte loop for the
+/// short runs between characters that change length, where a call to `memmove` would cost
+/// more.
+fn move_down(bytes: &mut [u8], from: std::ops::Range<usize>, to: usize) {
+    if from.len() <= 16 {
+        for (i, j) in from.zip(to..) {
+            bytes[j] = bytes[i];
+        }
+    } else {
+        bytes.copy_within(from, to);
     }
 }
 
