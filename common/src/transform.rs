@@ -403,9 +403,6 @@ fn patch(window: &mut [u8], len: usize, resized: &mut Resized) -> usize {
             let i = (starts.trailing_zeros() & 63) as usize;
             starts &= starts - 1;
             let lead = block[i];
-            if tables::LEADS >> (lead - 0xC0) & 1 == 0 {
-                continue;
-            }
             if lead < 0xE0 {
                 // The common case, by itself for speed: two bytes. The mask saw a continuation
                 // byte after the lead, so this is a valid character or an overlong form (lead
@@ -416,6 +413,8 @@ fn patch(window: &mut [u8], len: usize, resized: &mut Resized) -> usize {
                     block[i + 1] = e[1];
                     continue;
                 }
+            } else if tables::LEADS >> (lead - 0xC0) & 1 == 0 {
+                continue;
             } else if lead < 0xF0 {
                 // Three bytes, by itself too.
                 let (b1, b2) = (block[i + 1], block[i + 2]);
