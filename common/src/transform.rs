@@ -337,7 +337,9 @@ fn upper_body(body: &[u8], out: &mut Vec<u8>) {
                 for &(at, len, upper) in chars {
                     move_down(out, from..base + at, to);
                     to += base + at - from;
-                    out[to..to + upper.len()].copy_from_slice(upper);
+                    for (slot, &b) in out[to..].iter_mut().zip(upper) {
+                        *slot = b; // A loop: `memcpy` costs more for these few bytes.
+                    }
                     to += upper.len();
                     from = base + at + len;
                 }
