@@ -504,6 +504,7 @@ fn two_bytes(b0: u8, b1: u8) -> [u8; 2] {
     *two_bytes_entry(b0, b1)
 }
 
+/// [`two_bytes`], as a reference into the table.
 fn two_bytes_entry(b0: u8, b1: u8) -> &'static [u8; 2] {
     &tables::TWO_BYTES[usize::from(b0 & 0x1F) << 6 | usize::from(b1 & 0x3F)]
 }
@@ -621,6 +622,7 @@ fn second_ok(lead: u8, b: u8) -> bool {
     }
 }
 
+/// Whether `b` is a continuation byte (0b10xx_xxxx), which never starts a character.
 fn is_continuation(b: u8) -> bool {
     b & 0xC0 == 0x80
 }
