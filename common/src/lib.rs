@@ -13,7 +13,7 @@ pub mod cli;
 pub mod fdlimit;
 mod transform;
 
-pub use transform::{transform_all, Mode, Transform, MAX_CARRY, MAX_EXPANSION};
+pub use transform::{table_bytes, transform_all, Mode, Transform, MAX_CARRY, MAX_EXPANSION};
 
 /// The port shoutd listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 9999;
