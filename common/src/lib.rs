@@ -44,11 +44,57 @@ pub fn busy_line_per_ip(open: usize) -> String {
     )
 }
 
+/// How many newlines (`\n`) `data` holds: the server's message count, and how the prompt
+/// knows a line's answer is complete (uppercasing never adds or removes one).
+///
+/// Eight bytes at a time: this runs on every read of the server, and a byte-by-byte count was
+/// a sixth of its CPU when data streams through it.
+pub fn count_newlines(data: &[u8]) -> usize {
+    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+    let mut words = data.chunks_exact(8);
+    let mut n = 0;
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        // Zero exactly where a byte was a newline; then the high bit of each byte says
+        // "this byte is zero", with no carry between bytes.
+        let x = u64::from_ne_bytes(bytes) ^ NEWLINES;
+        let zero = !(((x & LOW7) + LOW7) | x | LOW7);
+        n += zero.count_ones() as usize;
+    }
+    n + words.remainder().iter().filter(|&&b| b == b'\n').count()
+}
+
 /// `1 connection`, `2 connections`: counts in messages people read.
 pub fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time count equals a byte-by-byte count, for every byte value next to
+    /// newlines, at every alignment and length.
+    #[test]
+    fn counts_newlines_like_a_byte_count() {
+        let mut data = Vec::new();
+        for b in 0..=255u8 {
+            data.extend_from_slice(&[b, b'\n', b, b, 0x8a, b'\n', 0xff]);
+        }
+        for start in 0..16 {
+            for end in (start..data.len()).step_by(7).chain([data.len()]) {
+                let slice = &data[start..end];
+                let naive = slice.iter().filter(|&&b| b == b'\n').count();
+                assert_eq!(count_newlines(slice), naive, "{start}..{end}");
+            }
+        }
+        assert_eq!(count_newlines(&[b'\n'; 64]), 64);
+        assert_eq!(count_newlines(b""), 0);
     }
 }

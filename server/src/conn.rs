@@ -81,7 +81,7 @@ impl Connection {
             self.stop_reading();
         } else {
             self.bytes_in += data.len() as u64;
-            self.lines_in += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            self.lines_in += shout_common::count_newlines(data) as u64;
             self.transform.push(data, &mut self.out);
         }
     }
