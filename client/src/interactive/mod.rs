@@ -232,7 +232,7 @@ fn send_and_receive(
     timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let mut answers = Answers::new(shout_common::count_newlines(&message));
+    let mut answers = Answers::new(shout_common::count_newlines(message));
     let mut sent = 0;
     let mut buf = [0u8; READ_BUF];
     let mut deadline = Instant::now() + timeout;
