@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod cli;
 pub mod connect;
+pub mod histcodec;
 pub mod interactive;
 pub mod outcome;
 pub mod pipe;
