@@ -10,10 +10,12 @@ use shout_common::cli::{format_duration, parse_duration};
 use shout_common::DEFAULT_ADDR;
 
 use crate::bench::BenchArgs;
-use crate::connect::{self, ConnectOptions, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
+use crate::connect::{ConnectOptions, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
 use crate::interactive::{self, DEFAULT_REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::pipe;
+use crate::stream::Stream;
+use crate::tls::{TlsArgs, TlsClient};
 
 /// clap's text for a duration default, made once from the constant that holds it (clap wants
 /// a `&'static str`, and `Duration` has no `Display` for `default_value_t`).
@@ -50,6 +52,10 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", env = "SHOUT_REPLY_TIMEOUT",
           default_value = default_duration!(DEFAULT_REPLY_TIMEOUT), value_parser = parse_duration)]
     pub reply_timeout: Duration,
+
+    /// TLS.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Subcommands of `shout`.
@@ -112,14 +118,20 @@ fn chat(args: &Args) -> Outcome {
         return Outcome::UsageOrConnect;
     }
     let opts = args.connect_options();
-    let result = if std::io::stdin().is_terminal() {
-        interactive::run(&args.addr, &opts, args.reply_timeout)
-    } else {
-        connect::connect(&args.addr, &opts)
-            .map_err(anyhow::Error::from)
-            .and_then(|stream| pipe::run(stream, std::io::stdin(), std::io::stdout().lock()))
-            .map(drop)
-    };
+    let result = TlsClient::from_args(&args.tls, &args.addr)
+        .map_err(anyhow::Error::from)
+        .and_then(|tls| {
+            if std::io::stdin().is_terminal() {
+                interactive::run(&args.addr, &opts, tls.as_ref(), args.reply_timeout)
+            } else {
+                Stream::open(&args.addr, &opts, tls.as_ref())
+                    .map_err(anyhow::Error::from)
+                    .and_then(|stream| {
+                        pipe::run(stream, std::io::stdin(), std::io::stdout().lock())
+                    })
+                    .map(drop)
+            }
+        });
     match result {
         Ok(()) => Outcome::Success,
         Err(e) => {

@@ -10,6 +10,8 @@ pub mod histcodec;
 pub mod interactive;
 pub mod outcome;
 pub mod pipe;
+pub mod stream;
+pub mod tls;
 mod sys;
 
 pub use connect::{connect, ConnectError, ConnectOptions};

@@ -32,7 +32,7 @@ impl Outcome {
     /// The ending of a chat (prompt or pipe) that failed with `e`: connecting failed, or
     /// something after it did.
     pub fn of_error(e: &anyhow::Error) -> Outcome {
-        if e.is::<ConnectError>() {
+        if e.is::<ConnectError>() || e.is::<crate::tls::TlsSetupError>() {
             Outcome::UsageOrConnect
         } else {
             Outcome::Failed

@@ -1,22 +1,30 @@
 //! Pipe mode: stdin streams to the server while answers stream to stdout, at the same time, so
 //! any amount of data goes through without deadlock. At the end of input the client half-closes
-//! and finishes once the server has answered everything.
+//! (with TLS: close_notify, then the TCP half-close) and finishes once the server has answered
+//! everything.
+//!
+//! One thread reads stdin (a read from a terminal or a pipe cannot be polled portably) and
+//! hands chunks over a bounded channel, ringing a wake-up socket; the main thread runs one
+//! non-blocking loop over the connection, the same for plain TCP and TLS, waiting in `poll`
+//! on the connection and the wake-up socket.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::sync::mpsc;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread;
-use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use rustix::event::{PollFd, PollFlags};
 
-use crate::sys::interrupted;
+use crate::stream::Stream;
+use crate::sys::{interrupted, would_block};
 
 /// The read buffer size of each direction.
 const BUF: usize = 64 * 1024;
 
-/// After the server ends the stream, how long the sending side gets to finish its last bytes.
-const SEND_GRACE: Duration = Duration::from_secs(1);
+/// Chunks of input read ahead of what the connection has taken: memory stays within
+/// `(READ_AHEAD + 2) * BUF`.
+const READ_AHEAD: usize = 2;
 
 /// How a pipe session ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,72 +35,184 @@ pub enum PipeEnd {
     OutputClosed,
 }
 
+/// What the input thread hands over: a chunk, the end of input, or why reading failed.
+type Chunk = io::Result<Vec<u8>>;
+
 /// Streams `input` through the server on `stream` into `output`.
-pub fn run<R, W>(stream: TcpStream, input: R, mut output: W) -> anyhow::Result<PipeEnd>
+pub fn run<R, W>(mut stream: Stream, input: R, mut output: W) -> anyhow::Result<PipeEnd>
 where
     R: Read + Send + 'static,
     W: Write,
 {
-    let sender = stream.try_clone().context("cannot clone the socket")?;
-    let (done_tx, done_rx) = mpsc::channel();
+    stream
+        .set_nonblocking(true)
+        .context("cannot set up the connection")?;
+    let (wake, bell) = UnixStream::pair().context("cannot set up the input thread")?;
+    wake.set_nonblocking(true)
+        .context("cannot set up the input thread")?;
+    let (chunks_tx, chunks) = mpsc::sync_channel(READ_AHEAD);
     thread::Builder::new()
-        .name("send".into())
-        .spawn(move || {
-            let result = send_all(input, &sender);
-            // The receiver may be gone if the process is ending; nothing to report then.
-            let _ = done_tx.send(result);
-        })
-        .context("cannot start the sending thread")?;
+        .name("stdin".into())
+        .spawn(move || read_input(input, &chunks_tx, bell))
+        .context("cannot start the input thread")?;
 
+    let mut sending = Sending::default();
     let mut buf = vec![0u8; BUF];
     loop {
-        let n = read_some(&stream, &mut buf).context("connection lost while receiving")?;
-        if n == 0 {
-            break;
-        }
-        match output.write_all(&buf[..n]).and_then(|()| output.flush()) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                let _ = stream.shutdown(Shutdown::Both);
-                return Ok(PipeEnd::OutputClosed);
+        sending
+            .advance(&mut stream, &chunks)
+            .map_err(|e| e.context("cannot send"))?;
+        loop {
+            let n = match stream.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return Err(e).context("connection lost while receiving"),
+            };
+            if n == 0 {
+                // The server ended its stream. A correct server does so only after our
+                // half-close.
+                if sending.closed {
+                    return Ok(PipeEnd::Complete);
+                }
+                stream.shutdown();
+                return Err(anyhow!(
+                    "the server closed the connection before the end of input"
+                ));
             }
-            Err(e) => return Err(e).context("cannot write to standard output"),
+            match output.write_all(&buf[..n]).and_then(|()| output.flush()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    stream.shutdown();
+                    return Ok(PipeEnd::OutputClosed);
+                }
+                Err(e) => return Err(e).context("cannot write to standard output"),
+            }
+        }
+        wait(&stream, sending.wants_writable(&stream), &wake)
+            .context("cannot wait for the connection")?;
+    }
+}
+
+/// The sending direction: the chunk being written and whether input and sending have ended.
+#[derive(Debug, Default)]
+struct Sending {
+    chunk: Vec<u8>,
+    written: usize,
+    input_ended: bool,
+    /// The half-close (after close_notify, with TLS) is done.
+    closed: bool,
+}
+
+impl Sending {
+    /// Writes what the connection takes now, taking chunks from the input thread as they
+    /// come, and half-closes once input has ended and everything is written.
+    fn advance(&mut self, stream: &mut Stream, chunks: &Receiver<Chunk>) -> anyhow::Result<()> {
+        // TLS records queued when the socket was full.
+        match stream.flush() {
+            Err(e) if !would_block(&e) && !interrupted(&e) => {
+                return Err(anyhow!(
+                    "the server closed the connection before the end of input"
+                ))
+            }
+            _ => {}
+        }
+        loop {
+            if self.written == self.chunk.len() && !self.input_ended {
+                match chunks.try_recv() {
+                    Ok(Ok(chunk)) if chunk.is_empty() => self.input_ended = true,
+                    Ok(Ok(chunk)) => {
+                        self.chunk = chunk;
+                        self.written = 0;
+                    }
+                    Ok(Err(e)) => return Err(e).context("cannot read standard input"),
+                    Err(TryRecvError::Empty) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => {
+                        return Err(anyhow!("the input thread ended unexpectedly"))
+                    }
+                }
+            }
+            if self.written < self.chunk.len() {
+                match stream.write(&self.chunk[self.written..]) {
+                    Ok(n) => self.written += n,
+                    Err(e) if would_block(&e) => return Ok(()),
+                    Err(e) if interrupted(&e) => {}
+                    Err(_) => {
+                        return Err(anyhow!(
+                            "the server closed the connection before the end of input"
+                        ))
+                    }
+                }
+                continue;
+            }
+            if self.input_ended && !self.closed {
+                self.closed = stream
+                    .close_write()
+                    .context("cannot half-close the connection")?;
+            }
+            if self.input_ended {
+                return Ok(());
+            }
         }
     }
-    // The server ended its stream. A correct server does so only after our half-close, so the
-    // sending side is finished or about to be.
-    match done_rx.recv_timeout(SEND_GRACE) {
-        Ok(result) => result.map(|()| PipeEnd::Complete),
-        Err(_) => {
-            let _ = stream.shutdown(Shutdown::Both);
-            Err(anyhow!(
-                "the server closed the connection before the end of input"
-            ))
+
+    /// Whether the loop must wait for the connection to take more.
+    fn wants_writable(&self, stream: &Stream) -> bool {
+        self.written < self.chunk.len() || stream.wants_write() || (self.input_ended && !self.closed)
+    }
+}
+
+/// The input thread: reads `input` in chunks and hands them over, then an empty chunk at the
+/// end (or the error), ringing `bell` after each.
+fn read_input<R: Read>(mut input: R, chunks: &SyncSender<Chunk>, mut bell: UnixStream) {
+    loop {
+        let mut chunk = vec![0u8; BUF];
+        let chunk = loop {
+            match input.read(&mut chunk) {
+                Err(e) if interrupted(&e) => continue,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    break Ok(chunk);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let last = !matches!(&chunk, Ok(c) if !c.is_empty());
+        // Gone receiver: the session is over, nothing more to do.
+        if chunks.send(chunk).is_err() {
+            return;
+        }
+        // The main loop drains the bell each time it wakes; a full bell already rings.
+        let _ = bell.write(&[1]);
+        if last {
+            return;
         }
     }
 }
 
-/// Copies all of `input` to the server, then shuts down the sending side.
-fn send_all<R: Read>(mut input: R, mut sock: &TcpStream) -> anyhow::Result<()> {
-    let mut buf = vec![0u8; BUF];
-    loop {
-        let n = read_some(&mut input, &mut buf).context("cannot read standard input")?;
-        if n == 0 {
-            break;
-        }
-        sock.write_all(&buf[..n])
-            .context("the server closed the connection before the end of input")?;
+/// Waits until the connection can be read (or written, if `writable`) or the input thread
+/// rang; then empties the bell.
+fn wait(stream: &Stream, writable: bool, mut wake: &UnixStream) -> io::Result<()> {
+    let mut flags = PollFlags::IN;
+    if writable {
+        flags |= PollFlags::OUT;
     }
-    sock.shutdown(Shutdown::Write)
-        .context("cannot half-close the connection")
-}
-
-/// Reads what is there into `buf`, again if a signal interrupted; 0 is the end of the stream.
-fn read_some(mut from: impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut fds = [
+        PollFd::new(stream, flags),
+        PollFd::new(&wake, PollFlags::IN),
+    ];
+    match rustix::event::poll(&mut fds, None) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut rung = [0u8; 64];
     loop {
-        match from.read(buf) {
+        match wake.read(&mut rung) {
+            Ok(n) if n == rung.len() => continue,
+            Ok(_) => return Ok(()),
             Err(e) if interrupted(&e) => continue,
-            result => return result,
+            Err(e) if would_block(&e) => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
 }

@@ -3,8 +3,7 @@
 //! for the next lines, and a bracketed paste of many lines is sent whole, each answer printed.
 //! A connection the server closed while the user was idle is reopened, with one notice.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,9 @@ use rustix::event::{PollFd, PollFlags};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
-use crate::connect::{connect, ConnectOptions};
+use crate::connect::ConnectOptions;
+use crate::stream::Stream;
+use crate::tls::TlsClient;
 use crate::sys::{interrupted, timespec, would_block};
 use answers::Answers;
 
@@ -52,10 +53,16 @@ pub fn history_path() -> Option<PathBuf> {
 /// terminal's for the next lines: rustyline's `buffer-redux` feature hands its read-ahead from
 /// one `readline` to the next, where without it they were dropped with the reader. A bracketed
 /// paste is inserted into the line whole, for review; Enter sends every line of it.
-pub fn run(addr: &str, opts: &ConnectOptions, reply_timeout: Duration) -> anyhow::Result<()> {
+pub fn run(
+    addr: &str,
+    opts: &ConnectOptions,
+    tls: Option<&TlsClient>,
+    reply_timeout: Duration,
+) -> anyhow::Result<()> {
     let mut session = Session {
         addr,
         opts,
+        tls,
         reply_timeout,
         stream: None,
     };
@@ -111,8 +118,10 @@ struct Session<'a> {
     addr: &'a str,
     opts: &'a ConnectOptions,
     reply_timeout: Duration,
+    /// TLS for each connection, if asked for.
+    tls: Option<&'a TlsClient>,
     /// Non-blocking: an exchange writes and reads at once, waiting in `poll`.
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
 }
 
 impl Session<'_> {
@@ -125,7 +134,7 @@ impl Session<'_> {
     fn exchange(&mut self, message: &[u8], out: &mut dyn Write) -> Result<(), Failure> {
         let mut fresh = self.ensure_connected()?;
         loop {
-            let stream = self.stream.as_ref().expect("ensure_connected opened it");
+            let stream = self.stream.as_mut().expect("ensure_connected opened it");
             match send_and_receive(stream, message, self.reply_timeout, out) {
                 Ok(()) => return Ok(()),
                 Err(Failure::Closed) if !fresh => {
@@ -134,7 +143,7 @@ impl Session<'_> {
                 }
                 Err(failure) => {
                     if let Some(stream) = self.stream.take() {
-                        let _ = stream.shutdown(Shutdown::Both);
+                        stream.shutdown();
                     }
                     return Err(failure);
                 }
@@ -145,9 +154,9 @@ impl Session<'_> {
     /// Makes sure a connection is open, reopening it if the server closed it while the user was
     /// idle; returns whether it is a new one.
     fn ensure_connected(&mut self) -> Result<bool, Failure> {
-        match &self.stream {
-            Some(stream) if !closed_by_peer(stream) => Ok(false),
-            Some(_) => self.reconnect().map(|()| true),
+        match self.stream.as_mut().map(closed_by_peer) {
+            Some(false) => Ok(false),
+            Some(true) => self.reconnect().map(|()| true),
             None => self.open().map(|()| true).map_err(Failure::Other),
         }
     }
@@ -162,7 +171,7 @@ impl Session<'_> {
     }
 
     fn open(&mut self) -> anyhow::Result<()> {
-        let stream = connect(self.addr, self.opts)?;
+        let stream = Stream::open(self.addr, self.opts, self.tls)?;
         stream
             .set_nonblocking(true)
             .context("cannot set up the connection")?;
@@ -173,10 +182,10 @@ impl Session<'_> {
 
 /// Whether the peer has ended the connection. Anything it sent unasked (such as the busy line)
 /// is shown on stderr.
-fn closed_by_peer(stream: &TcpStream) -> bool {
+fn closed_by_peer(stream: &mut Stream) -> bool {
     let mut buf = [0u8; NOTICE_BUF];
     loop {
-        match (&*stream).read(&mut buf) {
+        match stream.read(&mut buf) {
             Ok(0) => return true,
             Ok(n) => eprint!("{}", String::from_utf8_lossy(&buf[..n])),
             Err(e) if not_ready(&e) => return false,
@@ -220,6 +229,8 @@ fn peer_ended(e: &io::Error) -> bool {
         io::ErrorKind::BrokenPipe
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
+            // TLS: the connection ended without a close_notify.
+            | io::ErrorKind::UnexpectedEof
     )
 }
 
@@ -227,7 +238,7 @@ fn peer_ended(e: &io::Error) -> bool {
 /// the whole of it to be sent nor fills both socket buffers), until every line is answered.
 /// `timeout` bounds a wait with no progress either way, not the whole exchange.
 fn send_and_receive(
-    stream: &TcpStream,
+    stream: &mut Stream,
     message: &[u8],
     timeout: Duration,
     out: &mut dyn Write,
@@ -239,7 +250,7 @@ fn send_and_receive(
     while !answers.complete() {
         let mut progress = false;
         if sent < message.len() {
-            match (&*stream).write(&message[sent..]) {
+            match stream.write(&message[sent..]) {
                 Ok(n) => {
                     sent += n;
                     progress = true;
@@ -253,7 +264,7 @@ fn send_and_receive(
                 }
             }
         }
-        match (&*stream).read(&mut buf) {
+        match stream.read(&mut buf) {
             Ok(0) if !answers.started() => return Err(Failure::Closed),
             Ok(0) => {
                 return Err(Failure::Other(anyhow::anyhow!(
@@ -290,7 +301,7 @@ fn send_and_receive(
                 answers.so_far()
             )));
         }
-        wait_ready(stream, sent < message.len(), deadline - now).map_err(|e| {
+        wait_ready(stream, sent < message.len() || stream.wants_write(), deadline - now).map_err(|e| {
             Failure::Other(anyhow::Error::new(e).context("cannot wait for the server"))
         })?;
     }
@@ -298,7 +309,7 @@ fn send_and_receive(
 }
 
 /// Waits up to `limit` until `stream` can be read (or written, if `write`).
-fn wait_ready(stream: &TcpStream, write: bool, limit: Duration) -> io::Result<()> {
+fn wait_ready(stream: &Stream, write: bool, limit: Duration) -> io::Result<()> {
     let mut flags = PollFlags::IN;
     if write {
         flags |= PollFlags::OUT;

@@ -1,0 +1,204 @@
+//! One connection to the server as the prompt and pipe mode use it: plain TCP or TLS behind
+//! the same non-blocking read and write, so their loops are written once.
+//!
+//! TLS is rustls' `ClientConnection`, which is itself sans-IO: bytes from the socket go in
+//! with `read_tls`, plaintext comes out of its reader; plaintext goes into its writer, records
+//! come out with `write_tls`. The handshake is completed when the connection is opened (so a
+//! bad certificate is reported before anything is sent); afterwards the stream is
+//! non-blocking and a caller waits in `poll` on [`Stream::as_fd`], for writability too while
+//! [`Stream::wants_write`] says records are queued.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use rustls::ClientConnection;
+
+use crate::connect::{connect, ConnectError, ConnectOptions};
+use crate::sys::{interrupted, would_block};
+use crate::tls::TlsClient;
+
+/// Plaintext that TLS buffers before the writer says "no room": a few records.
+const TLS_BUFFER_LIMIT: usize = 64 * 1024;
+
+/// A connection to the server, plain or TLS.
+#[derive(Debug)]
+pub struct Stream {
+    sock: TcpStream,
+    tls: Option<Box<ClientConnection>>,
+}
+
+impl Stream {
+    /// A plain TCP connection.
+    pub fn plain(sock: TcpStream) -> Stream {
+        Stream { sock, tls: None }
+    }
+
+    /// Connects to `addr` (with the options' timeout and retries) and, with `tls`, completes
+    /// the TLS handshake within the connect timeout. Either failing is a [`ConnectError`].
+    pub fn open(
+        addr: &str,
+        opts: &ConnectOptions,
+        tls: Option<&TlsClient>,
+    ) -> Result<Stream, ConnectError> {
+        let sock = connect(addr, opts)?;
+        match tls {
+            None => Ok(Stream::plain(sock)),
+            Some(tls) => Stream::handshake(sock, tls, opts.timeout).map_err(|source| ConnectError {
+                addr: addr.to_owned(),
+                source,
+                timeout: opts.timeout,
+            }),
+        }
+    }
+
+    /// Runs the TLS handshake on `sock`, taking at most `timeout` per wait.
+    fn handshake(mut sock: TcpStream, tls: &TlsClient, timeout: Duration) -> io::Result<Stream> {
+        let mut conn = ClientConnection::new(tls.config.clone(), tls.name.clone())
+            .map_err(io::Error::other)?;
+        conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+        sock.set_read_timeout(Some(timeout))?;
+        sock.set_write_timeout(Some(timeout))?;
+        while conn.is_handshaking() {
+            match conn.complete_io(&mut sock) {
+                Ok(_) => {}
+                Err(e) if interrupted(&e) => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("TLS handshake failed: {e}"),
+                    ))
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection during the TLS handshake (is it a TLS server? does it want a client certificate?)",
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        sock.set_read_timeout(None)?;
+        sock.set_write_timeout(None)?;
+        Ok(Stream {
+            sock,
+            tls: Some(Box::new(conn)),
+        })
+    }
+
+    /// Whether this is a TLS connection.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Makes reads and writes return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
+    }
+
+    /// Whether TLS records wait to be sent: wait for writability too.
+    pub fn wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Reads plaintext from the server: `Ok(0)` at the end of its stream (with TLS, after its
+    /// close_notify; the end of TCP without one is an `UnexpectedEof` error).
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = &mut self.tls else {
+            return (&self.sock).read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Err(e) if would_block(&e) => {}
+                result => return result,
+            }
+            // Nothing decrypted is waiting: take more records from the socket.
+            flush_some(tls, &self.sock)?;
+            let n = tls.read_tls(&mut &self.sock)?;
+            let processed = tls.process_new_packets();
+            // An alert for the server, if the records were bad; a reply, if any.
+            flush_some(tls, &self.sock)?;
+            processed.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if n == 0 {
+                // The end of TCP: the reader now says whether it came after close_notify.
+                return match tls.reader().read(buf) {
+                    Err(e) if would_block(&e) => Err(io::ErrorKind::UnexpectedEof.into()),
+                    result => result,
+                };
+            }
+        }
+    }
+
+    /// Writes plaintext to the server; `WouldBlock` when neither the socket nor TLS's buffer
+    /// has room.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(tls) = &mut self.tls else {
+            return (&self.sock).write(buf);
+        };
+        // Room first: records already queued go out before more are made.
+        flush_some(tls, &self.sock)?;
+        let n = tls.writer().write(buf)?;
+        flush_some(tls, &self.sock)?;
+        if n == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    /// Sends the TLS records that are queued, as far as the socket takes them (`WouldBlock`
+    /// if it did not take them all).
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.tls {
+            Some(tls) => flush_tls(tls, &self.sock),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the sending direction: with TLS a close_notify, then the TCP half-close once it is
+    /// sent. `Ok(false)`: records are still queued; call again when the socket is writable.
+    pub fn close_write(&mut self) -> io::Result<bool> {
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+            flush_some(tls, &self.sock)?;
+            if tls.wants_write() {
+                return Ok(false);
+            }
+        }
+        self.sock.shutdown(Shutdown::Write)?;
+        Ok(true)
+    }
+
+    /// Ends the connection both ways at once (no close_notify: it is being abandoned).
+    pub fn shutdown(&self) {
+        // The socket is dropped next; a failure here changes nothing.
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+/// Writes `tls`'s queued records to `sock` until none are left (`WouldBlock` if the socket
+/// is full first).
+fn flush_tls(tls: &mut ClientConnection, sock: &TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(&mut &*sock) {
+            Ok(_) => {}
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// [`flush_tls`] as far as the socket takes it now: a full socket is not an error.
+fn flush_some(tls: &mut ClientConnection, sock: &TcpStream) -> io::Result<()> {
+    match flush_tls(tls, sock) {
+        Err(e) if would_block(&e) => Ok(()),
+        result => result,
+    }
+}
