@@ -2,15 +2,16 @@
 //! refuses those over the connection limit, survives accept errors, and stops when woken.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
-use crate::shared::{Dispatch, Shared};
+use crate::proxy::ProxyRefusal;
+use crate::shared::{Dispatch, Held, Shared};
 use crate::sockets::{close_after_answer, is_per_connection, ACCEPT_PAUSE};
 use crate::stats::Refusal;
 use crate::stats_log::StatsLog;
@@ -90,8 +91,6 @@ struct LoopState {
     error_logged: bool,
     /// The number of the last connection handed to the model.
     next_id: u64,
-    /// Refusals at the per-address cap, for rate-limited logging.
-    per_ip_log: PerIpLog,
 }
 
 /// Accepts every pending connection of `listener`; false if accepting must pause.
@@ -119,7 +118,15 @@ fn accept_all(
             }
         };
         state.error_logged = false;
-        let max = shared.config.max_connections;
+        let config = &shared.config;
+        if let Some(proxy) = &config.proxy {
+            if !proxy.allows(peer.ip()) {
+                shared.proxy_refused(peer, ProxyRefusal::NotAllowed);
+                drop(stream);
+                continue;
+            }
+        }
+        let max = config.max_connections;
         let active = shared.stats.active();
         if active >= max {
             let refused = state.refusing.get_or_insert_with(|| {
@@ -131,15 +138,31 @@ fn accept_all(
             });
             *refused += 1;
             shared.stats.rejected(Refusal::MaxConnections);
-            refuse(stream, &shout_common::busy_line(active));
+            let line = shout_common::busy_line(active);
+            if config.tls.is_some() {
+                // The busy line goes over TLS, after the handshake: the model sends it.
+                state.next_id += 1;
+                model.dispatch(stream, peer, state.next_id, Held::refused(line));
+            } else {
+                refuse(stream, &line);
+            }
             continue;
         }
-        if !shared.per_ip.try_acquire(peer.ip()) {
-            shared.stats.rejected(Refusal::MaxConnectionsPerIp);
-            state.per_ip_log.refused(peer);
-            let cap = shared.config.max_connections_per_ip.unwrap_or_default();
-            refuse(stream, &shout_common::busy_line_per_ip(cap));
-            continue;
+        // With the PROXY protocol the per-address cap applies to the header's address, once
+        // the model has read it.
+        let mut held = Held::served();
+        if config.proxy.is_none() {
+            if let Some(line) = shared.acquire_per_ip(peer) {
+                shared.stats.rejected(Refusal::MaxConnectionsPerIp);
+                if config.tls.is_some() {
+                    state.next_id += 1;
+                    model.dispatch(stream, peer, state.next_id, Held::refused(line));
+                } else {
+                    refuse(stream, &line);
+                }
+                continue;
+            }
+            held.ip = Some(peer.ip());
         }
         if let Some(refused) = state.refusing.take() {
             info!(
@@ -149,38 +172,7 @@ fn accept_all(
         }
         shared.stats.opened();
         state.next_id += 1;
-        model.dispatch(stream, peer, state.next_id);
-    }
-}
-
-/// Logs refusals at the per-address cap at most once per [`PER_IP_LOG_EVERY`], with how
-/// many there were: one address hammering the server must not flood the log.
-#[derive(Default)]
-struct PerIpLog {
-    last: Option<Instant>,
-    /// Refusals not yet reported in a log line.
-    unreported: u64,
-}
-
-/// The least time between two log lines about per-address refusals.
-const PER_IP_LOG_EVERY: Duration = Duration::from_secs(10);
-
-impl PerIpLog {
-    fn refused(&mut self, peer: SocketAddr) {
-        self.unreported += 1;
-        let now = Instant::now();
-        if self
-            .last
-            .is_none_or(|at| now.duration_since(at) >= PER_IP_LOG_EVERY)
-        {
-            warn!(
-                ip = %peer.ip(),
-                refused = self.unreported,
-                "per-address connection limit reached (--max-connections-per-ip); refusing"
-            );
-            self.last = Some(now);
-            self.unreported = 0;
-        }
+        model.dispatch(stream, peer, state.next_id, held);
     }
 }
 

@@ -1,8 +1,11 @@
 //! The `shoutd` command line: options (each also an environment variable), logging set-up, and
 //! the glue that turns them into a running [`Server`].
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
@@ -12,11 +15,14 @@ use tracing::{info, warn};
 
 use crate::config::{
     Config, Model, DEFAULT_BACKLOG, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_WORKERS, DEFAULT_WRITE_TIMEOUT, MAX_BACKLOG, MAX_WORKERS,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_WORKERS, DEFAULT_WRITE_TIMEOUT,
+    MAX_BACKLOG, MAX_WORKERS,
 };
 use crate::limits;
 use crate::logging::{self, LogFormat};
+use crate::proxy::{ProxyConfig, DEFAULT_HEADER_TIMEOUT};
 use crate::server::{Handle, Server};
+use crate::tls::TlsConfig;
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
 #[derive(Debug, Parser)]
@@ -94,6 +100,59 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", env = "SHOUT_STATS_INTERVAL", default_value = "0",
           value_parser = parse_duration)]
     pub stats_interval: Duration,
+
+    /// Speak TLS on every listener with this certificate chain (PEM, the server's certificate
+    /// first); needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SHOUT_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SHOUT_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: require a client certificate signed by a CA in this file (PEM); clients
+    /// without one are refused during the handshake.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SHOUT_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Close a connection whose TLS handshake is not done this long after it connected.
+    #[arg(long, value_name = "DURATION", env = "SHOUT_TLS_HANDSHAKE_TIMEOUT",
+          default_value = format_duration(DEFAULT_TLS_HANDSHAKE_TIMEOUT),
+          value_parser = parse_nonzero_duration)]
+    pub tls_handshake_timeout: Duration,
+
+    /// Connections begin with a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and
+    /// send-proxy-v2): its client address is the one logged, counted and capped.
+    #[arg(long, env = "SHOUT_PROXY_PROTOCOL")]
+    pub proxy_protocol: bool,
+
+    /// With --proxy-protocol: the addresses (CIDR, or one address) allowed to connect and
+    /// send the header; repeat or separate with commas. Others are closed at once.
+    #[arg(long, value_name = "CIDR", env = "SHOUT_PROXY_FROM", value_delimiter = ',',
+          default_value = "127.0.0.0/8,::1/128", value_parser = parse_cidr)]
+    pub proxy_from: Vec<IpNet>,
+
+    /// With --proxy-protocol: close a connection whose header is not complete this long after
+    /// it connected.
+    #[arg(long, value_name = "DURATION", env = "SHOUT_PROXY_HEADER_TIMEOUT",
+          default_value = format_duration(DEFAULT_HEADER_TIMEOUT),
+          value_parser = parse_nonzero_duration)]
+    pub proxy_header_timeout: Duration,
 
     /// Log format on stderr.
     #[arg(long, value_enum, env = "SHOUT_LOG_FORMAT", default_value_t = LogFormat::Text)]
@@ -173,8 +232,41 @@ impl Args {
             backlog: self.backlog,
             metrics_listen: self.metrics_addrs()?,
             stats_interval: nonzero(self.stats_interval),
+            tls: self.tls()?,
+            tls_handshake_timeout: self.tls_handshake_timeout,
+            proxy: self.proxy_protocol.then(|| ProxyConfig {
+                from: self.proxy_from.clone(),
+                header_timeout: self.proxy_header_timeout,
+            }),
         })
     }
+
+    /// The TLS settings, with the certificate files read (`None`: no --tls-cert).
+    pub fn tls(&self) -> anyhow::Result<Option<TlsConfig>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = TlsConfig::load(cert, key, self.tls_client_ca.as_deref())
+                    .map_err(anyhow::Error::msg)?;
+                Ok(Some(tls))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A duration that is not zero (a zero deadline would close every connection at once).
+fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than 0".into()),
+        d => Ok(d),
+    }
+}
+
+/// A CIDR range (`10.0.0.0/8`) or one address (`10.1.2.3`, as `/32`).
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{s}' is not an address range (such as 10.0.0.0/8) or an address"))
 }
 
 /// Every address that `specs` (`host:port`, names allowed) resolve to, in order; an error

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use shout_common::Mode;
 
+use crate::proxy::ProxyConfig;
+use crate::tls::TlsConfig;
+
 /// The default cap on connections served at once.
 ///
 /// 10,000 is the load the project is built and measured for. shoutd lowers it (with a warning)
@@ -26,6 +29,10 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default drain timeout: time for answers in flight to reach slow clients at shutdown,
 /// short enough that a restart is not held up.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default TLS handshake timeout: a real client finishes in a few round trips; one that
+/// sends nothing, or a ClientHello a byte at a time, is closed after this.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default listen backlog: a burst of connections waits in the kernel's queue while the
 /// accept loop catches up, rather than being refused.
@@ -88,6 +95,12 @@ pub struct Config {
     pub metrics_listen: Vec<SocketAddr>,
     /// Log a one-line summary this often (`None`: never).
     pub stats_interval: Option<Duration>,
+    /// Speak TLS on every listener (`None`: plaintext).
+    pub tls: Option<TlsConfig>,
+    /// Close a connection whose TLS handshake is not complete this long after accept.
+    pub tls_handshake_timeout: Duration,
+    /// Expect a PROXY protocol header first on every connection (`None`: no header).
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl Default for Config {
@@ -107,6 +120,9 @@ impl Default for Config {
             backlog: DEFAULT_BACKLOG,
             metrics_listen: Vec::new(),
             stats_interval: None,
+            tls: None,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            proxy: None,
         }
     }
 }

@@ -86,6 +86,13 @@ impl Connection {
         }
     }
 
+    /// Answers `line` as it is and reads nothing: a refusal (the busy line) sent through the
+    /// connection's transport, such as over TLS once the handshake is done.
+    pub fn refuse(&mut self, line: &[u8]) {
+        self.out.extend_from_slice(line);
+        self.stop_reading();
+    }
+
     /// Reads no more: what was read is still answered, then [`Want::Close`]. Used at EOF and
     /// by graceful shutdown.
     pub fn stop_reading(&mut self) {

@@ -15,17 +15,21 @@
 // The modules in layers, from the bottom: each imports only modules of the layers before it.
 //
 // 1. Facts and tools that import no other module: what to serve, counters, sockets, logs.
+mod burst;
 pub mod config;
 pub mod listener;
 pub mod logging;
+pub mod proxy;
 mod sockets;
 pub mod stats;
 mod sync;
+pub mod tls;
 
 // 2. The sans-IO connection core, the limits, the `--stats-interval` line.
 pub mod conn;
 pub mod limits;
 mod stats_log;
+mod transport;
 
 // 3. What the accept loop, the models and the metrics share (`Shared`, `Dispatch`).
 mod shared;
@@ -45,5 +49,7 @@ pub mod server;
 pub mod cli;
 
 pub use config::{Config, Model};
+pub use proxy::{ProxyConfig, ProxyRefusal};
 pub use server::{Handle, Server};
 pub use stats::{CloseReason, Snapshot};
+pub use tls::{Handshake, TlsConfig};

@@ -33,7 +33,7 @@ use std::thread::{self, JoinHandle};
 use mio::Poll;
 use tracing::error;
 
-use crate::shared::{Dispatch, Shared};
+use crate::shared::{Dispatch, Held, Shared};
 
 mod event_loop;
 
@@ -105,10 +105,10 @@ impl Dispatch for Pool {
         }
     }
 
-    fn dispatch(&mut self, stream: std::net::TcpStream, peer: SocketAddr, id: u64) {
+    fn dispatch(&mut self, stream: std::net::TcpStream, peer: SocketAddr, id: u64, held: Held) {
         let worker = &self.workers[self.next];
         self.next = (self.next + 1) % self.workers.len();
-        if let Err(e) = worker.inbox.push(stream, peer, id) {
+        if let Err(e) = worker.inbox.push(stream, peer, id, held) {
             error!(error = %e, "cannot wake a worker for a new connection");
         }
     }

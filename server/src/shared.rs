@@ -2,17 +2,24 @@
 //! the server's [`Shared`] state, the [`Dispatch`] trait a concurrency model implements, and
 //! what both models do alike for each connection (catch a panic, log `accepted` and `closed`).
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use mio::Waker;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
+use crate::burst::Burst;
 use crate::config::Config;
 use crate::conn::Connection;
 use crate::limits::PerIp;
-use crate::stats::{CloseReason, Stats};
+use crate::proxy::ProxyRefusal;
+use crate::stats::{CloseReason, Refusal, Stats};
+use crate::sync::lock;
+use crate::tls::Handshake;
+use crate::transport::{SetupError, Transport};
 
 /// State shared by the accept loop, the connections, the metrics and every `Handle`.
 pub(crate) struct Shared {
@@ -23,6 +30,42 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     /// Wakes the accept loop, which then sees `stopping`.
     waker: Waker,
+    /// Refusals at the per-address cap, failed TLS handshakes, refused PROXY headers: each
+    /// logged once per burst.
+    per_ip_log: Mutex<Burst>,
+    tls_log: Mutex<Burst>,
+    proxy_log: Mutex<Burst>,
+}
+
+/// What a connection holds of the server's limits, given back when it closes.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// It counts as active (false for a connection that only gets the busy line).
+    pub(crate) counted: bool,
+    /// The address whose per-address slot it holds.
+    pub(crate) ip: Option<IpAddr>,
+    /// The busy line it gets (over TLS, after the handshake) instead of being served.
+    pub(crate) refusal: Option<String>,
+}
+
+impl Held {
+    /// A connection to serve, counted as active.
+    pub(crate) fn served() -> Held {
+        Held {
+            counted: true,
+            ip: None,
+            refusal: None,
+        }
+    }
+
+    /// A connection refused with `line`, not counted as active.
+    pub(crate) fn refused(line: String) -> Held {
+        Held {
+            counted: false,
+            ip: None,
+            refusal: Some(line),
+        }
+    }
 }
 
 impl Shared {
@@ -34,6 +77,9 @@ impl Shared {
             stats: Stats::default(),
             stopping: AtomicBool::new(false),
             waker,
+            per_ip_log: Mutex::default(),
+            tls_log: Mutex::default(),
+            proxy_log: Mutex::default(),
         }
     }
 
@@ -52,16 +98,141 @@ impl Shared {
 
     /// A connection from `peer` ended: every model calls this exactly once per connection
     /// the accept loop handed it, after its socket is closed.
-    pub(crate) fn closed(&self, peer: SocketAddr, reason: CloseReason) {
-        self.per_ip.release(peer.ip());
-        self.stats.closed(reason);
+    pub(crate) fn closed(&self, held: &Held, reason: CloseReason) {
+        if let Some(ip) = held.ip {
+            self.per_ip.release(ip);
+        }
+        if held.counted {
+            self.stats.closed(reason);
+        }
+    }
+
+    /// Takes a per-address slot for `peer`; if it has none left, logs the refusal (once per
+    /// burst) and returns the busy line to send.
+    pub(crate) fn acquire_per_ip(&self, peer: SocketAddr) -> Option<String> {
+        if self.per_ip.try_acquire(peer.ip()) {
+            return None;
+        }
+        if let Some(refused) = lock(&self.per_ip_log).note(Instant::now()) {
+            warn!(
+                ip = %peer.ip(),
+                refused,
+                "per-address connection limit reached (--max-connections-per-ip); refusing"
+            );
+        }
+        let cap = self.config.max_connections_per_ip.unwrap_or_default();
+        Some(shout_common::busy_line_per_ip(cap))
+    }
+
+    /// The PROXY header of a connection counted at accept told its client's address
+    /// (`None`: the header has none, the peer's stays): the connection now goes by it, and the
+    /// per-address cap applies to it. Returns the busy line if the cap refuses it (the
+    /// connection then no longer counts as active).
+    pub(crate) fn header_read(
+        &self,
+        held: &mut Held,
+        peer: &mut SocketAddr,
+        client: Option<SocketAddr>,
+    ) -> Option<String> {
+        if let Some(client) = client {
+            *peer = client;
+        }
+        if !held.counted {
+            return None; // already refused at the connection limit
+        }
+        match self.acquire_per_ip(*peer) {
+            None => {
+                held.ip = Some(peer.ip());
+                None
+            }
+            Some(line) => {
+                self.stats.rejected_after_open(Refusal::MaxConnectionsPerIp);
+                held.counted = false;
+                Some(line)
+            }
+        }
+    }
+
+    /// A connection from `peer` was closed without being served, for its PROXY header or for
+    /// being outside `--proxy-from`: counted, and logged once per burst.
+    pub(crate) fn proxy_refused(&self, peer: SocketAddr, why: ProxyRefusal) {
+        self.stats.proxy_rejected(why);
+        if let Some(refused) = lock(&self.proxy_log).note(Instant::now()) {
+            warn!(
+                %peer,
+                reason = why.as_str(),
+                refused,
+                "PROXY protocol: connection closed without a valid header from an allowed address"
+            );
+        }
+    }
+
+    /// A TLS handshake ended: counted; a failure is logged once per burst.
+    pub(crate) fn handshake(&self, peer: SocketAddr, result: Handshake) {
+        self.stats.handshake(result);
+        if result == Handshake::Ok {
+            return;
+        }
+        if let Some(failed) = lock(&self.tls_log).note(Instant::now()) {
+            warn!(
+                %peer,
+                result = result.as_str(),
+                failed,
+                "TLS handshake failed; closing the connection"
+            );
+        }
+    }
+
+    /// Set-up (PROXY header, TLS handshake) of connection `id` failed: counts and logs why.
+    pub(crate) fn setup_failed(&self, id: u64, peer: SocketAddr, error: &SetupError) {
+        match error {
+            SetupError::Proxy(why) => self.proxy_refused(peer, *why),
+            SetupError::Tls(result) => self.handshake(peer, *result),
+            SetupError::Io(e) => debug!(id, %peer, error = %e, "connection failed during set-up"),
+        }
+    }
+
+    /// Why a connection still in set-up at its deadline is closed.
+    pub(crate) fn setup_timeout(transport: &Transport) -> SetupError {
+        if transport.awaiting_header() {
+            SetupError::Proxy(ProxyRefusal::Timeout)
+        } else {
+            SetupError::Tls(Handshake::Timeout)
+        }
+    }
+
+    /// How long after accept set-up may take: the PROXY header's timeout, then the TLS
+    /// handshake's (`None`: no set-up).
+    pub(crate) fn setup_deadline(
+        &self,
+        accepted: Instant,
+        transport: &Transport,
+    ) -> Option<Instant> {
+        let config = &self.config;
+        if transport.awaiting_header() {
+            let header = config
+                .proxy
+                .as_ref()
+                .map_or(Duration::ZERO, |p| p.header_timeout);
+            Some(accepted + header)
+        } else if transport.in_setup() {
+            Some(accepted + config.tls_handshake_timeout)
+        } else {
+            None
+        }
+    }
+
+    /// A new transport for a connection, as the configuration says.
+    pub(crate) fn transport(&self) -> Result<Transport, SetupError> {
+        Transport::new(self.config.proxy.is_some(), self.config.tls.as_ref())
     }
 }
 
 /// A concurrency model, as the accept loop and shutdown see it.
 pub(crate) trait Dispatch {
-    /// Serves `stream` (connection number `id`); it is already counted as active.
-    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64);
+    /// Serves `stream` (connection number `id`), which holds `held` (counted as active unless
+    /// it only gets the busy line).
+    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64, held: Held);
 
     /// Shutdown has begun and accepting has stopped: let every connection answer what it has
     /// read, close what remains at the drain timeout, and return when all are closed.

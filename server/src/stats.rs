@@ -3,6 +3,9 @@
 use std::fmt;
 
 use shout_common::plural;
+
+use crate::proxy::ProxyRefusal;
+use crate::tls::Handshake;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// Bytes and lines moved by a connection (or a batch of them).
@@ -50,17 +53,21 @@ pub enum CloseReason {
     Error,
     /// Still open at the end of `--drain-timeout` during shutdown.
     Drain,
+    /// Closed before serving: an invalid or missing PROXY header, or a failed TLS handshake
+    /// (`shout_proxy_rejected_total` and `shout_tls_handshakes_total` say which).
+    Setup,
 }
 
 impl CloseReason {
     /// Every reason, in a fixed order (for counters and metrics).
-    pub const ALL: [CloseReason; 6] = [
+    pub const ALL: [CloseReason; 7] = [
         CloseReason::Done,
         CloseReason::Idle,
         CloseReason::WriteTimeout,
         CloseReason::Reset,
         CloseReason::Error,
         CloseReason::Drain,
+        CloseReason::Setup,
     ];
 
     /// A short name for logs and metrics labels.
@@ -72,6 +79,7 @@ impl CloseReason {
             CloseReason::Reset => "reset",
             CloseReason::Error => "error",
             CloseReason::Drain => "drain_timeout",
+            CloseReason::Setup => "setup_failed",
         }
     }
 
@@ -113,9 +121,29 @@ pub struct Stats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     lines_in: AtomicU64,
+    handshakes: [AtomicU64; Handshake::ALL.len()],
+    proxy_rejected: [AtomicU64; ProxyRefusal::ALL.len()],
 }
 
 impl Stats {
+    /// A TLS handshake ended.
+    pub(crate) fn handshake(&self, result: Handshake) {
+        self.handshakes[result.index()].fetch_add(1, Relaxed);
+    }
+
+    /// A connection was closed for its PROXY header (or for not being allowed to send one).
+    pub(crate) fn proxy_rejected(&self, why: ProxyRefusal) {
+        self.proxy_rejected[why.index()].fetch_add(1, Relaxed);
+    }
+
+    /// A connection counted as active at accept was refused once its PROXY header told its
+    /// address (`--max-connections-per-ip`): it counts as refused, not as served.
+    pub(crate) fn rejected_after_open(&self, why: Refusal) {
+        self.active.fetch_sub(1, Relaxed);
+        self.accepted.fetch_sub(1, Relaxed);
+        self.rejected(why);
+    }
+
     /// A connection was accepted within the limit: it is now active.
     pub(crate) fn opened(&self) {
         self.active.fetch_add(1, Relaxed);
@@ -169,6 +197,9 @@ impl Stats {
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             lines_in: self.lines_in.load(Relaxed),
+            handshakes: Handshake::ALL.map(|h| (h, self.handshakes[h.index()].load(Relaxed))),
+            proxy_rejected: ProxyRefusal::ALL
+                .map(|r| (r, self.proxy_rejected[r.index()].load(Relaxed))),
         }
     }
 }
@@ -194,12 +225,26 @@ pub struct Snapshot {
     pub bytes_out: u64,
     /// Newlines received (messages, for clients that send lines).
     pub lines_in: u64,
+    /// TLS handshakes, by result.
+    pub handshakes: [(Handshake, u64); Handshake::ALL.len()],
+    /// Connections closed for their PROXY header, by reason.
+    pub proxy_rejected: [(ProxyRefusal, u64); ProxyRefusal::ALL.len()],
 }
 
 impl Snapshot {
     /// How many connections closed for `reason`.
     pub fn closed(&self, reason: CloseReason) -> u64 {
         self.closed[reason.index()].1
+    }
+
+    /// How many TLS handshakes ended with `result`.
+    pub fn handshakes(&self, result: Handshake) -> u64 {
+        self.handshakes[result.index()].1
+    }
+
+    /// How many connections were closed for their PROXY header for `why`.
+    pub fn proxy_rejected(&self, why: ProxyRefusal) -> u64 {
+        self.proxy_rejected[why.index()].1
     }
 }
 

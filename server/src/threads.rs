@@ -17,15 +17,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
-use rustix::net::{send, SendFlags};
+use rustix::net::{recv, send, RecvFlags, SendFlags};
 use std::os::fd::OwnedFd;
 use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
-use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Shared};
+use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Held, Shared};
 use crate::sockets::discard_input;
 use crate::stats::{CloseReason, Traffic};
 use crate::sync::{lock, wait_timeout};
+use crate::tls::Handshake;
+use crate::transport::{Setup, Transport};
 
 /// Stack size of a connection thread. The connection path recurses nowhere and keeps only
 /// its 16 KiB read buffer on the stack; 128 KiB leaves ample room for that and for logging,
@@ -99,7 +101,7 @@ impl Dispatch for Threads {
         }
     }
 
-    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64) {
+    fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64, held: Held) {
         let inner = &self.inner;
         if let Err(e) = configure(&stream) {
             debug!(id, %peer, error = %e, "cannot configure accepted socket");
@@ -111,10 +113,20 @@ impl Dispatch for Threads {
         let spawned = thread::Builder::new()
             .name(format!("conn-{id}"))
             .stack_size(THREAD_STACK)
-            .spawn(move || thread_inner.serve(id, peer, thread_stream));
+            .spawn(move || thread_inner.serve(id, peer, thread_stream, held));
         if let Err(e) = spawned {
             error!(id, %peer, error = %e, "cannot start a thread for this connection; closing it");
-            inner.finish(id, peer, stream, CloseReason::Error);
+            // The thread never ran: `held` went with its closure, which was dropped. Only a
+            // counted connection needs giving back; without a PROXY header its address is
+            // the peer's.
+            let held = Held {
+                counted: true,
+                ip: (inner.shared.config.proxy.is_none()
+                    && inner.shared.config.max_connections_per_ip.is_some())
+                .then_some(peer.ip()),
+                refusal: None,
+            };
+            inner.finish(id, &held, stream, CloseReason::Error);
         }
     }
 }
@@ -146,15 +158,45 @@ impl Inner {
     /// tracing registry's span storage supports at most 4096 threads at once, and this model
     /// runs one thread per connection. A panic (a bug) ends only this connection, which is
     /// still closed and counted.
-    fn serve(&self, id: u64, peer: SocketAddr, stream: Arc<TcpStream>) {
-        log_accepted(id, peer);
+    fn serve(&self, id: u64, mut peer: SocketAddr, stream: Arc<TcpStream>, mut held: Held) {
+        let accepted = Instant::now();
         let mut conn = Connection::new(self.shared.config.mode);
         let outcome = isolate_panic(id, peer, || {
+            let mut transport = match self.shared.transport() {
+                Ok(transport) => transport,
+                Err(e) => {
+                    self.shared.setup_failed(id, peer, &e);
+                    return CloseReason::Setup;
+                }
+            };
+            let setup = SetUp {
+                stream: &stream,
+                id,
+                accepted,
+                stop: &self.stop,
+                shared: &self.shared,
+            };
+            if let Err(reason) = setup.run(&mut transport, &mut held, &mut peer) {
+                return reason;
+            }
+            log_accepted(id, peer);
+            if let Some(line) = &held.refusal {
+                conn.refuse(line.as_bytes());
+            }
             // On the stack, not the heap: the stack is unmapped when the thread ends, while
             // 16 KiB heap blocks freed by thousands of threads in random order stay with
             // malloc (the README has the figures).
             let mut scratch = [0u8; READ_CHUNK];
-            drive(&stream, &mut conn, &mut scratch, &self.stop, &self.shared)
+            let refused = held.refusal.is_some();
+            drive(
+                &stream,
+                &mut conn,
+                &mut transport,
+                &mut scratch,
+                &self.stop,
+                &self.shared,
+                refused,
+            )
         });
         let mut reason = outcome.unwrap_or_else(|| {
             let _ = stream.shutdown(Shutdown::Both);
@@ -163,18 +205,18 @@ impl Inner {
         if reason != CloseReason::Done && self.forced.load(Ordering::SeqCst) {
             reason = CloseReason::Drain;
         }
-        self.finish(id, peer, stream, reason);
+        self.finish(id, &held, stream, reason);
         log_closed(id, peer, reason, &conn);
     }
 
     /// Forgets a finished connection: closes its socket, then counts it, so whoever sees the
     /// count (a test, a scrape, the `closed` log line after it) knows the socket is closed.
-    fn finish(&self, id: u64, peer: SocketAddr, stream: Arc<TcpStream>, reason: CloseReason) {
+    fn finish(&self, id: u64, held: &Held, stream: Arc<TcpStream>, reason: CloseReason) {
         let mut open = self.lock_open();
         open.remove(&id);
         // The map's reference is gone: this was the last one, and the socket closes.
         drop(stream);
-        self.shared.closed(peer, reason);
+        self.shared.closed(held, reason);
         if open.is_empty() {
             self.all_closed.notify_all();
         }
@@ -232,24 +274,110 @@ fn timespec(d: Duration) -> Timespec {
     }
 }
 
-/// Runs the connection core with blocking I/O until it ends; returns why it ended.
+/// A connection's set-up (PROXY header, TLS handshake), with `poll(2)` waits bounded by its
+/// deadline and ended by shutdown.
+struct SetUp<'a> {
+    stream: &'a TcpStream,
+    id: u64,
+    accepted: Instant,
+    stop: &'a OwnedFd,
+    shared: &'a Shared,
+}
+
+impl SetUp<'_> {
+    /// Runs set-up to its end; `Err` with the close reason if it failed (counted and logged).
+    fn run(
+        &self,
+        transport: &mut Transport,
+        held: &mut Held,
+        peer: &mut SocketAddr,
+    ) -> Result<(), CloseReason> {
+        let shared = self.shared;
+        let was_handshaking = transport.handshaking();
+        loop {
+            match transport.advance(&mut NonBlocking(self.stream)) {
+                Ok(Setup::Pending) => {}
+                Ok(Setup::Header(client)) => {
+                    if let Some(line) = shared.header_read(held, peer, client) {
+                        held.refusal = Some(line);
+                    }
+                    continue;
+                }
+                Ok(Setup::Ready) => break,
+                Err(e) => {
+                    shared.setup_failed(self.id, *peer, &e);
+                    return Err(CloseReason::Setup);
+                }
+            }
+            let deadline = shared
+                .setup_deadline(self.accepted, transport)
+                .unwrap_or(self.accepted);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let flags = if transport.wants_write() {
+                PollFlags::OUT
+            } else {
+                PollFlags::IN
+            };
+            match wait_for(self.stream, flags, Some(self.stop), Some(left)) {
+                Ok(Wait::Ready) => {}
+                // Shutdown: nothing was read to answer.
+                Ok(Wait::Stop) => return Err(CloseReason::Setup),
+                Ok(Wait::Timeout) => {
+                    shared.setup_failed(self.id, *peer, &Shared::setup_timeout(transport));
+                    return Err(CloseReason::Setup);
+                }
+                Err(e) => return Err(conn::reason_for(&e)),
+            }
+        }
+        if was_handshaking {
+            shared.handshake(*peer, Handshake::Ok);
+        }
+        Ok(())
+    }
+}
+
+/// Runs the connection core with blocking I/O until it ends; returns why it ended. A
+/// `refused` connection (it only gets the busy line) does not wait for its peer to close.
 fn drive(
     stream: &TcpStream,
     conn: &mut Connection,
+    transport: &mut Transport,
     scratch: &mut [u8],
     stop: &OwnedFd,
     shared: &Shared,
+    refused: bool,
 ) -> CloseReason {
     let config = &shared.config;
     // The write timeout counts from the last progress either way, as in the pool model: a
     // peer is closed when it has accepted no answer byte for that long.
     let mut progress = Instant::now();
     loop {
+        if transport.wants_write() {
+            // TLS records made earlier go first.
+            let left = config
+                .write_timeout
+                .map(|t| (progress + t).saturating_duration_since(Instant::now()));
+            let result = match wait_for(stream, PollFlags::OUT, None, left) {
+                Ok(Wait::Timeout) => return CloseReason::WriteTimeout,
+                Ok(_) => transport.flush(&mut NonBlocking(stream)),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => progress = Instant::now(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return conn::reason_for(&e),
+            }
+            continue;
+        }
         let want = conn.want();
         let before = conn.traffic();
         let result = match want {
+            // Input already decrypted or read ahead needs no wait.
+            Want::Read if !transport.is_direct() && transport.has_buffered_input() => {
+                read_now(conn, transport, stream, scratch)
+            }
             Want::Read => match wait_for(stream, PollFlags::IN, Some(stop), config.idle_timeout) {
-                Ok(Wait::Ready) => conn.read_from(&mut &*stream, scratch).map(drop),
+                Ok(Wait::Ready) => read_now(conn, transport, stream, scratch),
                 Ok(Wait::Stop) => {
                     // Answer what was read, then close; read nothing more.
                     conn.stop_reading();
@@ -264,7 +392,7 @@ fn drive(
                     .map(|t| (progress + t).saturating_duration_since(Instant::now()));
                 match wait_for(stream, PollFlags::OUT, None, left) {
                     Ok(Wait::Timeout) => return CloseReason::WriteTimeout,
-                    Ok(_) => match conn.write_to(&mut DontWait(stream)) {
+                    Ok(_) => match conn.write_to(&mut transport.io(&mut NonBlocking(stream))) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
                         result => result.map(drop),
                     },
@@ -272,9 +400,16 @@ fn drive(
                 }
             }
             Want::Close => {
+                // TLS: the close_notify goes out first (at the top of the loop).
+                if transport.begin_close() {
+                    continue;
+                }
                 // Every answer is written: end our side (a failure here loses nothing).
                 let _ = stream.shutdown(Shutdown::Write);
-                if !conn.peer_closed() {
+                if refused {
+                    // Drop what the refused peer already sent, without waiting for more.
+                    discard_input(&mut NonBlocking(stream), scratch, Some(16));
+                } else if !conn.peer_closed() {
                     // The peer has seen our end of stream and will close too; closing first,
                     // with its input unread, would reset the connection. The drain timeout
                     // bounds this: it shuts the socket down, which ends the read.
@@ -294,13 +429,34 @@ fn drive(
     }
 }
 
-/// Writes to a blocking socket without blocking (`MSG_DONTWAIT`): a write takes what fits in
-/// the send buffer and returns, so the write timeout is measured by [`wait_for`] alone.
-/// (A blocking send with `SO_SNDTIMEO` restarts its wait after every partial send, which made
-/// the timeout up to twice the setting.)
-struct DontWait<'a>(&'a TcpStream);
+/// Reads once without waiting (`WouldBlock` means nothing complete yet: wait again).
+fn read_now(
+    conn: &mut Connection,
+    transport: &mut Transport,
+    stream: &TcpStream,
+    scratch: &mut [u8],
+) -> io::Result<()> {
+    match conn.read_from(&mut transport.io(&mut NonBlocking(stream)), scratch) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        result => result.map(drop),
+    }
+}
 
-impl io::Write for DontWait<'_> {
+/// Reads and writes a blocking socket without blocking (`MSG_DONTWAIT`): a write takes what
+/// fits in the send buffer and returns, so the write timeout is measured by [`wait_for`] alone
+/// (a blocking send with `SO_SNDTIMEO` restarts its wait after every partial send, which made
+/// the timeout up to twice the setting); a read after `poll(2)` said "readable" gives what
+/// arrived, and through TLS an incomplete record sends the thread back to `poll(2)` rather than
+/// blocking outside its deadline.
+struct NonBlocking<'a>(&'a TcpStream);
+
+impl io::Read for NonBlocking<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(recv(self.0, buf, RecvFlags::DONTWAIT)?.0)
+    }
+}
+
+impl io::Write for NonBlocking<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         Ok(send(
             self.0,

@@ -16,10 +16,11 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
-use crate::shared::{isolate_panic, log_accepted, log_closed, Shared};
+use crate::shared::{isolate_panic, log_accepted, log_closed, Held, Shared};
 use crate::sockets::{discard_input, Discarded};
 use crate::stats::{CloseReason, Traffic};
 use crate::sync::lock;
+use crate::transport::{Setup, Transport};
 
 /// The token of the inbox's waker (connections use their slot index).
 const WAKE: Token = Token(usize::MAX);
@@ -34,7 +35,7 @@ const POOLED_BUFFERS: usize = 64;
 
 /// New connections for a worker, handed over by the accept loop, and the waker that tells it.
 pub(super) struct Inbox {
-    new: Mutex<Vec<(std::net::TcpStream, SocketAddr, u64)>>,
+    new: Mutex<Vec<(std::net::TcpStream, SocketAddr, u64, Held)>>,
     waker: Waker,
 }
 
@@ -53,8 +54,9 @@ impl Inbox {
         stream: std::net::TcpStream,
         peer: SocketAddr,
         id: u64,
+        held: Held,
     ) -> io::Result<()> {
-        lock(&self.new).push((stream, peer, id));
+        lock(&self.new).push((stream, peer, id, held));
         self.wake()
     }
 
@@ -78,8 +80,17 @@ fn recycle(buffers: &mut Vec<Vec<u8>>, conn: &mut Connection) {
 struct Entry {
     stream: TcpStream,
     conn: Connection,
+    /// Plaintext or TLS, after a PROXY header or not.
+    transport: Transport,
+    /// What it holds of the limits (given back at close).
+    held: Held,
     id: u64,
+    /// The client's address: the peer's, or the PROXY header's once read.
     peer: SocketAddr,
+    /// Accept time: set-up deadlines count from it.
+    accepted: Instant,
+    /// Set-up (PROXY header, TLS handshake) is over: the core is being served.
+    ready: bool,
     /// The socket may have input we have not read (an edge arrived, or the last read filled
     /// the buffer).
     readable: bool,
@@ -104,8 +115,16 @@ impl Entry {
         now: Instant,
     ) -> Stopped {
         loop {
+            // TLS records made earlier go first.
+            if self.transport.wants_write() {
+                match self.transport.flush(&mut self.stream) {
+                    Ok(()) => self.last_write = now,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Stopped::Blocked,
+                    Err(e) => return Stopped::Failed(conn::reason_for(&e)),
+                }
+            }
             match self.conn.want() {
-                Want::Write => match self.conn.write_to(&mut self.stream) {
+                Want::Write => match self.conn.write_to(&mut self.transport.io(&mut self.stream)) {
                     Ok(_) => self.last_write = now,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Stopped::Blocked,
                     Err(e) => return Stopped::Failed(conn::reason_for(&e)),
@@ -117,13 +136,18 @@ impl Entry {
                     if !self.conn.has_buffer() {
                         self.conn.give_buffer(buffers.pop().unwrap_or_default());
                     }
-                    match self.conn.read_from(&mut self.stream, scratch) {
+                    let direct = self.transport.is_direct();
+                    match self
+                        .conn
+                        .read_from(&mut self.transport.io(&mut self.stream), scratch)
+                    {
                         // A short read emptied the socket: the next arrival raises a new edge.
                         // Not so once the peer's end of stream is signalled: it may have come
-                        // with the data, so read on until the read returns 0.
+                        // with the data, so read on until the read returns 0. (Through TLS or
+                        // bytes read ahead, a short read says nothing about the socket.)
                         Ok(n) => {
                             self.last_read = now;
-                            if n > 0 && n < scratch.len() && !self.hup {
+                            if direct && n > 0 && n < scratch.len() && !self.hup {
                                 self.readable = false;
                             }
                         }
@@ -133,9 +157,19 @@ impl Entry {
                         Err(e) => return Stopped::Failed(conn::reason_for(&e)),
                     }
                 }
-                Want::Close => return Stopped::Answered,
+                Want::Close => {
+                    // TLS: the close_notify goes out (at the top of the loop) first.
+                    if !self.transport.begin_close() {
+                        return Stopped::Answered;
+                    }
+                }
             }
         }
+    }
+
+    /// Whether bytes wait to be written (the write timeout applies).
+    fn writing(&self) -> bool {
+        self.conn.want() == Want::Write || self.transport.wants_write()
     }
 }
 
@@ -270,10 +304,10 @@ impl EventLoop {
     /// Registers connections handed over by the accept loop.
     fn take_new(&mut self, now: Instant) {
         let new = std::mem::take(&mut *lock(&self.inbox.new));
-        for (stream, peer, id) in new {
-            if let Err(e) = self.add(stream, peer, id, now) {
+        for (stream, peer, id, held) in new {
+            if let Err((e, held)) = self.add(stream, peer, id, held, now) {
                 debug!(id, %peer, error = %e, "cannot register connection; closing it");
-                self.shared.closed(peer, CloseReason::Error);
+                self.shared.closed(&held, CloseReason::Error);
             }
         }
     }
@@ -283,10 +317,19 @@ impl EventLoop {
         stream: std::net::TcpStream,
         peer: SocketAddr,
         id: u64,
+        held: Held,
         now: Instant,
-    ) -> io::Result<()> {
-        stream.set_nodelay(true)?;
-        stream.set_nonblocking(true)?;
+    ) -> Result<(), (io::Error, Held)> {
+        let transport = match self.shared.transport() {
+            Ok(transport) => transport,
+            Err(e) => return Err((io::Error::other(format!("{e:?}")), held)),
+        };
+        if let Err(e) = stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_nonblocking(true))
+        {
+            return Err((e, held));
+        }
         let mut stream = TcpStream::from_std(stream);
         let i = match self.free.pop() {
             Some(i) => i,
@@ -302,14 +345,17 @@ impl EventLoop {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             self.free.push(i);
-            return Err(e);
+            return Err((e, held));
         }
-        log_accepted(id, peer);
-        let mut entry = Entry {
+        let entry = Entry {
             stream,
             conn: Connection::new(self.shared.config.mode),
+            transport,
+            held,
             id,
             peer,
+            accepted: now,
+            ready: false,
             // A connection may have sent data before it was registered: look once.
             readable: true,
             last_read: now,
@@ -318,9 +364,6 @@ impl EventLoop {
             lingering: false,
             hup: false,
         };
-        if self.drain_deadline.is_some() {
-            entry.conn.stop_reading();
-        }
         self.slots[i] = Some(entry);
         self.open += 1;
         self.arm(i);
@@ -351,6 +394,10 @@ impl EventLoop {
             }
             return;
         }
+        if !entry.ready && !self.set_up(i) {
+            return;
+        }
+        let entry = self.slots[i].as_mut().expect("set-up keeps the connection");
         let before = entry.conn.traffic();
         let stopped = entry.exchange(&mut self.scratch, &mut self.buffers, now);
         self.traffic += entry.conn.traffic() - before;
@@ -358,7 +405,7 @@ impl EventLoop {
         recycle(&mut self.buffers, &mut entry.conn);
         match stopped {
             Stopped::Blocked => {
-                if entry.conn.want() == Want::Write {
+                if entry.writing() {
                     // Blocked writing: make sure the write timeout is armed.
                     self.arm(i);
                 }
@@ -367,7 +414,7 @@ impl EventLoop {
                 // Every answer is written: end our side. After a shutdown-initiated stop the
                 // peer may still be sending: linger until it closes.
                 let _ = entry.stream.shutdown(Shutdown::Write);
-                if entry.conn.peer_closed() {
+                if entry.conn.peer_closed() || entry.held.refusal.is_some() {
                     self.close(i, CloseReason::Done);
                 } else {
                     entry.lingering = true;
@@ -376,6 +423,56 @@ impl EventLoop {
             }
             Stopped::Failed(reason) => self.close(i, reason),
         }
+    }
+
+    /// Goes on with connection `i`'s set-up (PROXY header, TLS handshake); true once it is
+    /// over and the core can be served, false if it must wait (or the connection was closed).
+    fn set_up(&mut self, i: usize) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let entry = self.slots[i]
+            .as_mut()
+            .expect("set_up is called on live slots");
+        let was_handshaking = entry.transport.handshaking();
+        loop {
+            let entry = self.slots[i]
+                .as_mut()
+                .expect("set_up is called on live slots");
+            match entry.transport.advance(&mut entry.stream) {
+                Ok(Setup::Pending) => return false,
+                Ok(Setup::Header(client)) => {
+                    if let Some(line) = shared.header_read(&mut entry.held, &mut entry.peer, client)
+                    {
+                        entry.held.refusal = Some(line);
+                    }
+                    // The handshake (if any) has its own deadline.
+                    self.arm(i);
+                }
+                Ok(Setup::Ready) => break,
+                Err(e) => {
+                    shared.setup_failed(entry.id, entry.peer, &e);
+                    self.close(i, CloseReason::Setup);
+                    return false;
+                }
+            }
+        }
+        let entry = self.slots[i]
+            .as_mut()
+            .expect("set_up is called on live slots");
+        if was_handshaking {
+            shared.handshake(entry.peer, crate::tls::Handshake::Ok);
+        }
+        entry.ready = true;
+        // Whatever arrived during set-up may hold the first bytes: look once.
+        entry.readable = true;
+        log_accepted(entry.id, entry.peer);
+        if let Some(line) = &entry.held.refusal {
+            entry.conn.refuse(line.as_bytes());
+        } else if self.drain_deadline.is_some() {
+            entry.conn.stop_reading();
+        }
+        // The idle timeout replaces the set-up deadline.
+        self.arm(i);
+        true
     }
 
     /// Reads and drops input until the peer closes (after our shutdown-initiated end of
@@ -412,11 +509,14 @@ impl EventLoop {
         if entry.lingering {
             return None; // bounded by the drain deadline
         }
-        match entry.conn.want() {
-            Want::Write => config
+        if !entry.ready {
+            return self.shared.setup_deadline(entry.accepted, &entry.transport);
+        }
+        match entry.writing() {
+            true => config
                 .write_timeout
                 .map(|t| entry.last_write.max(entry.last_read) + t),
-            _ => config.idle_timeout.map(|t| entry.last_read + t),
+            false => config.idle_timeout.map(|t| entry.last_read + t),
         }
     }
 
@@ -436,8 +536,15 @@ impl EventLoop {
             }
             let entry = self.slots[i].as_mut().expect("checked live");
             entry.timer_at = None;
-            let writing = entry.conn.want() == Want::Write;
+            let writing = entry.writing();
+            let ready = entry.ready;
             match self.deadline_of(i) {
+                Some(deadline) if deadline <= now && !ready => {
+                    let entry = self.slots[i].as_ref().expect("checked live");
+                    let error = Shared::setup_timeout(&entry.transport);
+                    self.shared.setup_failed(entry.id, entry.peer, &error);
+                    self.close(i, CloseReason::Setup);
+                }
                 Some(deadline) if deadline <= now => {
                     let reason = if writing {
                         CloseReason::WriteTimeout
@@ -457,6 +564,11 @@ impl EventLoop {
         self.drain_deadline = Some(now + self.shared.config.drain_timeout);
         for i in 0..self.slots.len() {
             if let Some(entry) = self.slots[i].as_mut() {
+                if !entry.ready {
+                    // Still in set-up: nothing read to answer.
+                    self.close(i, CloseReason::Setup);
+                    continue;
+                }
                 entry.conn.stop_reading();
                 self.drive(i, now);
             }
@@ -484,6 +596,7 @@ impl EventLoop {
             mut conn,
             id,
             peer,
+            held,
             ..
         }) = self.slots[i].take()
         else {
@@ -494,7 +607,7 @@ impl EventLoop {
         recycle(&mut self.buffers, &mut conn);
         // Its bytes are counted before its close, so whoever sees the close sees them too.
         self.flush_traffic();
-        self.shared.closed(peer, reason);
+        self.shared.closed(&held, reason);
         log_closed(id, peer, reason, &conn);
         self.generations[i] += 1;
         self.free.push(i);

@@ -1,0 +1,169 @@
+//! TLS settings for `--tls-cert`, `--tls-key` and `--tls-client-ca`: the certificate files are
+//! read once, at start, into a rustls [`ServerConfig`] with the `ring` crypto provider (see
+//! the README, "TLS", for why `ring`). Each connection then gets its own sans-IO
+//! [`rustls::ServerConnection`] (in [`crate::transport`]).
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+/// A server's TLS settings, shared by every connection. Equal when they are the same settings
+/// (the same `Arc`).
+#[derive(Clone)]
+pub struct TlsConfig {
+    config: Arc<ServerConfig>,
+    client_auth: bool,
+}
+
+impl TlsConfig {
+    /// Reads the certificate chain and key (PEM), and the CA that client certificates must be
+    /// signed by (mutual TLS), if given. An error names the file and what is wrong with it.
+    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<TlsConfig, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs = read_certs(cert, "--tls-cert")?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            format!(
+                "--tls-key {}: no usable private key (PEM): {e}",
+                key.display()
+            )
+        })?;
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS set-up failed: {e}"))?;
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let mut roots = RootCertStore::empty();
+                for ca in read_certs(path, "--tls-client-ca")? {
+                    roots.add(ca).map_err(|e| {
+                        format!(
+                            "--tls-client-ca {}: unusable CA certificate: {e}",
+                            path.display()
+                        )
+                    })?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| format!("--tls-client-ca {}: {e}", path.display()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(certs, key).map_err(|e| {
+            format!(
+                "--tls-cert {} and --tls-key: the key does not fit the certificate or is unusable: {e}",
+                cert.display()
+            )
+        })?;
+        Ok(TlsConfig::from_rustls(
+            Arc::new(config),
+            client_ca.is_some(),
+        ))
+    }
+
+    /// Settings from a rustls configuration built elsewhere (tests, embedding programs);
+    /// `client_auth` says whether it requires client certificates (for logs only).
+    pub fn from_rustls(config: Arc<ServerConfig>, client_auth: bool) -> TlsConfig {
+        TlsConfig {
+            config,
+            client_auth,
+        }
+    }
+
+    /// The rustls configuration.
+    pub fn rustls(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+
+    /// Whether clients must present a certificate (mutual TLS).
+    pub fn client_auth(&self) -> bool {
+        self.client_auth
+    }
+}
+
+impl PartialEq for TlsConfig {
+    fn eq(&self, other: &TlsConfig) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("client_auth", &self.client_auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every certificate in PEM file `path` (at least one), for option `option`.
+fn read_certs(path: &Path, option: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let context = |e: &dyn fmt::Display| format!("{option} {}: {e}", path.display());
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| context(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| context(&e))?;
+    if certs.is_empty() {
+        return Err(context(&"no certificate (PEM) in the file"));
+    }
+    Ok(certs)
+}
+
+/// How a TLS handshake ended, for `shout_tls_handshakes_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// Completed.
+    Ok,
+    /// Mutual TLS: the client sent no certificate.
+    NoClientCert,
+    /// Mutual TLS: the client's certificate is not signed by `--tls-client-ca` (or is invalid).
+    BadClientCert,
+    /// Not completed within `--tls-handshake-timeout`.
+    Timeout,
+    /// The client closed or reset the connection during the handshake.
+    Aborted,
+    /// Another protocol error (not TLS at all, no common cipher suite, ...).
+    Error,
+}
+
+impl Handshake {
+    /// Every result, in a fixed order (counters and metrics).
+    pub const ALL: [Handshake; 6] = [
+        Handshake::Ok,
+        Handshake::NoClientCert,
+        Handshake::BadClientCert,
+        Handshake::Timeout,
+        Handshake::Aborted,
+        Handshake::Error,
+    ];
+
+    /// The metrics label and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Handshake::Ok => "ok",
+            Handshake::NoClientCert => "no_client_cert",
+            Handshake::BadClientCert => "bad_client_cert",
+            Handshake::Timeout => "timeout",
+            Handshake::Aborted => "aborted",
+            Handshake::Error => "error",
+        }
+    }
+
+    /// How a rustls error during the handshake is counted.
+    pub fn of_error(e: &rustls::Error) -> Handshake {
+        match e {
+            rustls::Error::NoCertificatesPresented => Handshake::NoClientCert,
+            rustls::Error::InvalidCertificate(_) => Handshake::BadClientCert,
+            _ => Handshake::Error,
+        }
+    }
+
+    /// Index into counters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}

@@ -1,0 +1,329 @@
+//! The transport between a socket and the sans-IO connection core: plaintext, or TLS through
+//! rustls' own sans-IO [`ServerConnection`], optionally after a PROXY protocol header. Both
+//! concurrency models use it alike, on non-blocking reads and writes:
+//!
+//! 1. **Set-up** ([`Transport::advance`]): the PROXY header (if `--proxy-protocol`), then the
+//!    TLS handshake (if TLS is on), as far as the socket allows each time it is ready. The
+//!    model supplies the deadline (`--proxy-header-timeout`, `--tls-handshake-timeout`).
+//! 2. **Serving** ([`Transport::io`]): a `Read + Write` view that the connection core's
+//!    `read_from` / `write_to` use as they use a plain socket. Reads give plaintext (0 at the
+//!    peer's close_notify or end of stream); writes take plaintext only once earlier TLS
+//!    records are sent, so backpressure works as without TLS. TLS records that could not be
+//!    sent yet stay in rustls (bounded by [`TLS_BUFFER_LIMIT`]); the model sends them first
+//!    ([`Transport::flush`]) when [`Transport::wants_write`] says so.
+//! 3. **Closing**: [`Transport::begin_close`] queues the close_notify, which the model sends
+//!    before it shuts the socket down.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use rustls::ServerConnection;
+
+use crate::proxy::{self, ProxyRefusal};
+use crate::tls::{Handshake, TlsConfig};
+
+/// The most TLS output bytes rustls holds for one connection: plaintext is taken only while
+/// the records already made are under this (rustls' `set_buffer_limit`). One read's answer
+/// (`conn::MAX_PENDING`) goes out in a few writes.
+pub const TLS_BUFFER_LIMIT: usize = 32 * 1024;
+
+/// How far set-up got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setup {
+    /// The socket has no more input or no more room: wait for it (or the deadline).
+    Pending,
+    /// The PROXY header is read: the client's address, if the header has one. Set-up goes on
+    /// at the next call.
+    Header(Option<SocketAddr>),
+    /// Set-up is over: serve.
+    Ready,
+}
+
+/// Why set-up failed.
+#[derive(Debug)]
+pub(crate) enum SetupError {
+    /// The PROXY header was invalid (or the peer closed before sending one).
+    Proxy(ProxyRefusal),
+    /// The TLS handshake failed.
+    Tls(Handshake),
+    /// The socket failed.
+    Io(io::Error),
+}
+
+/// One connection's transport state.
+pub(crate) struct Transport {
+    /// Bytes read while looking for the PROXY header: the header, then possibly the first
+    /// bytes of the connection itself (from `head_at` on), which are served before the socket's.
+    head: Vec<u8>,
+    head_at: usize,
+    awaiting_header: bool,
+    tls: Option<Box<ServerConnection>>,
+    close_queued: bool,
+}
+
+impl Transport {
+    /// A transport that first reads a PROXY header if `proxy`, then speaks TLS if `tls`.
+    pub(crate) fn new(proxy: bool, tls: Option<&TlsConfig>) -> Result<Transport, SetupError> {
+        let tls = match tls {
+            None => None,
+            Some(config) => {
+                let mut conn = ServerConnection::new(config.rustls().clone())
+                    .map_err(|_| SetupError::Tls(Handshake::Error))?;
+                conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+                Some(Box::new(conn))
+            }
+        };
+        Ok(Transport {
+            head: Vec::new(),
+            head_at: 0,
+            awaiting_header: proxy,
+            tls,
+            close_queued: false,
+        })
+    }
+
+    /// Plaintext with nothing read ahead: reads go straight to the socket, so a short read
+    /// means the socket is empty.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.tls.is_none() && self.head_at >= self.head.len()
+    }
+
+    /// Still reading the PROXY header.
+    pub(crate) fn awaiting_header(&self) -> bool {
+        self.awaiting_header
+    }
+
+    /// Whether the TLS handshake is still under way.
+    pub(crate) fn handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
+    }
+
+    /// Whether set-up (header, handshake) is still under way.
+    pub(crate) fn in_setup(&self) -> bool {
+        self.awaiting_header || self.handshaking()
+    }
+
+    /// Whether TLS records wait to be sent.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Whether input is already buffered here (decrypted or read ahead), so a read can give
+    /// bytes without the socket being readable.
+    pub(crate) fn has_buffered_input(&mut self) -> bool {
+        if self.head_at < self.head.len() {
+            return true;
+        }
+        match &mut self.tls {
+            Some(tls) => tls
+                .process_new_packets()
+                .is_ok_and(|state| state.plaintext_bytes_to_read() > 0 || state.peer_has_closed()),
+            None => false,
+        }
+    }
+
+    /// Sends waiting TLS records until none is left; `WouldBlock` (and other errors) are the
+    /// caller's.
+    pub(crate) fn flush<S: Write>(&mut self, sock: &mut S) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            while tls.wants_write() {
+                match tls.write_tls(sock) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues TLS's close_notify (once; nothing for plaintext). True if it queued one now: the
+    /// caller then sends it with [`flush`](Transport::flush) before shutting the socket down.
+    pub(crate) fn begin_close(&mut self) -> bool {
+        match &mut self.tls {
+            Some(tls) if !self.close_queued && !tls.is_handshaking() => {
+                self.close_queued = true;
+                tls.send_close_notify();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Goes on with set-up as far as `sock` allows (see [`Setup`]).
+    pub(crate) fn advance<S: Read + Write>(&mut self, sock: &mut S) -> Result<Setup, SetupError> {
+        if self.awaiting_header {
+            return self.read_header(sock);
+        }
+        let Some(tls) = &mut self.tls else {
+            return Ok(Setup::Ready);
+        };
+        loop {
+            // Our flight first: the client waits for it.
+            while tls.wants_write() {
+                match tls.write_tls(sock) {
+                    Ok(0) => return Err(SetupError::Io(io::ErrorKind::WriteZero.into())),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Setup::Pending),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(SetupError::Io(e)),
+                }
+            }
+            if !tls.is_handshaking() {
+                return Ok(Setup::Ready);
+            }
+            match read_tls(tls, &mut self.head, &mut self.head_at, sock) {
+                Ok(0) => return Err(SetupError::Tls(Handshake::Aborted)),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Setup::Pending),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(SetupError::Tls(Handshake::Aborted)),
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // The alert that tells the client why, if the socket takes it now.
+                let _ = tls.write_tls(sock);
+                return Err(SetupError::Tls(Handshake::of_error(&e)));
+            }
+        }
+    }
+
+    /// Reads the PROXY header, at most [`proxy::MAX_HEADER`] bytes in all.
+    fn read_header<S: Read>(&mut self, sock: &mut S) -> Result<Setup, SetupError> {
+        let mut buf = [0u8; 256];
+        loop {
+            if let Some(parsed) = proxy::parse(&self.head).map_err(SetupError::Proxy)? {
+                self.awaiting_header = false;
+                self.head_at = parsed.len;
+                if self.head_at == self.head.len() {
+                    self.head = Vec::new();
+                    self.head_at = 0;
+                }
+                return Ok(Setup::Header(parsed.client));
+            }
+            let room = (proxy::MAX_HEADER - self.head.len()).min(buf.len());
+            match sock.read(&mut buf[..room]) {
+                Ok(0) => return Err(SetupError::Proxy(ProxyRefusal::Invalid)),
+                Ok(n) => self.head.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Setup::Pending),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SetupError::Io(e)),
+            }
+        }
+    }
+
+    /// The `Read + Write` view of the connection for the core, over `sock`.
+    pub(crate) fn io<'a, S: Read + Write>(&'a mut self, sock: &'a mut S) -> Io<'a, S> {
+        Io {
+            transport: self,
+            sock,
+        }
+    }
+
+    /// Frees the bytes read ahead once they are used.
+    fn take_head(&mut self, buf: &mut [u8]) -> usize {
+        let rest = &self.head[self.head_at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.head_at += n;
+        if self.head_at == self.head.len() {
+            self.head = Vec::new();
+            self.head_at = 0;
+        }
+        n
+    }
+}
+
+/// Feeds rustls TLS bytes: those read ahead with the header first, then the socket's.
+fn read_tls<S: Read>(
+    tls: &mut ServerConnection,
+    head: &mut Vec<u8>,
+    head_at: &mut usize,
+    sock: &mut S,
+) -> io::Result<usize> {
+    if *head_at < head.len() {
+        let n = tls.read_tls(&mut &head[*head_at..])?;
+        *head_at += n;
+        if *head_at == head.len() {
+            *head = Vec::new();
+            *head_at = 0;
+        }
+        return Ok(n);
+    }
+    tls.read_tls(sock)
+}
+
+/// The connection as the core sees it: plaintext in and out (see [`Transport::io`]).
+pub(crate) struct Io<'a, S> {
+    transport: &'a mut Transport,
+    sock: &'a mut S,
+}
+
+impl<S: Read + Write> Read for Io<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let t = &mut *self.transport;
+        if t.tls.is_none() {
+            if t.head_at < t.head.len() {
+                return Ok(t.take_head(buf));
+            }
+            return self.sock.read(buf);
+        }
+        let tls = t.tls.as_mut().expect("checked above");
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The peer closed without close_notify: its end of input all the same.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            // No plaintext yet: more records from the socket (`WouldBlock` is the caller's).
+            read_tls(tls, &mut t.head, &mut t.head_at, self.sock)?;
+            if let Err(e) = tls.process_new_packets() {
+                let _ = tls.write_tls(self.sock);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            // Anything rustls answers by itself (key updates) goes now if it fits, else with
+            // the next flush.
+            if tls.wants_write() {
+                match tls.write_tls(self.sock) {
+                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Write for Io<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let t = &mut *self.transport;
+        let Some(tls) = t.tls.as_mut() else {
+            return self.sock.write(buf);
+        };
+        // Earlier records first: plaintext is taken only when they are out (backpressure).
+        t_flush(tls, self.sock)?;
+        let n = tls.writer().write(buf)?;
+        match t_flush(tls, self.sock) {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.transport.flush(self.sock)
+    }
+}
+
+/// Sends rustls' waiting records to `sock` until none is left or it blocks.
+fn t_flush<S: Write>(tls: &mut ServerConnection, sock: &mut S) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(sock) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
