@@ -1,0 +1,167 @@
+//! The real `shout` over TLS: pipe mode through shoutd with TLS (uppercase) and through a TLS
+//! echo server that is not shout (socat: the bytes come back unchanged); a client certificate
+//! for mutual TLS; and the ways verification fails (wrong CA, wrong name, no client
+//! certificate), each one clear line and exit status 2.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+
+use shout_common::{transform_all, Mode};
+use shout_tests::tls::{tls_server, tool_available, Certs};
+use shout_tests::*;
+
+/// `len` bytes of text in several scripts and bytes that are not UTF-8 (deterministic).
+fn payload(len: usize) -> Vec<u8> {
+    let text = "Grüße aus Köln, 你好世界 ǆ ﬁ plain ascii\n".as_bytes();
+    let mut out = Vec::with_capacity(len);
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    while out.len() < len {
+        out.extend_from_slice(text);
+        for _ in 0..8 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.push(state as u8);
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+model_tests! {
+/// `shout --tls-ca CA < f` through shoutd with TLS gives the uppercase of `f`, 8 MiB streamed
+/// both ways, then close_notify and exit 0.
+fn pipe_over_tls(model) {
+    let certs = Certs::new();
+    let server = tls_server(model, &certs, Config::default());
+    let input = payload(8 << 20);
+    let addr = server.addr.to_string();
+    let (code, out, err) = run_shout(&["--tls-ca", path(&certs.ca_file), &addr], input.clone());
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert!(out == transform_all(Mode::Upper, &input), "answer differs from the transform");
+}
+}
+
+/// With `--tls-client-ca` on the server, shout's `--tls-cert/--tls-key` get answers; without a
+/// client certificate the server refuses it and shout says so (exit 2).
+#[test]
+fn client_certificate_for_mutual_tls() {
+    let certs = Certs::new();
+    let server = TestServer::start(Config {
+        tls: Some(certs.server_config(true)),
+        ..Config::default()
+    });
+    let addr = server.addr.to_string();
+    let ca = path(&certs.ca_file);
+    let (code, out, err) = run_shout(
+        &[
+            "--tls-ca",
+            ca,
+            "--tls-cert",
+            path(&certs.client.cert_file),
+            "--tls-key",
+            path(&certs.client.key_file),
+            &addr,
+        ],
+        b"mutual\n".to_vec(),
+    );
+    assert_eq!((code, out.as_slice()), (Some(0), &b"MUTUAL\n"[..]), "stderr: {err}");
+
+    // TLS 1.3: the server checks the client's certificate after the client has finished its
+    // handshake, so the refusal may come with the first read instead: either way, exit 2 or
+    // 1 with a line naming the problem, and no answer.
+    let (code, out, err) = run_shout(&["--tls-ca", ca, &addr], b"nobody\n".to_vec());
+    assert!(out.is_empty(), "answered without a certificate: {out:?}");
+    assert_ne!(code, Some(0), "stderr: {err}");
+    assert!(err.contains("certificate"), "stderr: {err}");
+}
+
+/// A server certificate from a CA that is not trusted, or for another name: one line, exit 2,
+/// nothing sent.
+#[test]
+fn verification_failures_exit_2() {
+    let certs = Certs::new();
+    let server = TestServer::start(Config {
+        tls: Some(certs.server_config(false)),
+        ..Config::default()
+    });
+    let addr = server.addr.to_string();
+    let (code, _, err) = run_shout(
+        &["--tls-ca", path(&certs.client_ca_file), &addr],
+        b"x\n".to_vec(),
+    );
+    assert_eq!(code, Some(2), "stderr: {err}");
+    assert!(err.contains("TLS handshake failed"), "stderr: {err}");
+    assert!(err.contains("UnknownIssuer"), "stderr: {err}");
+
+    let (code, _, err) = run_shout(
+        &[
+            "--tls-ca",
+            path(&certs.ca_file),
+            "--tls-server-name",
+            "elsewhere.example",
+            &addr,
+        ],
+        b"x\n".to_vec(),
+    );
+    assert_eq!(code, Some(2), "stderr: {err}");
+    assert!(err.contains("NotValidForName"), "stderr: {err}");
+
+    let (code, _, err) = run_shout(&["--tls-ca", "/nonexistent/ca.pem", &addr], Vec::new());
+    assert_eq!(code, Some(2), "stderr: {err}");
+    assert!(err.contains("--tls-ca /nonexistent/ca.pem"), "stderr: {err}");
+}
+
+/// A TLS echo server that is not shout (socat with `EXEC:cat`): shout's bytes come back as
+/// they were, 1 MiB of them, and shout ends after the echo server's close.
+#[test]
+fn pipe_through_a_socat_tls_echo_server() {
+    if !tool_available("socat", &["-V"]) {
+        return;
+    }
+    let certs = Certs::new();
+    let addr = free_port_addr();
+    let _echo = SocatEcho::start(addr, &certs);
+    let input = payload(1 << 20);
+    let (code, out, err) = run_shout(
+        &["--tls-ca", path(&certs.ca_file), &addr.to_string()],
+        input.clone(),
+    );
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert!(out == input, "the echo differs ({} of {} bytes)", out.len(), input.len());
+}
+
+/// socat listening with TLS and echoing every connection through `cat`; killed on drop.
+struct SocatEcho(Child);
+
+impl SocatEcho {
+    fn start(addr: SocketAddr, certs: &Certs) -> SocatEcho {
+        let listen = format!(
+            "OPENSSL-LISTEN:{},bind={},reuseaddr,fork,cert={},key={},verify=0",
+            addr.port(),
+            addr.ip(),
+            path(&certs.server.cert_file),
+            path(&certs.server.key_file)
+        );
+        let child = Command::new("socat")
+            .args([&listen, "EXEC:cat"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start socat");
+        wait_until("socat to listen", || TcpStream::connect(addr).ok());
+        SocatEcho(child)
+    }
+}
+
+impl Drop for SocatEcho {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
