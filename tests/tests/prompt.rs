@@ -503,3 +503,26 @@ fn reply_timeout_is_per_progress() {
     assert!(!term.whole_screen().contains("no answer"), "timed out");
     assert_eq!(server.finish(term), 6);
 }
+
+/// Over TLS (`--tls-ca`), a typed line is answered the same way; after the server's idle close
+/// (close_notify, then the end of TCP) the next line reconnects with a new handshake.
+#[test]
+fn line_is_answered_over_tls_and_reconnects() {
+    let certs = shout_tests::tls::Certs::new();
+    let server = TestServer::start(Config {
+        tls: Some(certs.server_config(false)),
+        idle_timeout: Some(Duration::from_millis(300)),
+        ..Config::default()
+    });
+    let ca = certs.ca_file.to_str().expect("a UTF-8 path");
+    let term = Terminal::spawn("tls", &["--tls-ca", ca, &server.addr.to_string()]);
+    term.expect(PROMPT);
+    term.send(&format!("hello tls straße{ENTER}"));
+    term.expect("HELLO TLS STRASSE");
+    term.expect(PROMPT);
+    server.wait_for("the idle close", |s| s.closed(CloseReason::Idle) == 1);
+    term.send(&format!("again{ENTER}"));
+    term.expect("reconnecting");
+    term.expect("AGAIN");
+    server.wait_for("the second connection", |s| s.accepted == 2);
+}
