@@ -27,6 +27,10 @@ pub use process::{
 pub mod shoutd;
 pub use shoutd::{log_field, Shoutd};
 
+// TLS: certificates made at test time, TLS servers, a rustls client.
+pub mod tls;
+pub use tls::{tls_server, Certs, TlsClient};
+
 // Every server test on both concurrency models (and the `model_tests!` macro).
 pub mod models;
 pub use models::{model_args, server_with};
