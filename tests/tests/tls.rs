@@ -182,6 +182,31 @@ fn busy_line_over_tls(model) {
     assert_eq!((s.active, s.accepted), (1, 1));
 }
 
+/// The per-address cap refuses over TLS too; a client that does not speak TLS is closed
+/// during the handshake and counted as an error.
+fn per_address_cap_and_plaintext_client(model) {
+    let certs = Certs::new();
+    let config = Config { max_connections_per_ip: Some(1), ..Config::default() };
+    let server = server(model, &certs, config);
+    let mut first = client(&server, &certs);
+    first.send(b"x").unwrap();
+    assert_eq!(first.read_n(1).unwrap(), b"X");
+    let mut refused = client(&server, &certs);
+    let line = refused.read_to_close_notify().expect("the busy line, then close_notify");
+    assert_eq!(String::from_utf8(line).unwrap(), shout_common::busy_line_per_ip(1));
+    drop(first);
+    server.wait_for("the first to close", |s| s.active == 0);
+    let mut plain = server.connect();
+    plain.write_all(b"hello, no TLS here\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.windows(5).any(|w| w == b"HELLO"), "answered without TLS");
+    let s = server.wait_for("the failed handshake", |s| {
+        s.handshakes(Handshake::Error) == 1 && s.closed(CloseReason::Setup) == 1
+    });
+    assert_eq!((s.rejected_per_ip, s.active), (1, 0));
+}
+
 /// Mutual TLS: a client certificate from the client CA is served; none, or one from another
 /// CA, is refused during the handshake, counted by result.
 fn mutual_tls(model) {
