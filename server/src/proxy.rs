@@ -14,6 +14,9 @@ use ppp::{v1, v2, HeaderResult, PartialResult};
 /// is refused, so a peer cannot make a connection buffer more.
 pub const MAX_HEADER: usize = 16 + 216 + 256;
 
+/// The longest v1 header, CRLF included.
+const V1_MAX: usize = 107;
+
 /// The default time a peer gets to send the whole header.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -108,13 +111,32 @@ pub fn parse(buf: &[u8]) -> Result<Option<Parsed>, ProxyRefusal> {
     if !starts(V1) && !starts(V2) {
         return Err(ProxyRefusal::Invalid);
     }
-    let result = HeaderResult::parse(buf);
+    // Framing here, parsing by `ppp` once the whole header is in: v1 ends at its CRLF (at
+    // most 107 bytes), v2 says its length in bytes 14 and 15.
+    let result: HeaderResult<'_> = if starts(V2) {
+        if buf.len() < 16 {
+            return Ok(None);
+        }
+        if buf[12] >> 4 != 2 {
+            return Err(ProxyRefusal::Invalid);
+        }
+        let len = 16 + usize::from(u16::from_be_bytes([buf[14], buf[15]]));
+        if len > MAX_HEADER {
+            return Err(ProxyRefusal::Invalid);
+        }
+        if buf.len() < len {
+            return Ok(None);
+        }
+        v2::Header::try_from(&buf[..len]).into()
+    } else {
+        match buf.windows(2).position(|w| w == b"\r\n") {
+            Some(end) => v1::Header::try_from(&buf[..end + 2]).into(),
+            None if buf.len() >= V1_MAX => return Err(ProxyRefusal::Invalid),
+            None => return Ok(None),
+        }
+    };
     if result.is_incomplete() {
-        return if buf.len() >= MAX_HEADER {
-            Err(ProxyRefusal::Invalid)
-        } else {
-            Ok(None)
-        };
+        return Err(ProxyRefusal::Invalid);
     }
     let parsed = match result {
         HeaderResult::V1(Ok(header)) => Parsed {
@@ -212,6 +234,8 @@ mod tests {
         );
         let endless = [b"PROXY TCP4 ".as_slice(), &[b'1'; 200]].concat();
         assert_eq!(parse(&endless), Err(ProxyRefusal::Invalid));
+        let bad_version = b"\r\n\r\n\0\r\nQUIT\n\x99\x11\x00\x0c";
+        assert_eq!(parse(bad_version), Err(ProxyRefusal::Invalid));
         let mut v2_huge = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff".to_vec();
         v2_huge.resize(MAX_HEADER + 10, 0);
         assert_eq!(parse(&v2_huge), Err(ProxyRefusal::Invalid));

@@ -1,7 +1,7 @@
 //! TLS settings for `--tls-cert`, `--tls-key` and `--tls-client-ca`: the certificate files are
 //! read once, at start, into a rustls [`ServerConfig`] with the `ring` crypto provider (see
 //! the README, "TLS", for why `ring`). Each connection then gets its own sans-IO
-//! [`rustls::ServerConnection`] (in [`crate::transport`]).
+//! [`rustls::ServerConnection`] (in `transport.rs`).
 
 use std::fmt;
 use std::path::Path;

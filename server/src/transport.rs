@@ -125,17 +125,10 @@ impl Transport {
     /// Sends waiting TLS records until none is left; `WouldBlock` (and other errors) are the
     /// caller's.
     pub(crate) fn flush<S: Write>(&mut self, sock: &mut S) -> io::Result<()> {
-        if let Some(tls) = &mut self.tls {
-            while tls.wants_write() {
-                match tls.write_tls(sock) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+        match &mut self.tls {
+            Some(tls) => send_records(tls, sock),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Queues TLS's close_notify (once; nothing for plaintext). True if it queued one now: the
@@ -161,14 +154,10 @@ impl Transport {
         };
         loop {
             // Our flight first: the client waits for it.
-            while tls.wants_write() {
-                match tls.write_tls(sock) {
-                    Ok(0) => return Err(SetupError::Io(io::ErrorKind::WriteZero.into())),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Setup::Pending),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(SetupError::Io(e)),
-                }
+            match send_records(tls, sock) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Setup::Pending),
+                Err(e) => return Err(SetupError::Io(e)),
             }
             if !tls.is_handshaking() {
                 return Ok(Setup::Ready);
@@ -302,9 +291,9 @@ impl<S: Read + Write> Write for Io<'_, S> {
             return self.sock.write(buf);
         };
         // Earlier records first: plaintext is taken only when they are out (backpressure).
-        t_flush(tls, self.sock)?;
+        send_records(tls, self.sock)?;
         let n = tls.writer().write(buf)?;
-        match t_flush(tls, self.sock) {
+        match send_records(tls, self.sock) {
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
             _ => Ok(n),
         }
@@ -316,7 +305,7 @@ impl<S: Read + Write> Write for Io<'_, S> {
 }
 
 /// Sends rustls' waiting records to `sock` until none is left or it blocks.
-fn t_flush<S: Write>(tls: &mut ServerConnection, sock: &mut S) -> io::Result<()> {
+fn send_records<S: Write>(tls: &mut ServerConnection, sock: &mut S) -> io::Result<()> {
     while tls.wants_write() {
         match tls.write_tls(sock) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -326,4 +315,206 @@ fn t_flush<S: Write>(tls: &mut ServerConnection, sock: &mut S) -> io::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig};
+
+    use super::*;
+
+    /// A non-blocking socket in memory: reads what the test put in (`WouldBlock` when empty),
+    /// takes at most `room` bytes of writes (`WouldBlock` when full).
+    #[derive(Default)]
+    struct Sock {
+        input: VecDeque<u8>,
+        output: Vec<u8>,
+        room: usize,
+    }
+
+    impl Read for Sock {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.input.len());
+            for (i, b) in self.input.drain(..n).enumerate() {
+                buf[i] = b;
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Sock {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.output.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A server configuration and a client trusting it, from certificates made now.
+    fn configs() -> (TlsConfig, Arc<ClientConfig>) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            TlsConfig::from_rustls(Arc::new(server), false),
+            Arc::new(client),
+        )
+    }
+
+    /// Moves the client's records into the server's socket and the server's output back.
+    fn pump(client: &mut ClientConnection, sock: &mut Sock) {
+        while client.wants_write() {
+            let mut out = Vec::new();
+            client.write_tls(&mut out).unwrap();
+            sock.input.extend(out);
+        }
+        if !sock.output.is_empty() {
+            let bytes = std::mem::take(&mut sock.output);
+            client.read_tls(&mut &bytes[..]).unwrap();
+            client.process_new_packets().unwrap();
+        }
+    }
+
+    /// A PROXY header, then the handshake (its first bytes in the header's packet), then
+    /// data both ways and close_notify, with the socket taking everything.
+    #[test]
+    fn header_then_handshake_then_data() {
+        let (server, client_config) = configs();
+        let mut client =
+            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut t = Transport::new(true, Some(&server)).unwrap();
+        let mut sock = Sock {
+            room: usize::MAX,
+            ..Sock::default()
+        };
+        sock.input
+            .extend(b"PROXY TCP4 10.0.0.9 127.0.0.1 5000 9999\r\n".iter());
+        let mut hello = Vec::new();
+        client.write_tls(&mut hello).unwrap();
+        sock.input.extend(hello);
+        assert_eq!(
+            t.advance(&mut sock).unwrap(),
+            Setup::Header(Some("10.0.0.9:5000".parse().unwrap()))
+        );
+        let mut rounds = 0;
+        while t.advance(&mut sock).unwrap() != Setup::Ready {
+            pump(&mut client, &mut sock);
+            rounds += 1;
+            assert!(rounds < 10, "the handshake does not finish");
+        }
+        pump(&mut client, &mut sock);
+        assert!(!client.is_handshaking() && !t.in_setup());
+        client.writer().write_all(b"hello").unwrap();
+        pump(&mut client, &mut sock);
+        let mut buf = [0u8; 64];
+        let n = t.io(&mut sock).read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        assert_eq!(
+            t.io(&mut sock).read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert_eq!(t.io(&mut sock).write(b"HELLO").unwrap(), 5);
+        pump(&mut client, &mut sock);
+        let mut got = [0u8; 5];
+        client.reader().read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"HELLO");
+        // The client's close_notify reads as the end of input; ours follows.
+        client.send_close_notify();
+        pump(&mut client, &mut sock);
+        assert_eq!(t.io(&mut sock).read(&mut buf).unwrap(), 0);
+        assert!(t.begin_close() && !t.begin_close());
+        t.flush(&mut sock).unwrap();
+        pump(&mut client, &mut sock);
+        assert_eq!(client.reader().read(&mut buf).unwrap(), 0);
+    }
+
+    /// Backpressure: while earlier records are unsent, no plaintext is taken, and what
+    /// rustls holds stays under its limit.
+    #[test]
+    fn writes_wait_for_earlier_records() {
+        let (server, client_config) = configs();
+        let mut client =
+            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut t = Transport::new(false, Some(&server)).unwrap();
+        let mut sock = Sock {
+            room: usize::MAX,
+            ..Sock::default()
+        };
+        while t.in_setup() {
+            pump(&mut client, &mut sock);
+            t.advance(&mut sock).unwrap();
+        }
+        pump(&mut client, &mut sock);
+        sock.room = 1000;
+        let big = vec![b'A'; 64 * 1024];
+        let n = t.io(&mut sock).write(&big).unwrap();
+        assert!(n > 0 && n <= TLS_BUFFER_LIMIT, "took {n}");
+        assert!(t.wants_write(), "the socket took only 1000 bytes");
+        assert_eq!(
+            t.io(&mut sock).write(&big).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        sock.room = usize::MAX;
+        t.flush(&mut sock).unwrap();
+        assert!(!t.wants_write());
+        assert!(t.io(&mut sock).write(&big).unwrap() > 0);
+    }
+
+    /// A plaintext connection after a header reads the bytes that came with the header first.
+    #[test]
+    fn plaintext_after_header_reads_ahead_bytes_first() {
+        let mut t = Transport::new(true, None).unwrap();
+        let mut sock = Sock::default();
+        sock.input.extend(b"PROXY UNKNOWN\r\nabc".iter());
+        assert_eq!(t.advance(&mut sock).unwrap(), Setup::Header(None));
+        assert!(!t.is_direct());
+        assert_eq!(t.advance(&mut sock).unwrap(), Setup::Ready);
+        sock.input.extend(b"def".iter());
+        let mut buf = [0u8; 64];
+        let n = t.io(&mut sock).read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"abc");
+        assert!(t.is_direct());
+        let n = t.io(&mut sock).read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"def");
+    }
 }

@@ -10,7 +10,9 @@ pub use wait::{join_within, wait_until, TIMEOUT};
 
 // Sockets: connecting with timeouts, reading answers, free ports, a flooding client.
 pub mod net;
-pub use net::{closed_within, connect, free_port_addr, read_n, read_to_end, round_trip, Flood};
+pub use net::{
+    closed_within, connect, connect_from, free_port_addr, read_n, read_to_end, round_trip, Flood,
+};
 
 // The server in this process.
 pub mod server;
@@ -26,6 +28,10 @@ pub use process::{
 };
 pub mod shoutd;
 pub use shoutd::{log_field, Shoutd};
+
+// TLS: certificates made at test time, TLS servers, a rustls client.
+pub mod tls;
+pub use tls::{tls_server, Certs, TlsClient};
 
 // Every server test on both concurrency models (and the `model_tests!` macro).
 pub mod models;

@@ -18,6 +18,23 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Connects to `addr` from local address `from` (such as `127.0.0.2`, another loopback
+/// address), with timeouts as [`connect`].
+pub fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .expect("bind the source address");
+    socket
+        .connect_timeout(&addr.into(), TIMEOUT)
+        .expect("connect");
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+    stream
+}
+
 /// A loopback address with a port that was free a moment ago (bound, then released): for a
 /// child process that cannot report the port it bound (such as a shoutd whose stderr is
 /// broken), a server started later, or an address nobody listens on.

@@ -1,12 +1,15 @@
 //! Scale-out without containers: the docker-compose topology as plain processes on loopback,
 //! two real `shoutd` behind a real HAProxy running the repository's `deploy/haproxy.cfg`
 //! (addresses substituted), load-tested through it with `shout bench`, and a rolling restart
-//! under load.
+//! under load. As in docker-compose.yml, HAProxy sends a PROXY protocol v2 header
+//! (`send-proxy-v2`, health checks too) and shoutd runs with `--proxy-protocol` (its default
+//! `--proxy-from` is loopback), so shoutd sees the original client address.
 //!
 //! These tests need the `haproxy` binary (Debian package `haproxy`; `.ci/run` installs it and
 //! sets `SHOUT_REQUIRE_HAPROXY=1`, so in CI a missing haproxy fails them). Elsewhere, without
 //! haproxy, they say so on stderr and pass without running.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,6 +18,13 @@ use std::thread;
 use rustix::process::Signal;
 use shout_client::bench::{self, BenchArgs};
 use shout_tests::*;
+
+/// shoutd as docker-compose.yml runs it behind HAProxy: expecting a PROXY header.
+fn backend(extra: &[&str]) -> Shoutd {
+    let mut args = vec!["--proxy-protocol"];
+    args.extend_from_slice(extra);
+    Shoutd::start(&args)
+}
 
 /// Whether the tests can run; panics if haproxy is required but missing.
 fn haproxy_available() -> bool {
@@ -136,8 +146,8 @@ fn bench_through_haproxy() {
     if !haproxy_available() {
         return;
     }
-    let mut a = Shoutd::start(&[]);
-    let mut b = Shoutd::start(&[]);
+    let mut a = backend(&[]);
+    let mut b = backend(&[]);
     let lb = Haproxy::start(&[a.addr, b.addr]);
     let args = BenchArgs::try_parse_from([
         lb.addr.to_string().as_str(),
@@ -172,8 +182,8 @@ fn rolling_restart_under_load() {
         return;
     }
     // `a` logs its message rate every 100 ms, so the test sees when the load reaches it.
-    let mut a = Shoutd::start(&["--stats-interval", "100ms"]);
-    let b = Shoutd::start(&[]);
+    let mut a = backend(&["--stats-interval", "100ms"]);
+    let b = backend(&[]);
     let lb = Haproxy::start(&[a.addr, b.addr]);
     let args = BenchArgs::try_parse_from([
         lb.addr.to_string().as_str(),
@@ -215,4 +225,25 @@ fn rolling_restart_under_load() {
     // The remaining server still serves new connections through the balancer.
     assert_eq!(round_trip(lb.addr, b"after"), b"AFTER");
     drop(b);
+}
+
+/// shoutd behind HAProxy logs the client's own address (from the PROXY header), not
+/// HAProxy's: a client connecting from 127.0.0.3 is logged as 127.0.0.3, while HAProxy
+/// connects to shoutd from 127.0.0.1.
+#[test]
+fn backend_logs_the_original_client_address() {
+    if !haproxy_available() {
+        return;
+    }
+    let server = backend(&["-v"]);
+    let lb = Haproxy::start(&[server.addr]);
+    let mut client = connect_from("127.0.0.3".parse().unwrap(), lb.addr);
+    let local = client.local_addr().unwrap();
+    client.write_all(b"who am i").unwrap();
+    assert_eq!(read_n(&mut client, 8), b"WHO AM I");
+    let accepted = server.expect_log(&format!("peer={local}"));
+    assert!(accepted.contains("accepted"), "{accepted}");
+    drop(client);
+    let closed = server.expect_log(&format!("peer={local}"));
+    assert!(closed.contains("closed"), "{closed}");
 }

@@ -74,6 +74,7 @@ impl Collector for ShoutCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let s = self.shared.stats.snapshot();
         self.encode_connections(&mut enc, &s)?;
+        encode_setup(&mut enc, &s)?;
         encode_traffic(&mut enc, &s)?;
         self.encode_process(&mut enc, &s)
     }
@@ -167,6 +168,30 @@ impl ShoutCollector {
         ];
         info.encode(family.encode_family(&labels)?)
     }
+}
+
+/// TLS handshakes and PROXY protocol refusals, by result and reason.
+fn encode_setup(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
+    let handshakes: Vec<(&str, u64)> = s.handshakes.iter().map(|&(h, n)| (h.as_str(), n)).collect();
+    labelled_counters(
+        enc,
+        "tls_handshakes",
+        "TLS handshakes, by result (ok, no_client_cert, bad_client_cert, timeout, aborted, error).",
+        "result",
+        &handshakes,
+    )?;
+    let proxy: Vec<(&str, u64)> = s
+        .proxy_rejected
+        .iter()
+        .map(|&(r, n)| (r.as_str(), n))
+        .collect();
+    labelled_counters(
+        enc,
+        "proxy_rejected",
+        "Connections closed for the PROXY protocol: not from --proxy-from, an invalid header, or none in time.",
+        "reason",
+        &proxy,
+    )
 }
 
 /// Bytes and lines each way, counted as they move.

@@ -414,7 +414,12 @@ impl EventLoop {
                 // Every answer is written: end our side. After a shutdown-initiated stop the
                 // peer may still be sending: linger until it closes.
                 let _ = entry.stream.shutdown(Shutdown::Write);
-                if entry.conn.peer_closed() || entry.held.refusal.is_some() {
+                if entry.held.refusal.is_some() {
+                    // A refused peer: drop what it already sent (so the close is no reset
+                    // that could destroy the busy line), without waiting for more.
+                    discard_input(&mut entry.stream, &mut self.scratch, Some(16));
+                    self.close(i, CloseReason::Done);
+                } else if entry.conn.peer_closed() {
                     self.close(i, CloseReason::Done);
                 } else {
                     entry.lingering = true;
