@@ -11,7 +11,7 @@ pub mod interactive;
 pub mod outcome;
 pub mod pipe;
 pub mod stream;
-pub mod tls;
 mod sys;
+pub mod tls;
 
 pub use connect::{connect, ConnectError, ConnectOptions};

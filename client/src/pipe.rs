@@ -158,7 +158,9 @@ impl Sending {
 
     /// Whether the loop must wait for the connection to take more.
     fn wants_writable(&self, stream: &Stream) -> bool {
-        self.written < self.chunk.len() || stream.wants_write() || (self.input_ended && !self.closed)
+        self.written < self.chunk.len()
+            || stream.wants_write()
+            || (self.input_ended && !self.closed)
     }
 }
 

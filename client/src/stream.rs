@@ -45,11 +45,13 @@ impl Stream {
         let sock = connect(addr, opts)?;
         match tls {
             None => Ok(Stream::plain(sock)),
-            Some(tls) => Stream::handshake(sock, tls, opts.timeout).map_err(|source| ConnectError {
-                addr: addr.to_owned(),
-                source,
-                timeout: opts.timeout,
-            }),
+            Some(tls) => {
+                Stream::handshake(sock, tls, opts.timeout).map_err(|source| ConnectError {
+                    addr: addr.to_owned(),
+                    source,
+                    timeout: opts.timeout,
+                })
+            }
         }
     }
 

@@ -31,18 +31,31 @@ pub struct TlsArgs {
     pub tls_server_name: Option<String>,
 
     /// A client certificate chain (PEM) to present, for servers that require one (implies --tls).
-    #[arg(long, value_name = "FILE", env = "SHOUT_TLS_CERT", requires = "tls_key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SHOUT_TLS_CERT",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "FILE", env = "SHOUT_TLS_KEY", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SHOUT_TLS_KEY",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 }
 
 impl TlsArgs {
     /// Whether any option asks for TLS.
     pub fn enabled(&self) -> bool {
-        self.tls || self.tls_ca.is_some() || self.tls_server_name.is_some() || self.tls_cert.is_some()
+        self.tls
+            || self.tls_ca.is_some()
+            || self.tls_server_name.is_some()
+            || self.tls_cert.is_some()
     }
 }
 
@@ -105,9 +118,9 @@ pub fn client_config(args: &TlsArgs) -> anyhow::Result<Arc<ClientConfig>> {
         Some(path) => {
             let mut roots = RootCertStore::empty();
             for cert in read_certs(path, "--tls-ca")? {
-                roots
-                    .add(cert)
-                    .with_context(|| format!("--tls-ca {}: not a CA certificate", path.display()))?;
+                roots.add(cert).with_context(|| {
+                    format!("--tls-ca {}: not a CA certificate", path.display())
+                })?;
             }
             roots
         }
@@ -196,7 +209,10 @@ mod tests {
             ..TlsArgs::default()
         };
         let e = TlsClient::from_args(&args, "localhost:1").unwrap_err();
-        assert!(e.to_string().contains("--tls-ca /nonexistent/ca.pem"), "{e}");
+        assert!(
+            e.to_string().contains("--tls-ca /nonexistent/ca.pem"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 
 use shout_common::{transform_all, Mode};
+use shout_server::Config;
 use shout_tests::tls::{tls_server, tool_available, Certs};
 use shout_tests::*;
 
@@ -69,7 +70,11 @@ fn client_certificate_for_mutual_tls() {
         ],
         b"mutual\n".to_vec(),
     );
-    assert_eq!((code, out.as_slice()), (Some(0), &b"MUTUAL\n"[..]), "stderr: {err}");
+    assert_eq!(
+        (code, out.as_slice()),
+        (Some(0), &b"MUTUAL\n"[..]),
+        "stderr: {err}"
+    );
 
     // TLS 1.3: the server checks the client's certificate after the client has finished its
     // handshake, so the refusal may come with the first read instead: either way, exit 2 or
@@ -77,7 +82,7 @@ fn client_certificate_for_mutual_tls() {
     let (code, out, err) = run_shout(&["--tls-ca", ca, &addr], b"nobody\n".to_vec());
     assert!(out.is_empty(), "answered without a certificate: {out:?}");
     assert_ne!(code, Some(0), "stderr: {err}");
-    assert!(err.contains("certificate"), "stderr: {err}");
+    assert!(err.to_lowercase().contains("certificate"), "stderr: {err}");
 }
 
 /// A server certificate from a CA that is not trusted, or for another name: one line, exit 2,
@@ -109,11 +114,14 @@ fn verification_failures_exit_2() {
         b"x\n".to_vec(),
     );
     assert_eq!(code, Some(2), "stderr: {err}");
-    assert!(err.contains("NotValidForName"), "stderr: {err}");
+    assert!(err.contains("not valid for name"), "stderr: {err}");
 
     let (code, _, err) = run_shout(&["--tls-ca", "/nonexistent/ca.pem", &addr], Vec::new());
     assert_eq!(code, Some(2), "stderr: {err}");
-    assert!(err.contains("--tls-ca /nonexistent/ca.pem"), "stderr: {err}");
+    assert!(
+        err.contains("--tls-ca /nonexistent/ca.pem"),
+        "stderr: {err}"
+    );
 }
 
 /// A TLS echo server that is not shout (socat with `EXEC:cat`): shout's bytes come back as
@@ -132,7 +140,12 @@ fn pipe_through_a_socat_tls_echo_server() {
         input.clone(),
     );
     assert_eq!(code, Some(0), "stderr: {err}");
-    assert!(out == input, "the echo differs ({} of {} bytes)", out.len(), input.len());
+    assert!(
+        out == input,
+        "the echo differs ({} of {} bytes)",
+        out.len(),
+        input.len()
+    );
 }
 
 /// socat listening with TLS and echoing every connection through `cat`; killed on drop.
@@ -151,7 +164,8 @@ impl SocatEcho {
             .args([&listen, "EXEC:cat"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            // It complains about the probe connection below, which is no TLS client.
+            .stderr(Stdio::null())
             .spawn()
             .expect("start socat");
         wait_until("socat to listen", || TcpStream::connect(addr).ok());

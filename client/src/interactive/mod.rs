@@ -14,8 +14,8 @@ use rustyline::DefaultEditor;
 
 use crate::connect::ConnectOptions;
 use crate::stream::Stream;
-use crate::tls::TlsClient;
 use crate::sys::{interrupted, timespec, would_block};
+use crate::tls::TlsClient;
 use answers::Answers;
 
 mod answers;
@@ -301,9 +301,12 @@ fn send_and_receive(
                 answers.so_far()
             )));
         }
-        wait_ready(stream, sent < message.len() || stream.wants_write(), deadline - now).map_err(|e| {
-            Failure::Other(anyhow::Error::new(e).context("cannot wait for the server"))
-        })?;
+        wait_ready(
+            stream,
+            sent < message.len() || stream.wants_write(),
+            deadline - now,
+        )
+        .map_err(|e| Failure::Other(anyhow::Error::new(e).context("cannot wait for the server")))?;
     }
     Ok(())
 }
