@@ -10,8 +10,10 @@
 //! A step is **steady** when it had answers, the achieved rate is at least
 //! [`RATE_REACHED`] of the scheduled one, and latency is not still climbing: the median of the
 //! second half of the measured seconds is at most [`CLIMB_FACTOR`] times that of the first half
-//! plus [`CLIMB_SLACK_US`] (with one measured second: that second against the second before
-//! it). A step that met the SLO but was not steady is measured once more (extended); a step
+//! plus a slack (with one measured second: that second against the second before it). The
+//! slack is a quarter of the tightest latency bound of the SLO, at least [`CLIMB_SLACK_US`]:
+//! a rise small against the SLO is noise (a busy machine moves medians by milliseconds), not
+//! a trend that matters for it. A step that met the SLO but was not steady is measured once more (extended); a step
 //! that is still not steady, or not steady and over the SLO, is rejected (counts as not met).
 //! Only steady steps are trusted to meet the SLO.
 
@@ -45,8 +47,11 @@ pub const MAX_RATE: f64 = 100_000_000.0;
 /// Latency is climbing when the later median exceeds the earlier one by this factor...
 pub const CLIMB_FACTOR: f64 = 1.5;
 
-/// ...plus this many microseconds (one schedule step: finer changes are not trends).
+/// ...plus at least this many microseconds (one schedule step: finer changes are not trends).
 pub const CLIMB_SLACK_US: f64 = 1000.0;
+
+/// ...or this share of the tightest latency bound, if more.
+pub const CLIMB_SLACK_OF_SLO: f64 = 0.25;
 
 /// A latency percentile an SLO can bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +143,12 @@ impl Slo {
         self.bounds
             .iter()
             .all(|b| b.quantile.of(latency) <= b.limit_us)
+    }
+
+    /// How much a median may rise across a step and still count as steady, in µs.
+    pub fn climb_slack_us(&self) -> f64 {
+        let tightest = self.bounds.iter().map(|b| b.limit_us).min().unwrap_or(0);
+        (tightest as f64 * CLIMB_SLACK_OF_SLO).max(CLIMB_SLACK_US)
     }
 
     /// The tightest bound on `quantile`, if any.
@@ -438,7 +449,7 @@ impl FindMax {
         } else {
             (step.before_p50, latency.p50)
         };
-        let climbing = after as f64 > CLIMB_FACTOR * before as f64 + CLIMB_SLACK_US;
+        let climbing = after as f64 > CLIMB_FACTOR * before as f64 + self.slo.climb_slack_us();
         let steady = c.completed > 0 && achieved >= RATE_REACHED * target && !climbing;
         let met = steady && self.slo.latency_met(&latency) && error_rate <= self.slo.max_error_rate;
         StepResult {
@@ -720,10 +731,10 @@ mod tests {
         let actions = feed(
             &mut f,
             &mut i,
-            &[(100, 100, 100), (100, 100, 2000), (100, 100, 9000)],
+            &[(100, 100, 100), (100, 100, 20_000), (100, 100, 90_000)],
         );
         assert_eq!(actions, [], "extended, not judged");
-        let actions = feed(&mut f, &mut i, &[(100, 100, 20_000), (100, 100, 60_000)]);
+        let actions = feed(&mut f, &mut i, &[(100, 100, 200_000), (100, 100, 600_000)]);
         assert_eq!(actions, [Action::Stop]);
         let r = f.result();
         assert_eq!(r.steps.len(), 1);
@@ -737,9 +748,9 @@ mod tests {
         feed(
             &mut f,
             &mut i,
-            &[(100, 100, 100), (100, 100, 2000), (100, 100, 9000)],
+            &[(100, 100, 100), (100, 100, 20_000), (100, 100, 90_000)],
         );
-        feed(&mut f, &mut i, &[(100, 100, 9000), (100, 100, 9000)]);
+        feed(&mut f, &mut i, &[(100, 100, 90_000), (100, 100, 90_000)]);
         assert!(f.result().found(), "{:?}", f.result().steps);
     }
 }
