@@ -89,17 +89,20 @@ pub struct BenchArgs {
     #[arg(long, env = "SHOUT_BENCH_FIND_MAX", conflicts_with = "messages")]
     pub find_max: bool,
 
-    /// --find-max: a latency bound, such as p99=1ms (p50, p90, p99, p99.9; repeat for several).
-    #[arg(long, value_name = "pNN=LATENCY", value_parser = SloBound::parse)]
+    /// --find-max: a latency bound, such as p99=1ms (p50, p90, p99, p99.9; repeat, or separate
+    /// with commas, for several).
+    #[arg(long, value_name = "pNN=LATENCY", env = "SHOUT_BENCH_SLO", value_delimiter = ',',
+          value_parser = SloBound::parse)]
     pub slo: Vec<SloBound>,
 
     /// --find-max: the highest share of errors (timeouts, wrong or short answers, connection
     /// errors, unsent messages) a step may have.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
+    #[arg(long, value_name = "FRACTION", env = "SHOUT_BENCH_SLO_ERROR_RATE",
+          default_value_t = 0.0, value_parser = fraction)]
     pub slo_error_rate: f64,
 
     /// --find-max: the most steps (rates tried).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STEPS,
+    #[arg(long, value_name = "N", env = "SHOUT_BENCH_MAX_STEPS", default_value_t = DEFAULT_MAX_STEPS,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_steps: u32,
 
