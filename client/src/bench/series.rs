@@ -6,7 +6,7 @@
 //! closed loop: corrected for coordinated omission), the latency from the actual send
 //! (uncorrected; open loop only, in closed loop it is the same), and how far each open-loop
 //! send fell behind its scheduled time (the schedule lag). A completed second keeps its
-//! histograms encoded ([`histcodec`](crate::histcodec)), not whole: an hour-long run holds
+//! histograms encoded ([`histcodec`]), not whole: an hour-long run holds
 //! a few MiB, not gigabytes.
 
 use std::collections::VecDeque;
