@@ -377,9 +377,17 @@ impl FindMax {
         }
     }
 
-    /// Second `index` of the run is complete: judges the step it ends, if it does, and says
-    /// what to do next.
-    pub fn on_second(&mut self, index: usize, second: &Second, hists: &Hists) -> Option<Action> {
+    /// Second `index` of the run is complete, `now` after the start: judges the step it ends,
+    /// if it does, and says what to do next (at once: a new rate starts in the second under
+    /// way, or in the next one if less than half of this one is left, so that its warm-up is
+    /// never shorter than asked).
+    pub fn on_second(
+        &mut self,
+        index: usize,
+        second: &Second,
+        hists: &Hists,
+        now: Duration,
+    ) -> Option<Action> {
         let index = index as u64;
         let last_p50 = std::mem::replace(&mut self.last_p50, second.latency.p50);
         let step = self.step.as_mut()?;
@@ -416,7 +424,8 @@ impl FindMax {
         self.steps.push(result.clone());
         match self.search.record(rate, result.met) {
             Next::Try(next) => {
-                let start = index + 1;
+                let late_in_second = now.subsec_millis() >= 500;
+                let start = (index + 1).max(now.as_secs() + u64::from(late_in_second));
                 self.step = Some(Step::new(next, start, start + self.warmup_s));
                 Some(Action::SetRate(next))
             }
@@ -662,7 +671,8 @@ mod tests {
         let mut actions = Vec::new();
         for &(s, c, l) in seconds {
             let (second, hists) = second(s, c, l);
-            actions.extend(f.on_second(*index, &second, &hists));
+            let now = Duration::from_secs(*index as u64 + 1) + Duration::from_millis(3);
+            actions.extend(f.on_second(*index, &second, &hists, now));
             *index += 1;
         }
         actions
@@ -752,5 +762,26 @@ mod tests {
         );
         feed(&mut f, &mut i, &[(100, 100, 90_000), (100, 100, 90_000)]);
         assert!(f.result().found(), "{:?}", f.result().steps);
+    }
+
+    /// A decision made late in a second starts the next step in the second after, so its
+    /// warm-up is whole.
+    #[test]
+    fn a_late_decision_starts_in_the_next_second() {
+        let secs = |n| Duration::from_secs(n);
+        let mut f = FindMax::new(slo_p99(1000), 100.0, secs(1), secs(1), 3, false);
+        let (s0, h0) = second(100, 100, 200);
+        assert_eq!(f.on_second(0, &s0, &h0, secs(1)), None);
+        let late = Duration::from_millis(2700);
+        assert_eq!(f.on_second(1, &s0, &h0, late), Some(Action::SetRate(200.0)));
+        // The step starts in second 3: seconds 2 and 3 are not measured, 4 is.
+        assert_eq!(f.on_second(2, &s0, &h0, secs(3)), None);
+        assert_eq!(f.on_second(3, &s0, &h0, secs(4)), None);
+        assert_eq!(
+            f.on_second(4, &s0, &h0, secs(5)),
+            Some(Action::SetRate(400.0))
+        );
+        assert_eq!(f.result().steps[1].start_s, 3);
+        assert_eq!(f.result().windows, [(1, 1), (4, 1)]);
     }
 }

@@ -96,7 +96,7 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         let mut actions = Vec::new();
         series.add(second, |i, second, hists| {
             if let Some(f) = &mut find_max {
-                actions.extend(f.on_second(i, second, hists));
+                actions.extend(f.on_second(i, second, hists, start.elapsed()));
             }
         });
         for action in actions {
