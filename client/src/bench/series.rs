@@ -200,6 +200,9 @@ pub struct Meter {
     hists: Hists,
     last_completion: Option<Instant>,
     last_due: Option<Instant>,
+    /// Messages that fell due in a second not begun yet (released ahead of the cut after a
+    /// stall), as (second, scheduled, measured scheduled).
+    ahead: Vec<(u64, u64, u64)>,
 }
 
 impl Meter {
@@ -225,6 +228,7 @@ impl Meter {
             hists: Hists::new(),
             last_completion: None,
             last_due: None,
+            ahead: Vec::new(),
         }
     }
 
@@ -237,13 +241,20 @@ impl Meter {
         }
     }
 
-    /// Open loop: `count` messages fell due at `at`.
+    /// Open loop: `count` messages fell due at `at`. They count in the second they fell due
+    /// in (a time on a whole second ends that second), even when a stalled worker releases
+    /// them after that second has ended but before it is cut.
     pub fn due(&mut self, at: Instant, count: u64) {
-        self.counts.scheduled += count;
-        if at >= self.warmup_end {
-            self.counts.measured_scheduled += count;
-        }
+        let measured = if at >= self.warmup_end { count } else { 0 };
         self.last_due = Some(at);
+        let since = at.saturating_duration_since(self.start);
+        let second = since.saturating_sub(Duration::from_nanos(1)).as_secs();
+        if second > self.second {
+            self.ahead.push((second, count, measured));
+        } else {
+            self.counts.scheduled += count;
+            self.counts.measured_scheduled += measured;
+        }
     }
 
     /// Open loop: `count` messages scheduled at `at` were sent at `now` (one record for a
@@ -309,6 +320,16 @@ impl Meter {
                 last: !ended,
             });
             self.second += 1;
+            let now_due = self.second;
+            let counts = &mut self.counts;
+            self.ahead.retain(|&(second, scheduled, measured)| {
+                let due = second == now_due;
+                if due {
+                    counts.scheduled += scheduled;
+                    counts.measured_scheduled += measured;
+                }
+                !due
+            });
             if !ended {
                 return;
             }
@@ -585,6 +606,23 @@ mod tests {
         assert_eq!(meter.hists.lag.len(), 3);
         assert_eq!(late_sends(&meter.hists.lag), 1);
         assert_eq!(meter.last_due, Some(warmup_end));
+    }
+
+    /// Messages released after their second ended (a stalled worker) count in the second they
+    /// fell due in, not in the one under way.
+    #[test]
+    fn due_messages_count_in_their_own_second() {
+        let start = Instant::now();
+        let mut meter = Meter::new(0, start, start, 8, true);
+        let mut reports = Vec::new();
+        meter.due(start + Duration::from_millis(1000), 3);
+        meter.due(start + Duration::from_millis(1001), 5);
+        meter.due(start + Duration::from_millis(2500), 7);
+        meter.cut(start + Duration::from_millis(2600), true, |r| {
+            reports.push(r)
+        });
+        let seen: Vec<u64> = reports.iter().map(|r| r.counts.scheduled).collect();
+        assert_eq!(seen, [3, 5, 7]);
     }
 
     /// One report per second that has passed, then a final one for the partial second; the
