@@ -25,7 +25,7 @@ use super::checker::{Mismatch, Msg};
 use super::failure::Reason;
 use super::phase::{Change, Phase};
 use super::plan::Plan;
-use super::schedule::{Schedule, STEP};
+use super::schedule::{until_next_step, Schedule, STEP};
 use super::series::{Meter, SecondReport};
 use super::slot::{End, Slot, State};
 use crate::sys::{interrupted, periodic_timer, read_expiries};
@@ -97,8 +97,8 @@ impl Driver {
         let schedule = match &plan.rate {
             Some(curve) => {
                 // Expire on the schedule's grid (start + k steps), so a batch leaves at its
-                // scheduled time.
-                let first = (plan.start + STEP).saturating_duration_since(Instant::now());
+                // scheduled time, even when the worker starts more than a step after the run.
+                let first = until_next_step(plan.start, Instant::now());
                 let timer = periodic_timer(first, STEP)?;
                 poll.registry().register(
                     &mut SourceFd(&timer.as_raw_fd()),

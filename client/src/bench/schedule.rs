@@ -137,6 +137,14 @@ impl Schedule {
     }
 }
 
+/// The time from `now` to the next step of a schedule that began at `start` (the first step
+/// if it has not come yet): where a periodic timer must first expire to tick on the grid.
+pub fn until_next_step(start: Instant, now: Instant) -> Duration {
+    let next = steps_until(start, now) + 1;
+    let at = start + STEP * u32::try_from(next).unwrap_or(u32::MAX);
+    at.saturating_duration_since(now)
+}
+
 /// Whole steps from `start` to `t`.
 fn steps_until(start: Instant, t: Instant) -> u64 {
     (t.saturating_duration_since(start).as_nanos() / STEP.as_nanos()) as u64
@@ -211,6 +219,17 @@ mod tests {
         assert_eq!(schedule.release(t0 + ms(2), |_, _| ()), per_step);
         assert_eq!(schedule.backlog(), MAX_BACKLOG);
         assert_eq!(schedule.scheduled(), 2 * per_step);
+    }
+
+    /// A timer started late still ticks on the grid: its first expiry is the next step.
+    #[test]
+    fn the_timer_keeps_to_the_grid() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        assert_eq!(until_next_step(t0, t0), ms(1));
+        assert_eq!(until_next_step(t0, t0 + us(300)), us(700));
+        assert_eq!(until_next_step(t0, t0 + us(2300)), us(700));
+        assert_eq!(until_next_step(t0, t0 + ms(3)), ms(1));
     }
 
     /// A new rate applies from its time on; each released step is told with its count.
