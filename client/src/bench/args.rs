@@ -312,6 +312,11 @@ mod tests {
             size.contains(&format!("at least {}", payload::MIN_SIZE)),
             "{size}"
         );
+        let find_max = help("find_max");
+        assert!(
+            find_max.contains(&thousands(DEFAULT_START_RATE as u64)),
+            "{find_max}"
+        );
         let threads = help("threads");
         for n in [OPEN_LOOP_RATE_PER_THREAD as u64, CONNECTIONS_PER_THREAD] {
             assert!(threads.contains(&thousands(n)), "{threads}");
