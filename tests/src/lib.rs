@@ -40,6 +40,10 @@ pub use models::{model_args, server_with};
 // `shout bench` in this process (`shout_tests::bench::…`).
 pub mod bench;
 
+// A server whose capacity is limited on purpose (for `--find-max`).
+pub mod limited;
+pub use limited::LimitedServer;
+
 // Network faults in private network namespaces.
 pub mod netns;
 

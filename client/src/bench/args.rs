@@ -8,10 +8,15 @@ use clap::{Args, Parser};
 use shout_common::cli::parse_duration;
 use shout_common::{Mode, DEFAULT_ADDR};
 
+use super::findmax::{SloBound, DEFAULT_MAX_STEPS, DEFAULT_START_RATE};
 use super::payload;
+use super::profile::{RateProfile, RateSpec};
 
-/// The run length when neither `--duration` nor `--messages` is given.
+/// The run length when neither `--duration` nor `--messages` is given (nor a rate profile).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// `--find-max`: how long each step is measured when `--duration` is not given.
+pub const DEFAULT_STEP_MEASURE: Duration = Duration::from_secs(5);
 
 /// The largest `--size`: a message is held whole in memory with its answer, once per
 /// connection and message in flight.
@@ -44,7 +49,8 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub connections: u64,
 
-    /// How long to run after the warm-up [default: 10s unless --messages is given].
+    /// How long to run after the warm-up [default: 10s unless --messages is given; a rate
+    /// profile: its length; --find-max: each step is measured this long, default 5s].
     #[arg(short, long, value_name = "DURATION", env = "SHOUT_BENCH_DURATION",
           value_parser = positive_duration, conflicts_with = "messages")]
     pub duration: Option<Duration>,
@@ -65,11 +71,46 @@ pub struct BenchArgs {
     pub pipeline: u64,
 
     /// Open loop: total messages per second, sent on schedule whatever the answers; latency
-    /// counts from each message's scheduled time. Without it: closed loop.
-    #[arg(short, long, value_name = "R", env = "SHOUT_BENCH_RATE", value_parser = positive)]
-    pub rate: Option<f64>,
+    /// counts from each message's scheduled time. Without it: closed loop. `A..B` with
+    /// --ramp: from A to B; `A,B,C` with --step: each rate in turn.
+    #[arg(short, long, value_name = "R", env = "SHOUT_BENCH_RATE", value_parser = RateSpec::parse)]
+    pub rate: Option<RateSpec>,
 
-    /// Run this long first, left out of the figures.
+    /// With --rate A..B: the time the rate takes to go from A to B (then B for the rest).
+    #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_RAMP", value_parser = positive_duration)]
+    pub ramp: Option<Duration>,
+
+    /// With --rate A,B,C: how long each rate lasts (the last one for the rest).
+    #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_STEP", value_parser = positive_duration)]
+    pub step: Option<Duration>,
+
+    /// Search for the highest open-loop rate whose steady state meets the --slo, on one set of
+    /// connections, starting from --rate [default: 1,000]; exit 0 when one was found.
+    #[arg(long, env = "SHOUT_BENCH_FIND_MAX", conflicts_with = "messages")]
+    pub find_max: bool,
+
+    /// --find-max: a latency bound, such as p99=1ms (p50, p90, p99, p99.9; repeat, or separate
+    /// with commas, for several).
+    #[arg(long, value_name = "pNN=LATENCY", env = "SHOUT_BENCH_SLO", value_delimiter = ',',
+          value_parser = SloBound::parse)]
+    pub slo: Vec<SloBound>,
+
+    /// --find-max: the highest share of errors (timeouts, wrong or short answers, connection
+    /// errors, unsent messages) a step may have.
+    #[arg(long, value_name = "FRACTION", env = "SHOUT_BENCH_SLO_ERROR_RATE",
+          default_value_t = 0.0, value_parser = fraction)]
+    pub slo_error_rate: f64,
+
+    /// --find-max: the most steps (rates tried).
+    #[arg(long, value_name = "N", env = "SHOUT_BENCH_MAX_STEPS", default_value_t = DEFAULT_MAX_STEPS,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_steps: u32,
+
+    /// A name for this run in reports (`shout report` labels runs with it).
+    #[arg(long, value_name = "TEXT", env = "SHOUT_BENCH_LABEL")]
+    pub label: Option<String>,
+
+    /// Run this long first, left out of the figures (--find-max: before each step, at least 1s).
     #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_WARMUP", default_value = "0",
           value_parser = parse_duration)]
     pub warmup: Duration,
@@ -137,13 +178,70 @@ impl BenchArgs {
         BenchCommand::try_parse_from(full).map(|command| command.args)
     }
 
-    /// The run length, as the report names it: the message count, else the duration.
+    /// The run length, as the report names it: the message count, else the duration (by
+    /// default a rate profile's length).
     pub fn length(&self) -> Length {
         match (self.duration, self.messages) {
             (_, Some(m)) => Length::Messages(m),
             (Some(d), None) => Length::Duration(d),
-            (None, None) => Length::Duration(DEFAULT_DURATION),
+            (None, None) => {
+                let profile = self.rate_profile().ok().flatten();
+                match profile.map(|p| p.length()) {
+                    Some(d) if !d.is_zero() => Length::Duration(d),
+                    _ => Length::Duration(DEFAULT_DURATION),
+                }
+            }
         }
+    }
+
+    /// The open-loop rate profile `--rate`, `--ramp` and `--step` make (`None`: closed loop;
+    /// `--find-max`: its starting rate); an error says what is wrong with the combination.
+    pub fn rate_profile(&self) -> Result<Option<RateProfile>, String> {
+        if self.find_max {
+            if self.ramp.is_some() || self.step.is_some() {
+                return Err("--find-max sets the rates itself: no --ramp or --step".into());
+            }
+            return match &self.rate {
+                None => Ok(Some(RateProfile::Constant(DEFAULT_START_RATE))),
+                Some(RateSpec::Constant(r)) => Ok(Some(RateProfile::Constant(*r))),
+                Some(_) => Err("--find-max starts from one rate: --rate R, not a profile".into()),
+            };
+        }
+        match &self.rate {
+            Some(spec) => RateProfile::new(spec, self.ramp, self.step).map(Some),
+            None if self.ramp.is_some() => Err("--ramp needs --rate A..B".into()),
+            None if self.step.is_some() => Err("--step needs --rate A,B,C".into()),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks what clap cannot: the combinations of the rate, profile and `--find-max`
+    /// options.
+    pub fn check(&self) -> Result<(), String> {
+        self.rate_profile()?;
+        if self.find_max && self.slo.is_empty() {
+            return Err("--find-max needs a target: --slo p99=1ms (or p50, p90, p99.9)".into());
+        }
+        if !self.find_max && !self.slo.is_empty() {
+            return Err("--slo is for --find-max".into());
+        }
+        Ok(())
+    }
+
+    /// The warm-up: `--warmup`; with `--find-max` each step's, at least a second and in whole
+    /// seconds (steps are measured by the second).
+    pub fn effective_warmup(&self) -> Duration {
+        if self.find_max {
+            Duration::from_secs(self.warmup.as_secs_f64().ceil().max(1.0) as u64)
+        } else {
+            self.warmup
+        }
+    }
+
+    /// `--find-max`: how long each step is measured, in whole seconds.
+    pub fn step_measure(&self) -> Duration {
+        let d = self.duration.unwrap_or(DEFAULT_STEP_MEASURE);
+        Duration::from_secs(d.as_secs_f64().ceil().max(1.0) as u64)
     }
 }
 
@@ -161,6 +259,14 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
         d if d.is_zero() => Err(format!("'{s}' is zero; give a duration greater than 0")),
         d => Ok(d),
+    }
+}
+
+/// A number from 0 to 1.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a fraction from 0 to 1")),
     }
 }
 
@@ -206,6 +312,11 @@ mod tests {
             size.contains(&format!("at least {}", payload::MIN_SIZE)),
             "{size}"
         );
+        let find_max = help("find_max");
+        assert!(
+            find_max.contains(&thousands(DEFAULT_START_RATE as u64)),
+            "{find_max}"
+        );
         let threads = help("threads");
         for n in [OPEN_LOOP_RATE_PER_THREAD as u64, CONNECTIONS_PER_THREAD] {
             assert!(threads.contains(&thousands(n)), "{threads}");
@@ -221,5 +332,57 @@ mod tests {
         let args = BenchArgs::try_parse_from(["-n", "7"]).expect("valid");
         assert_eq!(args.length(), Length::Messages(7));
         assert!(BenchArgs::try_parse_from(["-n", "7", "-d", "1s"]).is_err());
+    }
+
+    /// Rate profiles: their options go together, and a profile's length is the default run
+    /// length; --find-max wants an SLO and one starting rate.
+    #[test]
+    fn rate_profiles_and_find_max_are_checked() {
+        let parse = |a: &[&str]| BenchArgs::try_parse_from(a).expect("parses");
+        let ramp = parse(&["--rate", "10..20", "--ramp", "3s"]);
+        assert_eq!(ramp.check(), Ok(()));
+        assert_eq!(ramp.length(), Length::Duration(Duration::from_secs(3)));
+        let steps = parse(&["--rate", "1,2,3", "--step", "2s", "-d", "1s"]);
+        assert_eq!(steps.length(), Length::Duration(Duration::from_secs(1)));
+        let steps = parse(&["--rate", "1,2,3", "--step", "2s"]);
+        assert_eq!(steps.length(), Length::Duration(Duration::from_secs(6)));
+        for (bad, words) in [
+            (&["--rate", "10..20"][..], "needs --ramp"),
+            (&["--ramp", "3s"][..], "--ramp needs --rate"),
+            (&["--step", "3s"][..], "--step needs --rate"),
+            (&["--rate", "5", "--ramp", "3s"][..], "needs a range"),
+            (&["--find-max"][..], "needs a target"),
+            (&["--slo", "p99=1ms"][..], "is for --find-max"),
+            (
+                &[
+                    "--find-max",
+                    "--slo",
+                    "p99=1ms",
+                    "--rate",
+                    "1,2",
+                    "--step",
+                    "1s",
+                ][..],
+                "no --ramp",
+            ),
+            (
+                &["--find-max", "--slo", "p99=1ms", "--rate", "1..2"][..],
+                "one rate",
+            ),
+        ] {
+            let e = parse(bad).check().expect_err(words);
+            assert!(e.contains(words), "{bad:?}: {e}");
+        }
+        assert!(BenchArgs::try_parse_from(["--rate", "1..x"]).is_err());
+        assert!(BenchArgs::try_parse_from(["--slo", "p42=1ms"]).is_err());
+        assert!(BenchArgs::try_parse_from(["--slo-error-rate", "2"]).is_err());
+        let fm = parse(&["--find-max", "--slo", "p99=1ms", "--warmup", "300ms"]);
+        assert_eq!(fm.check(), Ok(()));
+        assert_eq!(fm.effective_warmup(), Duration::from_secs(1));
+        assert_eq!(fm.step_measure(), DEFAULT_STEP_MEASURE);
+        assert_eq!(
+            fm.rate_profile(),
+            Ok(Some(RateProfile::Constant(DEFAULT_START_RATE)))
+        );
     }
 }

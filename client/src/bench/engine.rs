@@ -7,13 +7,14 @@
 //! own; this loop and the slots do the I/O.
 //!
 //! Open loop wakes on a periodic timerfd of one schedule [`STEP`], so a batch of due messages
-//! leaves at its scheduled time.
+//! leaves at its scheduled time. With `--find-max` the main thread steers the rate while the
+//! run goes on ([`Control`]), on the same connections.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -24,7 +25,7 @@ use super::checker::{Mismatch, Msg};
 use super::failure::Reason;
 use super::phase::{Change, Phase};
 use super::plan::Plan;
-use super::schedule::{Schedule, STEP};
+use super::schedule::{until_next_step, Schedule, STEP};
 use super::series::{Meter, SecondReport};
 use super::slot::{End, Slot, State};
 use crate::sys::{interrupted, periodic_timer, read_expiries};
@@ -42,9 +43,26 @@ const READ_BUF: usize = 64 * 1024;
 /// The open-loop step timer's token (connections use their slot index).
 const STEP_TIMER: Token = Token(usize::MAX - 1);
 
-/// Runs one worker until its plan is done; reports on `tx`.
-pub fn run_worker(plan: Plan, tx: Sender<SecondReport>) -> io::Result<()> {
-    Driver::new(plan)?.run(&tx)
+/// What the main thread tells a worker while it runs (`--find-max`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Control {
+    /// From now on, this many messages a second (this worker's share). Messages due but not
+    /// yet sent are dropped (counted unsent), so a step starts from a clean slate instead of
+    /// the previous step's queue.
+    Rate(f64),
+    /// Start no new message: the run ends.
+    Stop,
+}
+
+/// Runs one worker until its plan is done; reports on `tx`, takes orders from `control`.
+pub fn run_worker(
+    plan: Plan,
+    tx: Sender<SecondReport>,
+    control: Option<Receiver<Control>>,
+) -> io::Result<()> {
+    let mut driver = Driver::new(plan)?;
+    driver.control = control;
+    driver.run(&tx)
 }
 
 /// One worker thread's event loop over its connections.
@@ -65,6 +83,8 @@ pub struct Driver {
     phase: Phase,
     next_timeout_check: Instant,
     meter: Meter,
+    /// Orders from the main thread, if it steers the run.
+    control: Option<Receiver<Control>>,
     buf: Vec<u8>,
     /// Room for the expected answer of a message being queued.
     scratch: Vec<u8>,
@@ -74,18 +94,18 @@ impl Driver {
     /// A driver for the plan's connections, none opened yet.
     pub fn new(plan: Plan) -> io::Result<Driver> {
         let poll = Poll::new()?;
-        let schedule = match plan.rate {
-            Some(rate) => {
+        let schedule = match &plan.rate {
+            Some(curve) => {
                 // Expire on the schedule's grid (start + k steps), so a batch leaves at its
-                // scheduled time.
-                let first = (plan.start + STEP).saturating_duration_since(Instant::now());
+                // scheduled time, even when the worker starts more than a step after the run.
+                let first = until_next_step(plan.start, Instant::now());
                 let timer = periodic_timer(first, STEP)?;
                 poll.registry().register(
                     &mut SourceFd(&timer.as_raw_fd()),
                     STEP_TIMER,
                     Interest::READABLE,
                 )?;
-                let schedule = Schedule::new(plan.start, rate, plan.messages, plan.end);
+                let schedule = Schedule::new(plan.start, curve.clone(), plan.messages, plan.end);
                 Some((schedule, timer))
             }
             None => None,
@@ -110,7 +130,14 @@ impl Driver {
             })
             .collect();
         Ok(Driver {
-            meter: Meter::new(plan.start, plan.warmup_end, plan.payload.size),
+            meter: Meter::new(
+                plan.worker,
+                plan.start,
+                plan.warmup_end,
+                plan.payload.size,
+                plan.rate.is_some(),
+            ),
+            control: None,
             next_timeout_check: plan.start + TIMEOUT_CHECK,
             plan,
             poll,
@@ -133,6 +160,7 @@ impl Driver {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         loop {
             let now = Instant::now();
+            self.obey(now);
             self.open_due(now);
             self.advance_phase(now);
             if self.finished() {
@@ -160,6 +188,35 @@ impl Driver {
         Ok(())
     }
 
+    /// Follows the main thread's orders, if any came.
+    fn obey(&mut self, now: Instant) {
+        let Some(control) = &self.control else {
+            return;
+        };
+        let order = match control.try_recv() {
+            Ok(order) => order,
+            Err(TryRecvError::Empty) => return,
+            // The main thread is gone: it is ending, so the run ends too.
+            Err(TryRecvError::Disconnected) => Control::Stop,
+        };
+        match order {
+            Control::Rate(rate) => {
+                self.release_due(now);
+                if let Some((schedule, _)) = &mut self.schedule {
+                    self.meter.counts.unsent += schedule.clear();
+                    schedule.set_rate(now, rate);
+                }
+            }
+            Control::Stop => {
+                self.control = None;
+                self.plan.end = Some(now);
+                if let Some((schedule, _)) = &mut self.schedule {
+                    schedule.set_end(now);
+                }
+            }
+        }
+    }
+
     /// Every connection is done.
     fn finished(&self) -> bool {
         self.slots.iter().all(|s| s.state == State::Done)
@@ -168,8 +225,8 @@ impl Driver {
     /// Whatever was owed when the last connection ended: closed loop, the messages not
     /// started; open loop, the rest of the timetable, due whether or not a connection was
     /// left to send it. Plus what waited in the backlog or to be sent again.
-    fn never_sent(&self) -> u64 {
-        let owed = match (&self.schedule, self.plan.messages) {
+    fn never_sent(&mut self) -> u64 {
+        let owed = match (&mut self.schedule, self.plan.messages) {
             (Some((schedule, _)), _) => schedule.backlog() + schedule.not_yet_due(),
             (None, Some(m)) => m.saturating_sub(self.started),
             (None, None) => 0,
@@ -276,8 +333,17 @@ impl Driver {
 
     /// Closes a connection for good.
     fn retire(&mut self, i: usize) {
-        self.slots[i].close(self.poll.registry());
+        self.drop_socket(i);
         self.slots[i].state = State::Done;
+    }
+
+    /// Drops a connection's socket (the caller sets its state), counting it out of the open
+    /// connections if it was open.
+    fn drop_socket(&mut self, i: usize) {
+        if matches!(self.slots[i].state, State::Open | State::Closing) {
+            self.meter.open_connections = self.meter.open_connections.saturating_sub(1);
+        }
+        self.slots[i].close(self.poll.registry());
     }
 
     /// Puts a connection in the waiting state until `at`.
@@ -313,6 +379,7 @@ impl Driver {
             Some(Ok(())) => {
                 let slot = &mut self.slots[i];
                 self.meter.counts.opened += 1;
+                self.meter.open_connections += 1;
                 if slot.ever_opened {
                     self.meter.counts.reopened += 1;
                 }
@@ -355,7 +422,8 @@ impl Driver {
             return;
         }
         if let Some((schedule, _)) = &mut self.schedule {
-            self.meter.counts.unsent += schedule.release(now);
+            let meter = &mut self.meter;
+            meter.counts.unsent += schedule.release(now, |at, count| meter.due(at, count));
         }
     }
 
@@ -365,6 +433,9 @@ impl Driver {
         let owed = |d: &Driver| {
             !d.resend.is_empty() || d.schedule.as_ref().is_some_and(|(s, _)| s.backlog() > 0)
         };
+        // Messages taken from the schedule, as (scheduled time, count) of the batch under way:
+        // one lag record per batch, not per message.
+        let mut batch: Option<(Instant, u64)> = None;
         while owed(self) {
             let Some(i) = self.ready.pop_front() else {
                 break;
@@ -379,6 +450,14 @@ impl Driver {
                     msg.sent_at = now;
                     self.enqueue(i, msg);
                 } else if let Some(at) = self.schedule.as_mut().and_then(|(s, _)| s.take()) {
+                    batch = match batch {
+                        Some((t, n)) if t == at => Some((t, n + 1)),
+                        Some((t, n)) => {
+                            self.meter.lagged(t, now, n);
+                            Some((at, 1))
+                        }
+                        None => Some((at, 1)),
+                    };
                     let msg = self.slots[i].new_message(at, now);
                     self.enqueue(i, msg);
                 } else {
@@ -387,6 +466,9 @@ impl Driver {
             }
             self.flush(i);
             self.make_ready(i);
+        }
+        if let Some((t, n)) = batch {
+            self.meter.lagged(t, now, n);
         }
     }
 
@@ -428,7 +510,7 @@ impl Driver {
             let now = Instant::now();
             meter.counts.bytes_in += data.len() as u64;
             checker.feed(data, |msg, completion| {
-                meter.answered(msg.base, completion, now);
+                meter.answered(msg.base, msg.sent_at, completion, now);
             })
         });
         if let Err(how) = received {
@@ -471,7 +553,7 @@ impl Driver {
             // The server answered a prefix of what it was sent: the rest goes out again, with
             // its original latency base.
             self.resend.extend(lost);
-            self.slots[i].close(self.poll.registry());
+            self.drop_socket(i);
             self.wait_until(i, Instant::now());
         } else {
             self.meter.counts.short += lost.len() as u64;

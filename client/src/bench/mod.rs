@@ -4,15 +4,19 @@
 //! an event loop over many connections, see [`engine`]), gathers their per-second reports
 //! ([`series`]), shows progress on a terminal ([`progress`]), and writes the final report
 //! ([`report`]). The engine drives sans-IO parts that are tested on their own: the answer
-//! [`checker`], the open-loop [`schedule`], the run's [`phase`]s and the figures.
+//! [`checker`], the open-loop [`schedule`] and its rate [`profile`], the run's [`phase`]s and
+//! the figures. With `--find-max` the main thread also runs the search ([`findmax`]) and
+//! tells the workers each new rate.
 
 pub mod args;
 pub mod checker;
 pub mod engine;
 pub mod failure;
+pub mod findmax;
 pub mod payload;
 pub mod phase;
 pub mod plan;
+pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod schedule;
@@ -30,6 +34,8 @@ use anyhow::{bail, Context};
 use shout_common::fdlimit::RESERVED_FDS;
 
 pub use args::BenchArgs;
+use engine::Control;
+use findmax::{Action, FindMax, Slo};
 use plan::{worker_count, Plan};
 use progress::Progress;
 use report::Report;
@@ -41,6 +47,8 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     if args.timeout.is_zero() {
         bail!("--timeout must be greater than zero");
     }
+    args.check().map_err(anyhow::Error::msg)?;
+    let profile = args.rate_profile().map_err(anyhow::Error::msg)?;
     check_json_path_not_taken_for_an_address(args)?;
     let addrs = resolve_all(&args.addrs)?;
     check_fd_limit(args.connections)?;
@@ -51,25 +59,61 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
 
     let (tx, rx) = mpsc::channel::<SecondReport>();
     let mut workers = Vec::with_capacity(threads as usize);
+    // --find-max: each worker's share of the rate, and where to send it.
+    let mut controls: Vec<(f64, mpsc::Sender<Control>)> = Vec::new();
     for w in 0..threads {
-        let plan = Plan::for_worker(args, &addrs, w, threads, start);
+        let plan = Plan::for_worker(args, profile.as_ref(), &addrs, w, threads, start);
+        let control = args.find_max.then(|| {
+            let (control_tx, control_rx) = mpsc::channel();
+            controls.push((plan.share, control_tx));
+            control_rx
+        });
         let tx = tx.clone();
         let worker = thread::Builder::new()
             .name(format!("bench-{w}"))
-            .spawn(move || engine::run_worker(plan, tx))
+            .spawn(move || engine::run_worker(plan, tx, control))
             .context("cannot start a worker thread")?;
         workers.push(worker);
     }
     drop(tx);
 
-    let mut series = Series::new(threads as usize);
+    let mut find_max = args.find_max.then(|| {
+        FindMax::new(
+            Slo {
+                bounds: args.slo.clone(),
+                max_error_rate: args.slo_error_rate,
+            },
+            profile.as_ref().map_or(0.0, |p| p.first()),
+            args.effective_warmup(),
+            args.step_measure(),
+            args.max_steps,
+            args.reconnect,
+        )
+    });
+    let mut series = Series::new(threads as usize, profile.is_some());
     let progress = std::io::stderr().is_terminal().then(Progress::start);
     for second in rx {
-        series.add(second);
+        let mut actions = Vec::new();
+        series.add(second, |i, second, hists| {
+            if let Some(f) = &mut find_max {
+                actions.extend(f.on_second(i, second, hists, start.elapsed()));
+            }
+        });
+        for action in actions {
+            for (share, control) in &controls {
+                let order = match action {
+                    Action::SetRate(rate) => Control::Rate(rate * share),
+                    Action::Stop => Control::Stop,
+                };
+                // A worker that has ended needs no orders.
+                let _ = control.send(order);
+            }
+        }
         if let Some(p) = &progress {
             p.update(&series, args.reconnect);
         }
     }
+    series.flush(|_, _, _| ());
     if let Some(p) = progress {
         p.finish();
     }
@@ -81,7 +125,8 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         }
     }
     let cpu = process_cpu_time().saturating_sub(cpu_start);
-    let report = Report::new(args, series, start, cpu, threads);
+    let find_max = find_max.map(|f| f.result());
+    let report = Report::new(args, series, start, started_at, cpu, threads, find_max);
     report.write_outputs(args, started_at)?;
     Ok(report)
 }

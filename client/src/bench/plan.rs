@@ -7,10 +7,15 @@ use std::time::{Duration, Instant};
 
 use super::args::{BenchArgs, Length, CONNECTIONS_PER_THREAD, OPEN_LOOP_RATE_PER_THREAD};
 use super::payload::Payload;
+use super::profile::{Curve, RateProfile};
 
 /// What one worker is told to do (shared with its thread, read-only).
 #[derive(Debug)]
 pub struct Plan {
+    /// Which worker (its reports say so).
+    pub worker: usize,
+    /// This worker's share of the connections, and so of the rate.
+    pub share: f64,
     /// Server addresses; connection `i` goes to `addrs[i % len]`.
     pub addrs: Vec<SocketAddr>,
     /// This worker's connections (global numbers).
@@ -19,8 +24,8 @@ pub struct Plan {
     pub payload: Payload,
     /// Messages in flight per connection at most.
     pub pipeline: usize,
-    /// Open loop: this worker's messages per second. `None`: closed loop.
-    pub rate: Option<f64>,
+    /// Open loop: this worker's messages per second, over time. `None`: closed loop.
+    pub rate: Option<Curve>,
     /// Messages this worker starts in all (`None`: until `end`).
     pub messages: Option<u64>,
     /// When the run started; the schedule, the seconds and latencies count from here.
@@ -39,10 +44,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan of worker `w` of `workers`, for a run starting at `start`: connections are
-    /// dealt round robin, the rate and message count shared in proportion.
+    /// The plan of worker `w` of `workers`, for a run starting at `start` at the rates of
+    /// `profile` (`None`: closed loop): connections are dealt round robin, the rate and message
+    /// count shared in proportion. With `--find-max` the run has no set end: the main thread
+    /// ends it.
     pub fn for_worker(
         args: &BenchArgs,
+        profile: Option<&RateProfile>,
         addrs: &[SocketAddr],
         w: u64,
         workers: u64,
@@ -50,8 +58,11 @@ impl Plan {
     ) -> Plan {
         let ids: Vec<u64> = (w..args.connections).step_by(workers as usize).collect();
         let share = ids.len() as f64 / args.connections as f64;
-        let warmup_end = start + args.warmup;
+        let warmup = args.effective_warmup();
+        let warmup_end = start + warmup;
         Plan {
+            worker: w as usize,
+            share,
             addrs: addrs.to_vec(),
             payload: Payload {
                 seed: args.seed,
@@ -59,12 +70,13 @@ impl Plan {
                 mode: args.mode,
             },
             pipeline: args.pipeline as usize,
-            rate: args.rate.map(|r| r * share),
+            rate: profile.map(|p| p.scaled(share).curve(warmup)),
             messages: args.messages.map(|m| split(m, args.connections, &ids)),
             ids,
             start,
             warmup_end,
             end: match args.length() {
+                _ if args.find_max => None,
                 Length::Duration(d) => Some(warmup_end + d),
                 Length::Messages(_) => None,
             },
@@ -90,9 +102,11 @@ fn split(total: u64, connections: u64, ids: &[u64]) -> u64 {
 /// `bench/generator-cost.sh`).
 pub fn worker_count(args: &BenchArgs) -> u64 {
     let cores = thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let wanted = match (args.threads, args.rate) {
+    let wanted = match (args.threads, &args.rate) {
         (Some(t), _) => t,
-        (None, Some(rate)) => ((rate / OPEN_LOOP_RATE_PER_THREAD).ceil() as u64)
+        // The rates to come are not known yet.
+        (None, _) if args.find_max => cores,
+        (None, Some(rate)) => ((rate.peak() / OPEN_LOOP_RATE_PER_THREAD).ceil() as u64)
             .max(args.connections.div_ceil(CONNECTIONS_PER_THREAD))
             .min(cores),
         (None, None) => cores,
@@ -119,17 +133,20 @@ mod tests {
         let args = BenchArgs::try_parse_from(["-c", "5", "-r", "1000", "-n", "11"]).expect("valid");
         let addrs = ["127.0.0.1:1".parse().expect("an address")];
         let start = Instant::now();
+        let profile = args.rate_profile().expect("valid");
         let plans: Vec<Plan> = (0..2)
-            .map(|w| Plan::for_worker(&args, &addrs, w, 2, start))
+            .map(|w| Plan::for_worker(&args, profile.as_ref(), &addrs, w, 2, start))
             .collect();
         assert_eq!(plans[0].ids, [0, 2, 4]);
         assert_eq!(plans[1].ids, [1, 3]);
-        assert_eq!(plans[0].rate, Some(600.0));
-        assert_eq!(plans[1].rate, Some(400.0));
+        let mut rates = plans.iter().map(|p| p.rate.clone().expect("open loop"));
+        let one_second = Duration::from_secs(1);
+        assert_eq!(rates.next().map(|mut c| c.due_by(one_second)), Some(600.0));
+        assert_eq!(rates.next().map(|mut c| c.due_by(one_second)), Some(400.0));
         assert_eq!((plans[0].messages, plans[1].messages), (Some(7), Some(4)));
         assert_eq!(plans[0].end, None, "a message count, not a duration");
         let timed = BenchArgs::try_parse_from(["-d", "2s", "--warmup", "1s"]).expect("valid");
-        let plan = Plan::for_worker(&timed, &addrs, 0, 1, start);
+        let plan = Plan::for_worker(&timed, None, &addrs, 0, 1, start);
         assert_eq!(plan.end, Some(start + Duration::from_secs(3)));
     }
 

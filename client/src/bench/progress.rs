@@ -33,10 +33,9 @@ impl Progress {
     /// Shows elapsed time, the last full second's rate, p99 so far and errors (connection
     /// errors left out with `--reconnect`).
     pub fn update(&self, series: &Series, reconnect: bool) {
-        // The newest second is still being reported by the other workers.
-        let full = series.seconds.len().saturating_sub(2);
-        let rate = series.seconds.get(full).map_or(0, |s| s.counts.completed);
-        let p99 = series.hist.value_at_quantile(0.99);
+        // The last second every worker has reported.
+        let rate = series.seconds.last().map_or(0, |s| s.counts.completed);
+        let p99 = series.hists.corrected.value_at_quantile(0.99);
         self.bar.set_message(format!(
             "{:>4}s  {rate:>9} msgs/s  p99 {p99} µs  errors {}",
             self.started.elapsed().as_secs(),

@@ -1,21 +1,28 @@
 //! The final report of `shout bench`, from the series the workers reported: its verdict
-//! (an [`Outcome`]), a table on stdout, JSON (`--json`), and the HdrHistogram interval log
-//! (`--hdr-log`).
+//! (an [`Outcome`]), a table on stdout, JSON (`--json`, version 2: the histograms travel whole,
+//! encoded, so runs can be merged), and the HdrHistogram interval log (`--hdr-log`).
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use super::args::{BenchArgs, Length};
 use super::failure::Failures;
+use super::findmax::FindMaxResult;
+use super::profile::{RateProfile, RateSpec};
 use super::schedule::STEP;
-use super::series::{Counts, Second, Series};
+use super::series::{late_sends, Counts, Hists, Second, Series, Summary};
+use crate::histcodec;
 use crate::outcome::Outcome;
+
+pub use super::profile::RATE_REACHED;
+
+/// The version of the JSON report (version 1 had no `schema` field).
+pub const SCHEMA: u64 = 2;
 
 /// The outcome of a run.
 #[derive(Debug)]
@@ -25,47 +32,66 @@ pub struct Report {
     warmup_seconds: Duration,
     /// From the end of the warm-up to the last measured answer.
     elapsed: Duration,
+    /// Open loop: from the end of the warm-up to the last message that fell due.
+    scheduled_window: Duration,
     total: Counts,
     /// Why connections failed, by reason.
     failures: Failures,
-    hist: Histogram<u64>,
+    hists: Hists,
     seconds: Vec<Second>,
     cpu: Duration,
     /// Every worker sent its final report.
     complete: bool,
+    /// Wall-clock time of the start.
+    started_at: SystemTime,
+    /// Open loop: the rates (`--find-max`: the first one).
+    profile: Option<RateProfile>,
+    /// `--find-max`: how the search went.
+    find_max: Option<FindMaxResult>,
 }
 
 const MIB: f64 = (1u64 << 20) as f64;
 
-/// Open loop: the share of the target rate that counts as reaching it (runs vary by a few
-/// percent from scheduling alone).
-pub const RATE_REACHED: f64 = 0.95;
-
 impl Report {
-    /// The report of a run of `args` that started at `start`, from what the workers reported;
-    /// `cpu` is the process's CPU time over the run, on `threads` worker threads.
+    /// The report of a run of `args` that started at `start` (`started_at` on the wall
+    /// clock), from what the workers reported; `cpu` is the process's CPU time over the run,
+    /// on `threads` worker threads; `find_max`: how the search went, if it was one.
     pub fn new(
         args: &BenchArgs,
         series: Series,
         start: Instant,
+        started_at: SystemTime,
         cpu: Duration,
         threads: u64,
+        find_max: Option<FindMaxResult>,
     ) -> Report {
-        let warmup_end = start + args.warmup;
+        let warmup = args.effective_warmup();
+        let warmup_end = start + warmup;
         let elapsed = series
             .last_completion
             .map_or(Duration::ZERO, |t| t.saturating_duration_since(warmup_end));
+        let scheduled_window = match args.length() {
+            Length::Duration(d) if !args.find_max => d,
+            _ => series
+                .last_due
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(warmup_end)),
+        };
         Report {
             args: args.clone(),
             threads,
-            warmup_seconds: args.warmup,
+            warmup_seconds: warmup,
             elapsed,
+            scheduled_window,
             complete: series.complete(),
             total: series.total,
             failures: series.failures,
-            hist: series.hist,
+            hists: series.hists,
             seconds: series.seconds,
             cpu,
+            started_at,
+            // Checked before the run started.
+            profile: args.rate_profile().ok().flatten(),
+            find_max,
         }
     }
 
@@ -74,9 +100,17 @@ impl Report {
         self.complete && self.total.errors(self.args.reconnect) == 0
     }
 
-    /// How the run ended.
+    /// How the run ended. `--find-max`: a success when a rate meeting the SLO was found and
+    /// no answer was wrong (timeouts are expected on the steps beyond the answer).
     pub fn outcome(&self) -> Outcome {
-        Outcome::of_bench(self.answers_ok(), self.total.setup_failures > 0)
+        let setup_failed = self.total.setup_failures > 0;
+        match &self.find_max {
+            Some(f) => {
+                let wrong = self.total.mismatches + self.total.short;
+                Outcome::of_bench(f.found() && wrong == 0 && self.complete, setup_failed)
+            }
+            None => Outcome::of_bench(self.answers_ok(), setup_failed),
+        }
     }
 
     /// The process exit code.
@@ -94,9 +128,24 @@ impl Report {
         &self.failures
     }
 
-    /// Latency at quantile `q` (0 to 1), in microseconds, of measured messages.
+    /// The latency histograms of the whole run.
+    pub fn hists(&self) -> &Hists {
+        &self.hists
+    }
+
+    /// `--find-max`: how the search went.
+    pub fn find_max(&self) -> Option<&FindMaxResult> {
+        self.find_max.as_ref()
+    }
+
+    /// Whether the run was open loop.
+    pub fn open_loop(&self) -> bool {
+        self.profile.is_some()
+    }
+
+    /// Latency at quantile `q` (0 to 1), in microseconds, of measured messages (corrected).
     pub fn latency_us(&self, q: f64) -> u64 {
-        self.hist.value_at_quantile(q)
+        self.hists.corrected.value_at_quantile(q)
     }
 
     fn per_second(&self, v: u64) -> f64 {
@@ -113,13 +162,35 @@ impl Report {
         self.per_second(self.total.measured)
     }
 
-    /// Open loop: whether the achieved rate is within 5% of the target ([`RATE_REACHED`]), with
-    /// every message due sent and no connection failed or lost (a rate held by fewer
-    /// connections than asked for is not the load that was asked for).
+    /// Open loop: the rate asked for after the warm-up: a constant rate as given, else the
+    /// messages that fell due after the warm-up over the time they fell due in (a profile's
+    /// mean rate; `--find-max`: of all its steps).
+    pub fn target_rate(&self) -> Option<f64> {
+        match self.profile.as_ref()? {
+            RateProfile::Constant(r) if self.find_max.is_none() => Some(*r),
+            _ => {
+                let secs = self.scheduled_window.as_secs_f64();
+                Some(if secs > 0.0 {
+                    self.total.measured_scheduled as f64 / secs
+                } else {
+                    0.0
+                })
+            }
+        }
+    }
+
+    /// Open loop: whether the achieved rate is within 5% of the target ([`RATE_REACHED`]; for
+    /// a profile, of its mean rate: the messages scheduled), with every message due sent and
+    /// no connection failed or lost (a rate held by fewer connections than asked for is not
+    /// the load that was asked for). `None` in closed loop and for `--find-max` (whose steps
+    /// each say whether they reached theirs).
     pub fn rate_reached(&self) -> Option<bool> {
+        if self.find_max.is_some() {
+            return None;
+        }
         let t = &self.total;
         let connections_held = t.connect_failures == 0 && t.conn_errors == 0;
-        self.args.rate.map(|r| {
+        self.target_rate().map(|r| {
             self.msgs_per_sec() >= RATE_REACHED * r
                 && t.unsent == 0
                 && connections_held
@@ -166,35 +237,73 @@ impl Report {
         Ok(())
     }
 
+    /// How the load was offered, for the title.
+    fn loop_kind(&self) -> String {
+        let d = shout_common::cli::format_duration;
+        if self.find_max.is_some() {
+            let first = self.profile.as_ref().map_or(0.0, RateProfile::first);
+            return format!("open loop, searching for the highest rate from {first} msgs/s");
+        }
+        match &self.profile {
+            None => "closed loop".to_owned(),
+            Some(RateProfile::Constant(r)) => format!("open loop at {r} msgs/s"),
+            Some(RateProfile::Ramp { from, to, ramp }) => {
+                format!(
+                    "open loop ramping from {from} to {to} msgs/s over {}",
+                    d(*ramp)
+                )
+            }
+            Some(RateProfile::Steps { rates, step }) => format!(
+                "open loop in steps of {} msgs/s, {} each",
+                RateSpec::List(rates.clone()),
+                d(*step)
+            ),
+        }
+    }
+
     /// The table's first line: what was run.
     fn title(&self) -> String {
         let a = &self.args;
-        let loop_kind = match a.rate {
-            Some(r) => format!("open loop at {r} msgs/s"),
-            None => "closed loop".to_owned(),
-        };
+        let d = shout_common::cli::format_duration;
         let length = match a.length() {
+            _ if a.find_max => format!(
+                "steps of {} warm-up + {} measured",
+                d(a.effective_warmup()),
+                d(a.step_measure())
+            ),
             Length::Messages(m) => format!("{m} messages"),
-            Length::Duration(d) => shout_common::cli::format_duration(d),
+            Length::Duration(duration) => d(duration),
         };
+        let warmup = if a.warmup.is_zero() || a.find_max {
+            String::new()
+        } else {
+            format!(" after {} warm-up", d(a.warmup))
+        };
+        let label = a
+            .label
+            .as_ref()
+            .map_or(String::new(), |l| format!(" [{l}]"));
         format!(
-            "shout bench: {} connections to {}, {loop_kind}, pipeline {}, {}-byte messages, mode {}, {length}{}",
+            "shout bench{label}: {} connections to {}, {}, pipeline {}, {}-byte messages, mode {}, {length}{warmup}",
             a.connections,
             a.addrs.join(" "),
+            self.loop_kind(),
             a.pipeline,
             a.size,
             a.mode,
-            if a.warmup.is_zero() {
-                String::new()
-            } else {
-                format!(" after {} warm-up", shout_common::cli::format_duration(a.warmup))
-            }
+        )
+    }
+
+    /// One latency line of the table.
+    fn latency_line(name: &str, s: &Summary, note: &str) -> String {
+        format!(
+            "  {name:<14}min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}{note}\n",
+            s.min, s.p50, s.p90, s.p99, s.p99_9, s.p99_99, s.max
         )
     }
 
     /// The readable table.
     pub fn table(&self) -> String {
-        let a = &self.args;
         let t = &self.total;
         let mut s = String::new();
         let _ = writeln!(s, "{}", self.title());
@@ -208,26 +317,52 @@ impl Report {
             self.elapsed.as_secs_f64()
         );
         if let Some(reached) = self.rate_reached() {
+            let mean = match self.profile {
+                Some(RateProfile::Constant(_)) => "",
+                _ => " (the profile's mean)",
+            };
             let _ = writeln!(
                 s,
-                "  rate          target {} msgs/s, achieved {:.0} msgs/s: {}{}",
-                a.rate.unwrap_or_default(),
+                "  rate          target {:.0} msgs/s{mean}, achieved {:.0} msgs/s: {}{}",
+                self.target_rate().unwrap_or_default(),
                 self.msgs_per_sec(),
                 if reached { "reached" } else { "NOT reached" },
                 if reached { "" } else { self.rate_note() }
             );
         }
-        let _ = writeln!(
-            s,
-            "  latency (µs)  min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}",
-            self.hist.min(),
-            self.latency_us(0.5),
-            self.latency_us(0.9),
-            self.latency_us(0.99),
-            self.latency_us(0.999),
-            self.latency_us(0.9999),
-            self.hist.max()
-        );
+        let corrected = Summary::of(&self.hists.corrected);
+        if self.open_loop() {
+            s.push_str(&Self::latency_line(
+                "latency (µs)",
+                &corrected,
+                "   (from the scheduled send time)",
+            ));
+            let uncorrected = Summary::of(&self.hists.uncorrected);
+            s.push_str(&Self::latency_line(
+                "uncorrected",
+                &uncorrected,
+                "   (from the actual send)",
+            ));
+            let lag = Summary::of(&self.hists.lag);
+            let _ = writeln!(
+                s,
+                "  schedule lag  p50 {}  p99 {}  max {} µs; {} of {} messages sent more than {} ms behind the schedule",
+                lag.p50,
+                lag.p99,
+                lag.max,
+                late_sends(&self.hists.lag),
+                lag.count,
+                STEP.as_millis()
+            );
+            let _ = writeln!(
+                s,
+                "  resolution    the schedule ticks every {} ms: messages due within a tick leave together at its end, so \
+                 sub-millisecond latencies include the queueing of each tick's burst, and a lag under a tick is the timer's wake-up",
+                STEP.as_millis()
+            );
+        } else {
+            s.push_str(&Self::latency_line("latency (µs)", &corrected, ""));
+        }
         let _ = writeln!(
             s,
             "  messages      sent {}  answered {}  late {}  re-sent {}  unsent {}",
@@ -259,10 +394,24 @@ impl Report {
             self.threads,
             self.cpu_per_million()
         );
-        let verdict = match self.outcome() {
-            Outcome::Success => "OK: every message got its exact answer",
-            Outcome::Failed => "FAILED: some answers were wrong or missing",
-            Outcome::UsageOrConnect => "FAILED: connections could not be set up",
+        if let Some(f) = &self.find_max {
+            s.push_str(&find_max_table(f));
+        }
+        let verdict = match (self.outcome(), &self.find_max) {
+            (Outcome::UsageOrConnect, _) => "FAILED: connections could not be set up".to_owned(),
+            (Outcome::Success, None) => "OK: every message got its exact answer".to_owned(),
+            (Outcome::Failed, None) => "FAILED: some answers were wrong or missing".to_owned(),
+            (Outcome::Success, Some(f)) => format!(
+                "OK: {:.0} msgs/s meets the SLO",
+                f.answer.unwrap_or_default()
+            ),
+            (Outcome::Failed, Some(f)) if f.found() => {
+                "FAILED: some answers were wrong or missing".to_owned()
+            }
+            (Outcome::Failed, Some(f)) if !f.finished => {
+                "FAILED: the run ended before the search did".to_owned()
+            }
+            (Outcome::Failed, Some(_)) => "FAILED: no rate tried met the SLO".to_owned(),
         };
         let _ = writeln!(s, "  result        {verdict}");
         s
@@ -273,7 +422,15 @@ impl Report {
         let a = &self.args;
         let t = &self.total;
         let secs = |d: Duration| d.as_secs_f64();
+        let open_loop = self.open_loop();
+        let lag = Summary::of(&self.hists.lag);
         json!({
+            "schema": SCHEMA,
+            "label": a.label,
+            "started_at_unix_s": self
+                .started_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
             "config": self.config_json(),
             "elapsed_s": secs(self.elapsed),
             "throughput": {
@@ -281,21 +438,32 @@ impl Report {
                 "mib_per_s_out": self.per_second(t.measured_bytes_out) / MIB,
                 "mib_per_s_in": self.per_second(t.measured_bytes_in) / MIB,
             },
-            "open_loop": a.rate.map(|r| json!({
+            "open_loop": self.target_rate().map(|r| json!({
                 "target_msgs_per_s": r,
                 "achieved_msgs_per_s": self.msgs_per_sec(),
                 "reached": self.rate_reached(),
+                "scheduled": t.measured_scheduled,
             })),
-            "latency_us": {
-                "count": self.hist.len(),
-                "min": self.hist.min(),
-                "mean": self.hist.mean(),
-                "p50": self.latency_us(0.5),
-                "p90": self.latency_us(0.9),
-                "p99": self.latency_us(0.99),
-                "p99_9": self.latency_us(0.999),
-                "p99_99": self.latency_us(0.9999),
-                "max": self.hist.max(),
+            "rate_profile": self.profile.as_ref().map(RateProfile::json),
+            "latency_us": summary_json(&Summary::of(&self.hists.corrected)),
+            "latency_uncorrected_us": summary_json(&Summary::of(
+                self.hists.uncorrected_or_corrected(open_loop),
+            )),
+            "schedule_lag_us": open_loop.then(|| json!({
+                "count": lag.count,
+                "late": late_sends(&self.hists.lag),
+                "mean": lag.mean,
+                "p50": lag.p50,
+                "p99": lag.p99,
+                "max": lag.max,
+            })),
+            "histograms": {
+                "encoding": histcodec::ENCODING,
+                "latency_us": histcodec::encode(&self.hists.corrected),
+                "latency_uncorrected_us": histcodec::encode(
+                    self.hists.uncorrected_or_corrected(open_loop),
+                ),
+                "schedule_lag_us": open_loop.then(|| histcodec::encode(&self.hists.lag)),
             },
             "messages": {
                 "sent": t.sent,
@@ -324,6 +492,7 @@ impl Report {
                 "client_s": secs(self.cpu),
                 "client_s_per_million_msgs": self.cpu_per_million(),
             },
+            "find_max": self.find_max.as_ref().map(FindMaxResult::json),
             "ok": self.answers_ok(),
             "exit_code": self.exit_code(),
             "series": self.series_json(),
@@ -334,6 +503,13 @@ impl Report {
     fn config_json(&self) -> Value {
         let a = &self.args;
         let secs = |d: Duration| d.as_secs_f64();
+        // A number for one rate (the first one of --find-max), the text of a profile.
+        let rate = match (&a.rate, &self.profile) {
+            (Some(RateSpec::Constant(r)), _) => json!(r),
+            (Some(spec), _) => json!(spec.to_string()),
+            (None, Some(p)) => json!(p.first()),
+            (None, None) => Value::Null,
+        };
         json!({
             "addrs": a.addrs,
             "connections": a.connections,
@@ -341,7 +517,10 @@ impl Report {
             "messages": a.messages,
             "size": a.size,
             "pipeline": a.pipeline,
-            "rate": a.rate,
+            "rate": rate,
+            "ramp_s": a.ramp.map(secs),
+            "step_s": a.step.map(secs),
+            "find_max": a.find_max,
             "warmup_s": secs(a.warmup),
             "connect_rate": a.connect_rate,
             "mode": a.mode.as_str(),
@@ -353,23 +532,46 @@ impl Report {
         })
     }
 
+    /// Whether second `i` is left out of the figures: the warm-up (`--find-max`: not
+    /// measured by a step).
+    fn warmup_second(&self, i: usize) -> bool {
+        match &self.find_max {
+            Some(f) => !f.measured(i as u64),
+            None => Duration::from_secs(i as u64 + 1) <= self.warmup_seconds,
+        }
+    }
+
     /// The JSON report's `series`: one entry a second.
     fn series_json(&self) -> Vec<Value> {
         let reconnect = self.args.reconnect;
+        let open_loop = self.open_loop();
         self.seconds
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                let c = &s.counts;
                 json!({
                     "second": i,
-                    "warmup": Duration::from_secs(i as u64 + 1) <= self.warmup_seconds,
-                    "sent": s.counts.sent,
-                    "answered": s.counts.completed,
-                    "measured": s.counts.measured,
-                    "errors": s.counts.errors(reconnect),
-                    "p50_us": s.hist.value_at_quantile(0.5),
-                    "p99_us": s.hist.value_at_quantile(0.99),
-                    "max_us": s.hist.max(),
+                    "warmup": self.warmup_second(i),
+                    "sent": c.sent,
+                    "answered": c.completed,
+                    "measured": c.measured,
+                    "errors": c.errors(reconnect),
+                    "p50_us": s.latency.p50,
+                    "p99_us": s.latency.p99,
+                    "max_us": s.latency.max,
+                    "target_msgs_per_s": open_loop.then_some(c.scheduled),
+                    "timeouts": c.timeouts,
+                    "mismatches": c.mismatches,
+                    "short_answers": c.short,
+                    "connection_errors": c.conn_errors,
+                    "connect_failures": c.connect_failures,
+                    "unsent": c.unsent,
+                    "opened": c.opened,
+                    "reopened": c.reopened,
+                    "open_connections": s.open_connections,
+                    "hist": s.hist,
+                    "hist_uncorrected": s.hist_uncorrected,
                 })
             })
             .collect()
@@ -388,8 +590,9 @@ impl Report {
             .with_max_value_divisor(1e6)
             .begin_log_with(&mut out, &mut serializer)?;
         for (i, second) in self.seconds.iter().enumerate() {
+            let hist = histcodec::decode(&second.hist)?;
             log.write_histogram(
-                &second.hist,
+                &hist,
                 Duration::from_secs(i as u64),
                 Duration::from_secs(1),
                 None,
@@ -402,27 +605,230 @@ impl Report {
     }
 }
 
+/// A latency summary as the JSON report gives it.
+fn summary_json(s: &Summary) -> Value {
+    json!({
+        "count": s.count,
+        "min": s.min,
+        "mean": s.mean,
+        "p50": s.p50,
+        "p90": s.p90,
+        "p99": s.p99,
+        "p99_9": s.p99_9,
+        "p99_99": s.p99_99,
+        "max": s.max,
+    })
+}
+
+/// The `--find-max` part of the table: the SLO, every step, the answer.
+fn find_max_table(f: &FindMaxResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  find-max      SLO {}; each step {} s warm-up + {} s measured (once more if not steady), at most {} steps",
+        f.slo.describe(),
+        f.warmup_s,
+        f.measure_s,
+        f.max_steps
+    );
+    let _ = writeln!(
+        s,
+        "  {:>6} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}  {:<7} met",
+        "start",
+        "target/s",
+        "achieved/s",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "max µs",
+        "errors",
+        "steady"
+    );
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for step in &f.steps {
+        let _ = writeln!(
+            s,
+            "  {:>5}s {:>11.0} {:>11.0} {:>9} {:>9} {:>9} {:>9} {:>7}  {:<7} {}",
+            step.start_s,
+            step.target,
+            step.achieved,
+            step.latency.p50,
+            step.latency.p99,
+            step.latency.p99_9,
+            step.latency.max,
+            step.errors,
+            format!(
+                "{}{}",
+                yes(step.steady),
+                if step.extended { "+" } else { "" }
+            ),
+            yes(step.met)
+        );
+    }
+    let answer = match (f.found(), f.finished) {
+        (true, _) => format!(
+            "{:.0} msgs/s: the highest rate tried whose steady state met the SLO",
+            f.answer.unwrap_or_default()
+        ),
+        (false, true) => "none: no rate tried met the SLO".to_owned(),
+        (false, false) => "none: the run ended before the search did".to_owned(),
+    };
+    let _ = writeln!(s, "  answer        {answer}");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bench::failure::Reason;
-    use crate::bench::series::{new_histogram, SecondReport};
+    use crate::bench::series::{Hists, SecondReport};
     use rustix::io::Errno;
+
+    /// A report from one worker's final report with `counts`, `failures` and `hists`, its
+    /// last answer a second after the start, the last message due `due` after it.
+    fn report_with(
+        opts: &[&str],
+        counts: Counts,
+        failures: Failures,
+        hists: Hists,
+        due: Duration,
+    ) -> Report {
+        let args = BenchArgs::try_parse_from(opts).expect("valid options");
+        let start = Instant::now();
+        let mut series = Series::new(1, args.rate.is_some());
+        series.add(
+            SecondReport {
+                worker: 0,
+                second: 0,
+                counts,
+                hists,
+                open_connections: 1,
+                last_completion: Some(start + Duration::from_secs(1)),
+                last_due: Some(start + due),
+                failures,
+                last: true,
+            },
+            |_, _, _| (),
+        );
+        Report::new(
+            &args,
+            series,
+            start,
+            SystemTime::now(),
+            Duration::ZERO,
+            1,
+            None,
+        )
+    }
 
     /// A report from one worker's final report with `counts` and `failures`.
     fn report(opts: &[&str], counts: Counts, failures: Failures) -> Report {
-        let args = BenchArgs::try_parse_from(opts).expect("valid options");
-        let start = Instant::now();
-        let mut series = Series::new(1);
-        series.add(SecondReport {
-            second: 0,
+        let due = Duration::from_secs(1);
+        report_with(opts, counts, failures, Hists::new(), due)
+    }
+
+    /// Open loop: the JSON carries both latencies, the lag, the histograms (which decode to
+    /// what was recorded), the profile and the label; per second, the scheduled rate and the
+    /// histograms.
+    #[test]
+    fn open_loop_json_has_both_latencies_and_the_lag() {
+        let mut hists = Hists::new();
+        hists.corrected.record_n(900, 10).expect("in range");
+        hists.uncorrected.record_n(300, 10).expect("in range");
+        hists.lag.record_n(20, 9).expect("in range");
+        hists.lag.record(1500).expect("in range");
+        let counts = Counts {
+            sent: 10,
+            completed: 10,
+            measured: 10,
+            scheduled: 10,
+            measured_scheduled: 10,
+            ..Counts::default()
+        };
+        let opts = ["-r", "10", "-d", "1s", "--label", "run A"];
+        let r = report_with(
+            &opts,
             counts,
-            hist: new_histogram(),
-            last_completion: Some(start + Duration::from_secs(1)),
-            failures,
-            last: true,
-        });
-        Report::new(&args, series, start, Duration::ZERO, 1)
+            Failures::default(),
+            hists,
+            Duration::from_secs(1),
+        );
+        let json = r.json();
+        assert_eq!(json["schema"], 2);
+        assert_eq!(json["label"], "run A");
+        assert!(json["started_at_unix_s"].as_f64().is_some_and(|t| t > 1e9));
+        assert_eq!(json["latency_us"]["p50"], 900);
+        assert_eq!(json["latency_uncorrected_us"]["p50"], 300);
+        assert_eq!(json["schedule_lag_us"]["late"], 1);
+        assert_eq!(json["schedule_lag_us"]["max"], 1500);
+        assert_eq!(json["rate_profile"]["kind"], "constant");
+        let h = &json["histograms"];
+        assert_eq!(h["encoding"], histcodec::ENCODING);
+        let lag = histcodec::decode(h["schedule_lag_us"].as_str().expect("text")).expect("decodes");
+        assert_eq!((lag.len(), lag.max()), (10, 1500));
+        let second = &json["series"][0];
+        assert_eq!(second["target_msgs_per_s"], 10);
+        assert_eq!(second["open_connections"], 1);
+        let hist = histcodec::decode(second["hist_uncorrected"].as_str().expect("text"));
+        assert_eq!(hist.expect("decodes").value_at_quantile(0.5), 300);
+        let table = r.table();
+        assert!(table.contains("uncorrected   min 300"), "{table}");
+        assert!(
+            table.contains("1 of 10 messages sent more than 1 ms behind"),
+            "{table}"
+        );
+        assert!(table.contains("the schedule ticks every 1 ms"), "{table}");
+    }
+
+    /// Closed loop: no lag, and the uncorrected latency is the corrected one.
+    #[test]
+    fn closed_loop_json_has_no_lag() {
+        let mut hists = Hists::new();
+        hists.corrected.record_n(700, 4).expect("in range");
+        let counts = Counts {
+            completed: 4,
+            measured: 4,
+            ..Counts::default()
+        };
+        let r = report_with(
+            &["-n", "4"],
+            counts,
+            Failures::default(),
+            hists,
+            Duration::ZERO,
+        );
+        let json = r.json();
+        assert!(json["schedule_lag_us"].is_null());
+        assert!(json["histograms"]["schedule_lag_us"].is_null());
+        assert!(json["rate_profile"].is_null());
+        assert!(json["label"].is_null());
+        assert_eq!(json["latency_uncorrected_us"], json["latency_us"]);
+        assert!(json["series"][0]["target_msgs_per_s"].is_null());
+        assert!(!r.table().contains("uncorrected"));
+    }
+
+    /// A profile's rate is judged against the messages it scheduled: its mean rate.
+    #[test]
+    fn a_profile_is_judged_against_its_schedule() {
+        let counts = |measured| Counts {
+            sent: measured,
+            completed: measured,
+            measured,
+            scheduled: 2000,
+            measured_scheduled: 2000,
+            ..Counts::default()
+        };
+        let opts = ["--rate", "1000..3000", "--ramp", "1s"];
+        let held = report(&opts, counts(1990), Failures::default());
+        assert_eq!(held.target_rate(), Some(2000.0));
+        assert_eq!(held.rate_reached(), Some(true), "{}", held.table());
+        assert!(held
+            .table()
+            .contains("target 2000 msgs/s (the profile's mean)"));
+        assert_eq!(held.json()["config"]["rate"], "1000..3000");
+        assert_eq!(held.json()["rate_profile"]["to"], 3000.0);
+        let short = report(&opts, counts(1500), Failures::default());
+        assert_eq!(short.rate_reached(), Some(false));
     }
 
     /// Address exhaustion is named, counted and explained, in the table and the JSON.

@@ -1,10 +1,13 @@
-//! The open-loop timetable, sans-IO: messages fall due at the worker's share of `--rate`,
-//! counted in steps of [`STEP`] from the start, and wait in a backlog until a connection
-//! with room takes them. Each keeps its scheduled time, from which its latency counts, so a
-//! server that falls behind shows in the latencies instead of slowing the load.
+//! The open-loop timetable, sans-IO: messages fall due at the worker's share of `--rate` (a
+//! [`Curve`]: one rate, a ramp, steps, or the rates `--find-max` sets as it goes), counted in
+//! steps of [`STEP`] from the start, and wait in a backlog until a connection with room takes
+//! them. Each keeps its scheduled time, from which its latency counts, so a server that falls
+//! behind shows in the latencies instead of slowing the load.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use super::profile::Curve;
 
 /// The schedule's resolution: messages due within one step leave together (the worker wakes
 /// on a periodic timer of this period).
@@ -18,8 +21,8 @@ pub const MAX_BACKLOG: u64 = 1_000_000;
 #[derive(Debug)]
 pub struct Schedule {
     start: Instant,
-    /// This worker's messages per second.
-    rate: f64,
+    /// This worker's messages per second, over time.
+    curve: Curve,
     /// Messages in all, if the run has a count.
     messages: Option<u64>,
     /// No message falls due from this time, if the run has a length.
@@ -35,11 +38,11 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// `rate` messages a second from `start`, `messages` in all or until `end`.
-    pub fn new(start: Instant, rate: f64, messages: Option<u64>, end: Option<Instant>) -> Self {
+    /// Messages at the rates of `curve` from `start`, `messages` in all or until `end`.
+    pub fn new(start: Instant, curve: Curve, messages: Option<u64>, end: Option<Instant>) -> Self {
         Schedule {
             start,
-            rate,
+            curve,
             messages,
             end,
             steps: 0,
@@ -49,9 +52,10 @@ impl Schedule {
         }
     }
 
-    /// Moves the messages due by `now` (never past the end) into the backlog; returns how
-    /// many fell due with the backlog full, which are never sent.
-    pub fn release(&mut self, now: Instant) -> u64 {
+    /// Moves the messages due by `now` (never past the end) into the backlog, telling `due`
+    /// each step's scheduled time and count; returns how many fell due with the backlog full,
+    /// which are never sent.
+    pub fn release(&mut self, now: Instant, mut due: impl FnMut(Instant, u64)) -> u64 {
         let limit = self.end.map_or(now, |end| now.min(end));
         let steps = steps_until(self.start, limit);
         let mut dropped = 0;
@@ -63,6 +67,7 @@ impl Schedule {
             }
             self.scheduled += count;
             let at = self.start + STEP * u32::try_from(self.steps).unwrap_or(u32::MAX);
+            due(at, count);
             if self.backlog_len + count > MAX_BACKLOG {
                 dropped += count;
                 continue;
@@ -95,6 +100,18 @@ impl Schedule {
         self.scheduled
     }
 
+    /// From `at` on (not before the steps already released), `rate` messages a second.
+    pub fn set_rate(&mut self, at: Instant, rate: f64) {
+        let released = STEP * u32::try_from(self.steps).unwrap_or(u32::MAX);
+        let at = at.saturating_duration_since(self.start).max(released);
+        self.curve.set_rate(at, rate);
+    }
+
+    /// No message falls due from `end` on.
+    pub fn set_end(&mut self, end: Instant) {
+        self.end = Some(end);
+    }
+
     /// Drops the backlog (the run is ending); returns how many messages it held.
     pub fn clear(&mut self) -> u64 {
         self.backlog.clear();
@@ -102,7 +119,7 @@ impl Schedule {
     }
 
     /// Messages of the whole timetable that have not fallen due yet.
-    pub fn not_yet_due(&self) -> u64 {
+    pub fn not_yet_due(&mut self) -> u64 {
         let planned = match self.end {
             Some(end) => self.due_by(steps_until(self.start, end)),
             // Without an end the run has a message count.
@@ -112,10 +129,20 @@ impl Schedule {
     }
 
     /// The messages due by the end of step `steps`, in all.
-    fn due_by(&self, steps: u64) -> u64 {
-        let due = (self.rate * (steps as f64) * STEP.as_secs_f64()) as u64;
+    fn due_by(&mut self, steps: u64) -> u64 {
+        let t = STEP * u32::try_from(steps).unwrap_or(u32::MAX);
+        // A hair over, so that 2.9999999999999996 due (rounding) counts as 3.
+        let due = (self.curve.due_by(t) + 1e-6) as u64;
         self.messages.map_or(due, |m| due.min(m))
     }
+}
+
+/// The time from `now` to the next step of a schedule that began at `start` (the first step
+/// if it has not come yet): where a periodic timer must first expire to tick on the grid.
+pub fn until_next_step(start: Instant, now: Instant) -> Duration {
+    let next = steps_until(start, now) + 1;
+    let at = start + STEP * u32::try_from(next).unwrap_or(u32::MAX);
+    at.saturating_duration_since(now)
 }
 
 /// Whole steps from `start` to `t`.
@@ -142,12 +169,12 @@ mod tests {
     #[test]
     fn messages_fall_due_on_the_grid() {
         let t0 = Instant::now();
-        let mut schedule = Schedule::new(t0, 500.0, None, None);
-        assert_eq!(schedule.release(t0 + ms(7) + ms(1) / 2), 0);
+        let mut schedule = Schedule::new(t0, Curve::constant(500.0), None, None);
+        assert_eq!(schedule.release(t0 + ms(7) + ms(1) / 2, |_, _| ()), 0);
         assert_eq!(schedule.backlog(), 3);
         assert_eq!(take_all(&mut schedule, t0), [2, 4, 6]);
         assert_eq!(schedule.backlog(), 0);
-        schedule.release(t0 + ms(10));
+        schedule.release(t0 + ms(10), |_, _| ());
         assert_eq!(take_all(&mut schedule, t0), [8, 10]);
         assert_eq!(schedule.scheduled(), 5);
     }
@@ -156,8 +183,8 @@ mod tests {
     #[test]
     fn a_step_can_hold_many() {
         let t0 = Instant::now();
-        let mut schedule = Schedule::new(t0, 3000.0, None, None);
-        schedule.release(t0 + ms(2));
+        let mut schedule = Schedule::new(t0, Curve::constant(3000.0), None, None);
+        schedule.release(t0 + ms(2), |_, _| ());
         assert_eq!(take_all(&mut schedule, t0), [1, 1, 1, 2, 2, 2]);
     }
 
@@ -166,16 +193,16 @@ mod tests {
     #[test]
     fn stops_at_the_end_or_the_count() {
         let t0 = Instant::now();
-        let mut by_time = Schedule::new(t0, 1000.0, None, Some(t0 + ms(5)));
+        let mut by_time = Schedule::new(t0, Curve::constant(1000.0), None, Some(t0 + ms(5)));
         assert_eq!(by_time.not_yet_due(), 5);
-        by_time.release(t0 + ms(3));
+        by_time.release(t0 + ms(3), |_, _| ());
         assert_eq!(by_time.not_yet_due(), 2);
-        by_time.release(t0 + ms(100));
+        by_time.release(t0 + ms(100), |_, _| ());
         assert_eq!(by_time.scheduled(), 5);
         assert_eq!(by_time.not_yet_due(), 0);
 
-        let mut by_count = Schedule::new(t0, 1000.0, Some(4), None);
-        by_count.release(t0 + ms(100));
+        let mut by_count = Schedule::new(t0, Curve::constant(1000.0), Some(4), None);
+        by_count.release(t0 + ms(100), |_, _| ());
         assert_eq!(by_count.scheduled(), 4);
         assert_eq!(by_count.clear(), 4);
         assert_eq!(by_count.take(), None);
@@ -187,10 +214,36 @@ mod tests {
         let t0 = Instant::now();
         let per_step = MAX_BACKLOG;
         let rate = per_step as f64 / STEP.as_secs_f64();
-        let mut schedule = Schedule::new(t0, rate, None, None);
-        assert_eq!(schedule.release(t0 + ms(1)), 0);
-        assert_eq!(schedule.release(t0 + ms(2)), per_step);
+        let mut schedule = Schedule::new(t0, Curve::constant(rate), None, None);
+        assert_eq!(schedule.release(t0 + ms(1), |_, _| ()), 0);
+        assert_eq!(schedule.release(t0 + ms(2), |_, _| ()), per_step);
         assert_eq!(schedule.backlog(), MAX_BACKLOG);
         assert_eq!(schedule.scheduled(), 2 * per_step);
+    }
+
+    /// A timer started late still ticks on the grid: its first expiry is the next step.
+    #[test]
+    fn the_timer_keeps_to_the_grid() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        assert_eq!(until_next_step(t0, t0), ms(1));
+        assert_eq!(until_next_step(t0, t0 + us(300)), us(700));
+        assert_eq!(until_next_step(t0, t0 + us(2300)), us(700));
+        assert_eq!(until_next_step(t0, t0 + ms(3)), ms(1));
+    }
+
+    /// A new rate applies from its time on; each released step is told with its count.
+    #[test]
+    fn set_rate_and_due_steps() {
+        let t0 = Instant::now();
+        let mut schedule = Schedule::new(t0, Curve::constant(1000.0), None, None);
+        let mut seen = Vec::new();
+        schedule.release(t0 + ms(2), |at, n| seen.push(((at - t0).as_millis(), n)));
+        assert_eq!(seen, [(1, 1), (2, 1)]);
+        schedule.set_rate(t0 + ms(2), 3000.0);
+        schedule.release(t0 + ms(4), |at, n| seen.push(((at - t0).as_millis(), n)));
+        assert_eq!(seen[2..], [(3, 3), (4, 3)]);
+        schedule.set_end(t0 + ms(5));
+        assert_eq!(schedule.not_yet_due(), 3);
     }
 }
