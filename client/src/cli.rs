@@ -14,6 +14,7 @@ use crate::connect::{self, ConnectOptions, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
 use crate::interactive::{self, DEFAULT_REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::pipe;
+use crate::report::ReportArgs;
 
 /// clap's text for a duration default, made once from the constant that holds it (clap wants
 /// a `&'static str`, and `Duration` has no `Display` for `default_value_t`).
@@ -59,6 +60,9 @@ pub struct Args {
 pub enum Command {
     /// Load-test shoutd with many connections, checking every answer byte.
     Bench(BenchArgs),
+    /// HTML report of bench runs from their JSON; compare runs, or merge runs made at the same
+    /// time (exit code 0 ok, 2 usage error or unreadable input, 1 output not written).
+    Report(ReportArgs),
     /// Shell completions and the man page.
     #[command(flatten)]
     Tool(shout_common::cli::Tool),
@@ -78,6 +82,7 @@ impl Args {
 pub fn run(args: &Args) -> Outcome {
     match &args.command {
         Some(Command::Bench(bench)) => run_bench(bench),
+        Some(Command::Report(report)) => crate::report::execute(report),
         Some(Command::Tool(tool)) => run_tool(tool),
         None => chat(args),
     }
