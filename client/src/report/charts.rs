@@ -288,6 +288,16 @@ impl Plot {
                     anno.label(line.label.clone())
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
                 }
+                if line.points.len() == 1 && line.markers.is_none() {
+                    // One point draws no line: mark it.
+                    chart
+                        .draw_series(
+                            line.points
+                                .iter()
+                                .map(|&p| Circle::new(p, 4, style.filled())),
+                        )
+                        .map_err(|e| e.to_string())?;
+                }
                 if let Some(filled) = &line.markers {
                     let color = line.color;
                     chart
@@ -478,10 +488,16 @@ pub fn throughput(runs: &[Run]) -> Chart {
     let mut lines = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let step = step_for(run.seconds.len(), MAX_POINTS);
-        let points = groups(run, step)
+        let mut points: Vec<(f64, f64)> = groups(run, step)
             .filter(|(_, g)| !g.iter().all(|s| run.is_partial(s)))
             .map(|(t, g)| (t, per_second(g, |s| s.answered)))
             .collect();
+        if points.is_empty() {
+            // A run shorter than a second: its one partial second is all there is.
+            points = groups(run, step)
+                .map(|(t, g)| (t, per_second(g, |s| s.answered)))
+                .collect();
+        }
         let c = color(i);
         lines.push(Line::new(
             line_label(run, if single { "answered/s" } else { "" }),
