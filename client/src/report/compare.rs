@@ -3,9 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::html::escape;
 use super::run::Run;
-use super::units;
+use super::units::{self, escape};
 
 /// One run's figures in the table.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,22 +8,7 @@ use serde_json::Value;
 use super::charts::{self, Chart};
 use super::compare;
 use super::run::{count, num, Run};
-use super::units;
-
-/// `text` with `&`, `<`, `>` and `"` escaped for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::units::{self, escape};
 
 const STYLE: &str = "body{font-family:sans-serif;margin:24px auto;max-width:960px;color:#222}\
 h1{font-size:22px}h2{font-size:18px;margin-top:28px}\

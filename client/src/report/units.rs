@@ -1,5 +1,5 @@
 //! Numbers as the report writes them: latencies with their unit, rates with thousands
-//! separators, relative changes with a sign.
+//! separators, relative changes with a sign; and text escaped for HTML.
 
 /// A latency in microseconds, in the unit that keeps it short: `850 µs`, `1.25 ms`, `2.5 s`.
 pub fn us(v: f64) -> String {
@@ -79,9 +79,32 @@ pub fn percentile_label(x: f64) -> String {
     format!("{:.*}%", decimals, 100.0 * (1.0 - 10f64.powf(-k)))
 }
 
+/// `text` with `&`, `<`, `>` and `"` escaped for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
+    }
 
     #[test]
     fn units() {
