@@ -10,6 +10,8 @@
 use std::sync::Once;
 
 use hdrhistogram::Histogram;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -136,8 +138,8 @@ impl Line {
 }
 
 /// What an axis shows.
-#[derive(Clone, Copy)]
-enum Axis {
+#[derive(Clone, Copy, Debug)]
+pub enum Axis {
     /// Plain numbers.
     Linear,
     /// Latency in µs on a log scale: values are log10(µs).
@@ -178,8 +180,6 @@ struct Plot {
     y_desc: String,
     x: (f64, f64, Axis),
     y: (f64, f64, Axis),
-    x_labels: usize,
-    y_labels: usize,
     lines: Vec<Line>,
     cells: Vec<Cell>,
 }
@@ -192,8 +192,6 @@ impl Plot {
             y_desc: y_desc.to_owned(),
             x: (0.0, 1.0, Axis::Linear),
             y: (0.0, 1.0, Axis::Linear),
-            x_labels: 10,
-            y_labels: 8,
             lines: Vec::new(),
             cells: Vec::new(),
         }
@@ -218,19 +216,13 @@ impl Plot {
         };
         let (y0, y1) = match y {
             Axis::LogMicros => {
-                let lo = y0.floor().max(0.0);
-                (lo, (y1 + 0.1).max(lo + 1.0))
+                let lo = (((y0 - 0.05) * 10.0).floor() / 10.0).max(0.0);
+                (lo, (y1 + 0.1).max(lo + 0.7))
             }
             _ => (0.0, if y1 > 0.0 { y1 * 1.1 } else { 1.0 }),
         };
         self.x = (x0, x1, x);
         self.y = (y0, y1, y);
-        if let Axis::Percentile = x {
-            self.x_labels = x1 as usize + 1;
-        }
-        if let Axis::LogMicros = y {
-            self.y_labels = (y1 - y0).ceil() as usize + 1;
-        }
     }
 
     /// The SVG of the chart.
@@ -246,7 +238,10 @@ impl Plot {
                 .margin_right(24)
                 .x_label_area_size(50)
                 .y_label_area_size(84)
-                .build_cartesian_2d(self.x.0..self.x.1, self.y.0..self.y.1)
+                .build_cartesian_2d(
+                    Ticked::new(self.x.0, self.x.1, self.x.2),
+                    Ticked::new(self.y.0, self.y.1, self.y.2),
+                )
                 .map_err(|e| e.to_string())?;
             let (xa, ya) = (self.x.2, self.y.2);
             let x_fmt = move |v: &f64| xa.label(*v);
@@ -255,8 +250,6 @@ impl Plot {
                 .configure_mesh()
                 .x_desc(&self.x_desc)
                 .y_desc(&self.y_desc)
-                .x_labels(self.x_labels)
-                .y_labels(self.y_labels)
                 .x_label_formatter(&x_fmt)
                 .y_label_formatter(&y_fmt)
                 .light_line_style(RGBColor(238, 238, 238))
@@ -285,8 +278,16 @@ impl Plot {
                 }
                 .map_err(|e| e.to_string())?;
                 if !line.label.is_empty() {
-                    anno.label(line.label.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+                    anno.label(line.label.clone());
+                    if dashed {
+                        anno.legend(move |(x, y)| {
+                            DashedPathElement::new(vec![(x, y), (x + 22, y)], 5, 3, style)
+                        });
+                    } else {
+                        anno.legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 22, y)], style)
+                        });
+                    }
                 }
                 if line.points.len() == 1 && line.markers.is_none() {
                     // One point draws no line: mark it.
@@ -325,6 +326,99 @@ impl Plot {
             root.present().map_err(|e| e.to_string())?;
         }
         Ok(svg)
+    }
+}
+
+/// A step of 1, 2 or 5 times a power of ten, near `span / 8`.
+fn nice_step(span: f64) -> f64 {
+    let raw = (span / 8.0).max(f64::MIN_POSITIVE);
+    let power = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|&s| s >= raw * 0.999)
+        .unwrap_or(10.0 * power)
+}
+
+/// Where an axis from `lo` to `hi` has its ticks and grid lines: round numbers on a linear
+/// axis; 1, 2 and 5 of each decade on a log axis (only 1 when it spans many decades); each
+/// whole number (0%, 90%, 99%...) on the percentile axis.
+pub fn keys(lo: f64, hi: f64, axis: Axis) -> Vec<f64> {
+    let mut out = Vec::new();
+    match axis {
+        Axis::Percentile => {
+            let mut k = lo.ceil();
+            while k <= hi + 1e-9 {
+                out.push(k);
+                k += 1.0;
+            }
+        }
+        Axis::LogMicros => {
+            let marks: &[f64] = if hi - lo > 4.0 {
+                &[1.0]
+            } else {
+                &[1.0, 2.0, 5.0]
+            };
+            let mut decade = lo.floor();
+            while decade <= hi.ceil() {
+                for m in marks {
+                    let v = decade + m.log10();
+                    if v >= lo - 1e-9 && v <= hi + 1e-9 {
+                        out.push(v);
+                    }
+                }
+                decade += 1.0;
+            }
+        }
+        Axis::Linear | Axis::Micros => {
+            let step = nice_step(hi - lo);
+            let mut k = (lo / step).ceil();
+            while k * step <= hi + step * 1e-9 {
+                out.push(k * step);
+                k += 1.0;
+            }
+        }
+    }
+    out
+}
+
+/// A linear axis from `lo` to `hi` with its ticks where [`keys`] puts them (plotters'
+/// own ticks are evenly spaced, which on a log axis gives values such as 316 µs).
+struct Ticked {
+    lo: f64,
+    hi: f64,
+    keys: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(lo: f64, hi: f64, axis: Axis) -> Ticked {
+        Ticked {
+            lo,
+            hi,
+            keys: keys(lo, hi, axis),
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.hi - self.lo;
+        if span <= 0.0 {
+            return (limit.0 + limit.1) / 2;
+        }
+        let share = (value - self.lo) / span;
+        limit.0 + (share * (limit.1 - limit.0) as f64).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.keys.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
     }
 }
 
@@ -686,8 +780,8 @@ pub fn heatmap(run: &Run, index: usize, several: bool) -> Chart {
             format!("{}: no latency was measured", run.name),
         );
     }
-    let lo = lo.floor();
-    let hi = (hi + 0.05).max(lo + 1.0);
+    let lo = (((lo - 0.05) * 10.0).floor() / 10.0).max(0.0);
+    let hi = (hi + 0.05).max(lo + 0.7);
     let step = step_for(run.seconds.len(), HEATMAP_COLUMNS);
     let counts = heat_counts(run, step, lo, hi);
     let top = counts.iter().flatten().copied().max().unwrap_or(0).max(1);
@@ -709,7 +803,6 @@ pub fn heatmap(run: &Run, index: usize, several: bool) -> Chart {
     plot.cells = cells;
     plot.x = (0.0, end, Axis::Linear);
     plot.y = (lo, hi, Axis::LogMicros);
-    plot.y_labels = (hi - lo).ceil() as usize + 1;
     let note = format!(
         "Messages answered per {step}-second column and latency band, colour on a log scale: \
          light yellow = few, dark purple = most ({} in the fullest cell).",
@@ -955,6 +1048,20 @@ fn find_max_note(runs: &[Run]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_fall_on_round_values() {
+        assert_eq!(
+            keys(0.0, 100.0, Axis::Linear),
+            [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
+        assert_eq!(keys(0.0, 4.0, Axis::Percentile), [0.0, 1.0, 2.0, 3.0, 4.0]);
+        let log: Vec<String> = keys(2.0, 3.5, Axis::LogMicros)
+            .iter()
+            .map(|&v| Axis::LogMicros.label(v))
+            .collect();
+        assert_eq!(log, ["100 µs", "200 µs", "500 µs", "1 ms", "2 ms"]);
+    }
 
     #[test]
     fn steps_bound_the_points() {
