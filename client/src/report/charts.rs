@@ -600,6 +600,12 @@ pub fn throughput(runs: &[Run]) -> Chart {
             points,
         ));
         if let Some(targets) = targets(run) {
+            // The last, partial second's target is not a rate either.
+            let targets: Vec<Option<f64>> = targets
+                .iter()
+                .zip(&run.seconds)
+                .map(|(t, s)| if run.is_partial(s) { None } else { *t })
+                .collect();
             let points = targets
                 .chunks(step)
                 .enumerate()
