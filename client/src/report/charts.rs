@@ -28,6 +28,8 @@ pub const MAX_POINTS: usize = 600;
 pub const HEATMAP_COLUMNS: usize = 120;
 /// Latency rows of a heatmap.
 pub const HEATMAP_ROWS: usize = 28;
+/// Colours of a heatmap, from few messages to most.
+pub const HEAT_LEVELS: usize = 12;
 
 /// The colours of runs (or of the kinds of line in a single run), in order.
 pub const PALETTE: [RGBColor; 8] = [
@@ -325,7 +327,8 @@ impl Plot {
             }
             root.present().map_err(|e| e.to_string())?;
         }
-        Ok(svg)
+        // Opacity 1 is SVG's default: plotters writes it on every element.
+        Ok(svg.replace(" opacity=\"1\"", ""))
     }
 }
 
@@ -796,12 +799,29 @@ pub fn heatmap(run: &Run, index: usize, several: bool) -> Chart {
     for (c, column) in counts.iter().enumerate() {
         let x0 = run.seconds[c * step].second as f64;
         let x1 = x0 + step as f64;
-        for (r, &n) in column.iter().enumerate() {
-            if n > 0 {
-                let t = ((n as f64).ln_1p() / (top as f64).ln_1p()).max(0.08);
-                let y0 = lo + r as f64 * row_h;
-                cells.push((x0, x1, y0, y0 + row_h, heat(t)));
+        // Colours in HEAT_LEVELS steps; cells of a column with the same colour one above the
+        // other are drawn as one rectangle (a bound on the page's size).
+        let level = |n: u64| -> usize {
+            if n == 0 {
+                0
+            } else {
+                let t = (n as f64).ln_1p() / (top as f64).ln_1p();
+                ((t * HEAT_LEVELS as f64).ceil() as usize).clamp(1, HEAT_LEVELS)
             }
+        };
+        let mut r = 0;
+        while r < column.len() {
+            let l = level(column[r]);
+            let mut end = r + 1;
+            while end < column.len() && level(column[end]) == l {
+                end += 1;
+            }
+            if l > 0 {
+                let y0 = lo + r as f64 * row_h;
+                let y1 = lo + end as f64 * row_h;
+                cells.push((x0, x1, y0, y1, heat(l as f64 / HEAT_LEVELS as f64)));
+            }
+            r = end;
         }
     }
     let end = run.seconds.last().map_or(1.0, |s| s.second as f64 + 1.0);
