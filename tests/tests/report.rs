@@ -648,8 +648,9 @@ fn merge_adds_synthetic_runs_exactly() {
     assert!(stdout.contains("merged: east+west"), "{stdout}");
 }
 
-/// Bad input exits 2 with a clear line: a version-1 report given to --merge, a missing file, a
-/// file that is not JSON or not a bench report, and --merge with nowhere to write.
+/// Bad input exits 2 with a clear line: a version-1 report given to --merge, runs a day apart
+/// given to --merge, a missing file, a file that is not JSON or not a bench report, and
+/// --merge with nowhere to write.
 #[test]
 fn bad_input_exits_2() {
     let d = dir("bad");
@@ -658,8 +659,11 @@ fn bad_input_exits_2() {
     let garbage = d.join("garbage.json");
     std::fs::write(&garbage, "not json at all").unwrap();
     let other = write_json(&d, "other.json", &json!({"hello": "world"}));
+    let mut later = Synth::new("later");
+    later.start += 86_400.0;
+    let later = write_json(&d, "later.json", &v2(&later));
     let out = format!("--json={}", d.join("m.json").display());
-    let cases: [(Vec<&str>, &str); 5] = [
+    let cases: [(Vec<&str>, &str); 6] = [
         (
             vec![
                 "report",
@@ -669,6 +673,16 @@ fn bad_input_exits_2() {
                 &out,
             ],
             "version-1",
+        ),
+        (
+            vec![
+                "report",
+                "--merge",
+                new.to_str().unwrap(),
+                later.to_str().unwrap(),
+                &out,
+            ],
+            "runs made at the same time",
         ),
         (vec!["report", "/nonexistent/x.json"], "cannot read"),
         (vec!["report", garbage.to_str().unwrap()], "is not JSON"),

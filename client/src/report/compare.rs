@@ -106,7 +106,7 @@ pub fn text(runs: &[Run]) -> String {
     for row in &cells {
         line(&mut out, row);
     }
-    if let Some(first) = runs.first() {
+    if let [first, _, ..] = runs {
         let _ = writeln!(out, "(changes relative to {})", first.name);
     }
     out
@@ -128,7 +128,7 @@ pub fn html(runs: &[Run]) -> String {
         out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
-    if let Some(first) = runs.first() {
+    if let [first, _, ..] = runs {
         let _ = writeln!(
             out,
             "<p class=\"note\">Changes relative to {}.</p>",
@@ -166,6 +166,8 @@ mod tests {
         assert!(lines[2].contains("250 µs (-50.0%)"), "{text}");
         assert!(lines[2].contains("3 (-)"), "{text}");
         assert!(text.contains("relative to base"), "{text}");
+        let one = super::text(&runs[..1]);
+        assert!(!one.contains("relative"), "{one}");
         let html = html(&runs);
         assert!(html.contains("<td>1,500 msgs/s (+50.0%)</td>"), "{html}");
     }

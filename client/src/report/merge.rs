@@ -121,6 +121,33 @@ fn mergeable(run: &Run) -> Result<(), MergeError> {
     Ok(())
 }
 
+/// Checks that `runs` were made at the same time: each started within the length of the
+/// longest (so the merged series is no longer than that twice, whatever the start times say).
+fn overlapping(runs: &[Run]) -> Result<(), MergeError> {
+    let starts: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.started_at_unix_s.map(f64::round))
+        .collect();
+    let first = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    let longest = runs
+        .iter()
+        .map(|r| r.seconds.len())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    for (run, start) in runs.iter().zip(&starts) {
+        let after = start - first;
+        if after > longest {
+            return Err(MergeError(format!(
+                "{} started {after} s after the first run, which is longer than the longest \
+                 run ({longest} s): --merge combines runs made at the same time",
+                run.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Rate profiles added: constant rates add; ramps and steps of the same shape add point by
 /// point; anything else has no single profile (null).
 fn sum_profiles(profiles: &[&Value]) -> Value {
@@ -198,14 +225,12 @@ fn merged_second(index: u64, parts: &[&Second]) -> Value {
     })
 }
 
-/// The merged series: run `i`'s second `k` lands on second `k + offset_i`, where `offset_i`
-/// is how many whole seconds after the earliest run it started.
-fn merged_series(runs: &[Run], starts: &[i64]) -> Vec<Value> {
-    let base = starts.iter().copied().min().unwrap_or(0);
-    let offsets: Vec<usize> = starts.iter().map(|s| (s - base) as usize).collect();
+/// The merged series: run `i`'s second `k` lands on second `k + offsets[i]`, how many whole
+/// seconds after the earliest run it started.
+fn merged_series(runs: &[Run], offsets: &[usize]) -> Vec<Value> {
     let len = runs
         .iter()
-        .zip(&offsets)
+        .zip(offsets)
         .map(|(r, o)| o + r.seconds.len())
         .max()
         .unwrap_or(0);
@@ -213,7 +238,7 @@ fn merged_series(runs: &[Run], starts: &[i64]) -> Vec<Value> {
         .map(|j| {
             let parts: Vec<&Second> = runs
                 .iter()
-                .zip(&offsets)
+                .zip(offsets)
                 .filter_map(|(r, &o)| j.checked_sub(o).and_then(|k| r.seconds.get(k)))
                 .collect();
             merged_second(j as u64, &parts)
@@ -229,6 +254,7 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
     for run in runs {
         mergeable(run)?;
     }
+    overlapping(runs)?;
     let docs: Vec<&Value> = runs.iter().map(|r| &r.doc).collect();
     let field = |key: &str| docs.iter().map(|d| &d[key]).collect::<Vec<_>>();
     let sum_of = |key: &str| sum_values(&field(key));
@@ -299,7 +325,12 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
     }
 
     let starts: Vec<f64> = runs.iter().filter_map(|r| r.started_at_unix_s).collect();
-    let whole: Vec<i64> = starts.iter().map(|s| s.round() as i64).collect();
+    // Whole seconds after the first start: small, as `overlapping` checked.
+    let first = starts.iter().copied().fold(f64::INFINITY, f64::min).round();
+    let whole: Vec<usize> = starts
+        .iter()
+        .map(|s| (s.round() - first) as usize)
+        .collect();
     let started = starts.iter().copied().fold(f64::INFINITY, f64::min);
     let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
     let elapsed = docs

@@ -6,7 +6,7 @@
 //!
 //! `shout report` exits 0 when it wrote what was asked, 2 on a usage error or an input it
 //! cannot read or merge (a file missing, not JSON, not a bench report, or a version-1 report
-//! given to `--merge`), 1 when an output cannot be written.
+//! or runs that did not overlap given to `--merge`), 1 when an output cannot be written.
 
 pub mod charts;
 pub mod compare;
