@@ -227,6 +227,21 @@ impl Plot {
         self.y = (y0, y1, y);
     }
 
+    /// Shades the warm-up (the longest of `runs`', from the start) in light grey, under the
+    /// lines.
+    fn shade_warmup(&mut self, runs: &[Run]) {
+        let warmup = runs
+            .iter()
+            .filter_map(|r| r.doc["config"]["warmup_s"].as_f64())
+            .fold(0.0, f64::max)
+            .min(self.x.1);
+        if warmup > 0.0 {
+            let grey = RGBColor(236, 236, 236);
+            self.cells
+                .push((self.x.0, warmup, self.y.0, self.y.1, grey));
+        }
+    }
+
     /// The SVG of the chart.
     fn draw(&self) -> Result<String, String> {
         register_font();
@@ -639,8 +654,9 @@ pub fn throughput(runs: &[Run]) -> Chart {
     let mut plot = Plot::new(title, "time since start (s)", "answered messages/s");
     plot.lines = lines;
     plot.fit(Axis::Linear, Axis::Linear);
-    let note = "Answers received each second, warm-up included; the dashed line is the \
-                scheduled (target) rate in open loop."
+    plot.shade_warmup(runs);
+    let note = "Answers received each second, the warm-up (shaded grey) included; the dashed \
+                line is the scheduled (target) rate in open loop."
         .to_owned();
     Chart::drawn("throughput", title, plot.draw(), note)
 }
@@ -709,7 +725,10 @@ pub fn latency_over_time(runs: &[Run]) -> Chart {
     let mut plot = Plot::new(title, "time since start (s)", "latency (log scale)");
     plot.lines = lines;
     plot.fit(Axis::Linear, Axis::LogMicros);
-    let mut note = "Corrected latency of the messages answered each second.".to_owned();
+    plot.shade_warmup(runs);
+    let mut note = "Corrected latency of the messages answered each second (the warm-up shaded \
+                    grey)."
+        .to_owned();
     if runs.iter().any(|r| r.seconds.len() > MAX_POINTS) {
         note += &format!(
             " Long runs are drawn in steps of several seconds (at most {MAX_POINTS} points)."
