@@ -14,6 +14,7 @@ use crate::connect::{ConnectOptions, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
 use crate::interactive::{self, DEFAULT_REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::pipe;
+use crate::report::ReportArgs;
 use crate::stream::Stream;
 use crate::tls::{TlsArgs, TlsClient};
 
@@ -65,6 +66,9 @@ pub struct Args {
 pub enum Command {
     /// Load-test shoutd with many connections, checking every answer byte.
     Bench(BenchArgs),
+    /// HTML report of bench runs from their JSON; compare runs, or merge runs made at the same
+    /// time (exit code 0 ok, 2 usage error or unreadable input, 1 output not written).
+    Report(ReportArgs),
     /// Shell completions and the man page.
     #[command(flatten)]
     Tool(shout_common::cli::Tool),
@@ -84,6 +88,7 @@ impl Args {
 pub fn run(args: &Args) -> Outcome {
     match &args.command {
         Some(Command::Bench(bench)) => run_bench(bench),
+        Some(Command::Report(report)) => crate::report::execute(report),
         Some(Command::Tool(tool)) => run_tool(tool),
         None => chat(args),
     }

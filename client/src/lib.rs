@@ -1,5 +1,6 @@
 //! shout as a library: connect to shoutd ([`mod@connect`]), chat from a prompt ([`interactive`])
-//! or stream data through it ([`pipe`]), or load-test it ([`mod@bench`]); [`cli`] runs the
+//! or stream data through it ([`pipe`]), or load-test it ([`mod@bench`]) and chart the
+//! results ([`report`]); [`cli`] runs the
 //! command the options name and maps how it ended into an [`outcome::Outcome`], the one home
 //! of the exit codes. Modules import one way, from `cli` down to `connect`.
 
@@ -10,6 +11,7 @@ pub mod histcodec;
 pub mod interactive;
 pub mod outcome;
 pub mod pipe;
+pub mod report;
 pub mod stream;
 mod sys;
 pub mod tls;

@@ -133,6 +133,10 @@ pub struct BenchArgs {
           default_missing_value = "-", env = "SHOUT_BENCH_JSON")]
     pub json: Option<String>,
 
+    /// Write an HTML report (summary and charts, one self-contained file) to this file.
+    #[arg(long, value_name = "FILE.html", env = "SHOUT_BENCH_REPORT")]
+    pub report: Option<PathBuf>,
+
     /// Write the full latency histogram, one interval a second, as an HdrHistogram log.
     #[arg(long, value_name = "FILE", env = "SHOUT_BENCH_HDR_LOG")]
     pub hdr_log: Option<PathBuf>,

@@ -230,6 +230,10 @@ impl Report {
             }
             None => print!("{}", self.table()),
         }
+        if let Some(path) = &args.report {
+            crate::report::write_html(&self.json(), path)
+                .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
+        }
         if let Some(path) = &args.hdr_log {
             self.write_hdr_log(path, started_at)
                 .with_context(|| format!("cannot write the histogram log {}", path.display()))?;

@@ -1,0 +1,133 @@
+//! Reports of bench runs from their JSON (`shout bench --json=FILE`, version 1 or 2): one
+//! self-contained HTML page with charts ([`html`], [`charts`]), runs compared ([`compare`]),
+//! runs made at the same time merged exactly ([`merge`]). It reads only the JSON document
+//! ([`run`]), never the bench's own types: `bench` calls [`write_html`] for `--report`, and
+//! this module imports nothing of `bench`.
+//!
+//! `shout report` exits 0 when it wrote what was asked, 2 on a usage error or an input it
+//! cannot read or merge (a file missing, not JSON, not a bench report, or a version-1 report
+//! or runs that did not overlap given to `--merge`), 1 when an output cannot be written.
+
+pub mod charts;
+pub mod compare;
+pub mod html;
+pub mod merge;
+pub mod run;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::outcome::Outcome;
+pub use run::{LoadError, Run};
+
+/// Options of `shout report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// JSON reports written by `shout bench --json=FILE` (the first is the base of the
+    /// comparison).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Write the HTML report (charts of every run overlaid, or of the merged run) to this file.
+    #[arg(short, long, value_name = "FILE.html")]
+    pub output: Option<PathBuf>,
+
+    /// Merge runs made at the same time (several processes or machines) into one: histograms
+    /// and counts add, per-second series line up by their start time. Needs version-2 reports.
+    #[arg(long)]
+    pub merge: bool,
+
+    /// With --merge: write the merged JSON report to this file (`-` for stdout).
+    #[arg(long, value_name = "FILE", requires = "merge")]
+    pub json: Option<PathBuf>,
+}
+
+/// Why `shout report` stopped.
+#[derive(Debug)]
+enum Failure {
+    /// Bad options or input (exit code 2).
+    Input(String),
+    /// An output could not be written (exit code 1).
+    Output(String),
+}
+
+/// Renders the JSON report `doc` of one run as an HTML page (its `label` names it, else
+/// `name`).
+pub fn html_of_json(doc: &Value, name: &str) -> Result<String, LoadError> {
+    Ok(html::page(&[Run::from_json(doc.clone(), name)?]))
+}
+
+/// Writes the HTML page of the JSON report `doc` to `path` (`shout bench --report`).
+pub fn write_html(doc: &Value, path: &Path) -> anyhow::Result<()> {
+    let name = path
+        .file_stem()
+        .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned());
+    let page = html_of_json(doc, &name)?;
+    std::fs::write(path, page)?;
+    Ok(())
+}
+
+/// Runs `shout report`: prints the table of differences (or of the merged run) and writes
+/// what was asked; errors are one line on stderr.
+pub fn execute(args: &ReportArgs) -> Outcome {
+    match report(args) {
+        Ok(table) => {
+            print!("{table}");
+            Outcome::Success
+        }
+        Err(Failure::Input(e)) => {
+            eprintln!("shout report: {e}");
+            Outcome::UsageOrConnect
+        }
+        Err(Failure::Output(e)) => {
+            eprintln!("shout report: {e}");
+            Outcome::Failed
+        }
+    }
+}
+
+fn write(path: &Path, text: &str, what: &str) -> Result<(), Failure> {
+    std::fs::write(path, text)
+        .map_err(|e| Failure::Output(format!("cannot write the {what} {}: {e}", path.display())))
+}
+
+/// Does the work of [`execute`]; returns the text for stdout.
+fn report(args: &ReportArgs) -> Result<String, Failure> {
+    if args.merge && args.json.is_none() && args.output.is_none() {
+        return Err(Failure::Input(
+            "--merge writes its result with --json=FILE and/or -o FILE.html; give one".into(),
+        ));
+    }
+    let runs = args
+        .files
+        .iter()
+        .map(|f| Run::load(f).map_err(|e| Failure::Input(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !args.merge {
+        if let Some(out) = &args.output {
+            write(out, &html::page(&runs), "HTML report")?;
+        }
+        return Ok(compare::text(&runs));
+    }
+    let merged = merge::merge(&runs).map_err(|e| Failure::Input(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&merged)
+        .map_err(|e| Failure::Output(format!("cannot encode the merged report: {e}")))?
+        + "\n";
+    let mut stdout = String::new();
+    match args.json.as_deref() {
+        Some(p) if p == Path::new("-") => stdout.push_str(&text),
+        Some(p) => write(p, &text, "merged JSON report")?,
+        None => {}
+    }
+    let run = Run::from_json(merged, "merged")
+        .map_err(|e| Failure::Output(format!("the merged report does not read back: {e}")))?;
+    if let Some(out) = &args.output {
+        write(out, &html::page(std::slice::from_ref(&run)), "HTML report")?;
+    }
+    if stdout.is_empty() {
+        stdout = compare::text(std::slice::from_ref(&run));
+    }
+    Ok(stdout)
+}
