@@ -110,23 +110,20 @@ impl Dispatch for Threads {
         inner.lock_open().insert(id, Arc::clone(&stream));
         let thread_inner = Arc::clone(inner);
         let thread_stream = Arc::clone(&stream);
+        // What to give back if the thread never runs (`held` goes with its closure): exactly
+        // what the connection holds. A refused one (the busy line over TLS) is not active.
+        let given_back = Held {
+            counted: held.counted,
+            ip: held.ip,
+            refusal: None,
+        };
         let spawned = thread::Builder::new()
             .name(format!("conn-{id}"))
             .stack_size(THREAD_STACK)
             .spawn(move || thread_inner.serve(id, peer, thread_stream, held));
         if let Err(e) = spawned {
             error!(id, %peer, error = %e, "cannot start a thread for this connection; closing it");
-            // The thread never ran: `held` went with its closure, which was dropped. Only a
-            // counted connection needs giving back; without a PROXY header its address is
-            // the peer's.
-            let held = Held {
-                counted: true,
-                ip: (inner.shared.config.proxy.is_none()
-                    && inner.shared.config.max_connections_per_ip.is_some())
-                .then_some(peer.ip()),
-                refusal: None,
-            };
-            inner.finish(id, &held, stream, CloseReason::Error);
+            inner.finish(id, &given_back, stream, CloseReason::Error);
         }
     }
 }
