@@ -11,7 +11,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 
@@ -55,15 +55,18 @@ impl Stream {
         }
     }
 
-    /// Runs the TLS handshake on `sock`, taking at most `timeout` per wait.
-    fn handshake(mut sock: TcpStream, tls: &TlsClient, timeout: Duration) -> io::Result<Stream> {
+    /// Runs the TLS handshake on `sock`, taking at most `timeout` in all (a server that
+    /// dribbles its answer does not extend it).
+    fn handshake(sock: TcpStream, tls: &TlsClient, timeout: Duration) -> io::Result<Stream> {
         let mut conn = ClientConnection::new(tls.config.clone(), tls.name.clone())
             .map_err(io::Error::other)?;
         conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-        sock.set_read_timeout(Some(timeout))?;
-        sock.set_write_timeout(Some(timeout))?;
+        let mut io = Deadline {
+            sock: &sock,
+            at: Instant::now() + timeout,
+        };
         while conn.is_handshaking() {
-            match conn.complete_io(&mut sock) {
+            match conn.complete_io(&mut io) {
                 Ok(_) => {}
                 Err(e) if interrupted(&e) => {}
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
@@ -181,6 +184,42 @@ impl Stream {
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
+    }
+}
+
+/// A blocking socket whose every read and write waits at most until `at` (then `TimedOut`).
+struct Deadline<'a> {
+    sock: &'a TcpStream,
+    at: Instant,
+}
+
+impl Deadline<'_> {
+    /// Sets the socket's timeouts to the time left.
+    fn arm(&self) -> io::Result<()> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.sock.set_read_timeout(Some(left))?;
+        self.sock.set_write_timeout(Some(left))
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.sock.read(buf)
+    }
+}
+
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
