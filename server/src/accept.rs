@@ -140,9 +140,12 @@ fn accept_all(
             shared.stats.rejected(Refusal::MaxConnections);
             let line = shout_common::busy_line(active);
             if config.tls.is_some() {
-                // The busy line goes over TLS, after the handshake: the model sends it.
-                state.next_id += 1;
-                model.dispatch(stream, peer, state.next_id, Held::refused(line));
+                // The busy line goes over TLS, after the handshake: the model sends it, to at
+                // most MAX_TLS_REFUSALS at once; others are closed now.
+                if shared.begin_tls_refusal() {
+                    state.next_id += 1;
+                    model.dispatch(stream, peer, state.next_id, Held::refused(line));
+                }
             } else {
                 refuse(stream, &line);
             }
@@ -155,8 +158,10 @@ fn accept_all(
             if let Some(line) = shared.acquire_per_ip(peer) {
                 shared.stats.rejected(Refusal::MaxConnectionsPerIp);
                 if config.tls.is_some() {
-                    state.next_id += 1;
-                    model.dispatch(stream, peer, state.next_id, Held::refused(line));
+                    if shared.begin_tls_refusal() {
+                        state.next_id += 1;
+                        model.dispatch(stream, peer, state.next_id, Held::refused(line));
+                    }
                 } else {
                     refuse(stream, &line);
                 }

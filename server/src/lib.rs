@@ -52,4 +52,4 @@ pub use config::{Config, Model};
 pub use proxy::{ProxyConfig, ProxyRefusal};
 pub use server::{Handle, Server};
 pub use stats::{CloseReason, Snapshot};
-pub use tls::{Handshake, TlsConfig};
+pub use tls::{Handshake, TlsConfig, MAX_TLS_REFUSALS};

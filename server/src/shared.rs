@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::limits::PerIp;
 use crate::proxy::ProxyRefusal;
 use crate::stats::{CloseReason, Refusal, Stats};
 use crate::sync::lock;
-use crate::tls::Handshake;
+use crate::tls::{Handshake, MAX_TLS_REFUSALS};
 use crate::transport::{SetupError, Transport};
 
 /// State shared by the accept loop, the connections, the metrics and every `Handle`.
@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     /// Open connections per client address (`--max-connections-per-ip`).
     pub(crate) per_ip: PerIp,
     stopping: AtomicBool,
+    /// Connections refused at accept that are getting the busy line over TLS.
+    tls_refusals: AtomicUsize,
     /// Wakes the accept loop, which then sees `stopping`.
     waker: Waker,
     /// Refusals at the per-address cap, failed TLS handshakes, refused PROXY headers: each
@@ -46,6 +48,8 @@ pub(crate) struct Held {
     pub(crate) ip: Option<IpAddr>,
     /// The busy line it gets (over TLS, after the handshake) instead of being served.
     pub(crate) refusal: Option<String>,
+    /// It holds one of the [`MAX_TLS_REFUSALS`] slots (refused at accept, over TLS).
+    pub(crate) tls_refusal: bool,
 }
 
 impl Held {
@@ -55,15 +59,18 @@ impl Held {
             counted: true,
             ip: None,
             refusal: None,
+            tls_refusal: false,
         }
     }
 
-    /// A connection refused with `line`, not counted as active.
+    /// A connection refused at accept with `line` (over TLS, holding a refusal slot taken
+    /// with [`Shared::begin_tls_refusal`]), not counted as active.
     pub(crate) fn refused(line: String) -> Held {
         Held {
             counted: false,
             ip: None,
             refusal: Some(line),
+            tls_refusal: true,
         }
     }
 }
@@ -76,6 +83,7 @@ impl Shared {
             config,
             stats: Stats::default(),
             stopping: AtomicBool::new(false),
+            tls_refusals: AtomicUsize::new(0),
             waker,
             per_ip_log: Mutex::default(),
             tls_log: Mutex::default(),
@@ -105,6 +113,19 @@ impl Shared {
         if held.counted {
             self.stats.closed(reason);
         }
+        if held.tls_refusal {
+            self.tls_refusals.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes a slot for a connection refused at accept to get its busy line over TLS; false
+    /// if [`MAX_TLS_REFUSALS`] are already under way (it is then closed at once).
+    pub(crate) fn begin_tls_refusal(&self) -> bool {
+        self.tls_refusals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_TLS_REFUSALS).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     /// Takes a per-address slot for `peer`; if it has none left, logs the refusal (once per

@@ -116,6 +116,7 @@ impl Dispatch for Threads {
             counted: held.counted,
             ip: held.ip,
             refusal: None,
+            tls_refusal: held.tls_refusal,
         };
         let spawned = thread::Builder::new()
             .name(format!("conn-{id}"))

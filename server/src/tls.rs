@@ -12,6 +12,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
+/// Connections over the connection limit (or the per-address cap) that may be in their TLS
+/// handshake at once, to get the busy line over TLS: more are closed at once with nothing sent.
+/// Refused connections do not count as active, so without this bound a flood over the limit
+/// would get a handshake each (a thread each in the thread model) until the handshake deadline.
+pub const MAX_TLS_REFUSALS: usize = 64;
+
 /// A server's TLS settings, shared by every connection. Equal when they are the same settings
 /// (the same `Arc`).
 #[derive(Clone)]

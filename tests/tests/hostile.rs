@@ -101,7 +101,9 @@ fn oversized_proxy_headers_are_refused_at_once(model) {
     let mut endless = connect(server.addr);
     endless.write_all(&[b"PROXY TCP4 ".as_slice(), &[b'1'; 96]].concat()).unwrap();
     assert!(closed_within(&mut endless, TIMEOUT), "v1 line without CRLF kept open");
-    let s = server.wait_for("two refusals", |s| s.proxy_rejected(ProxyRefusal::Invalid) == 2);
+    let s = server.wait_for("two refusals", |s| {
+        s.proxy_rejected(ProxyRefusal::Invalid) == 2 && s.closed(CloseReason::Setup) == 2
+    });
     assert_eq!((s.proxy_rejected(ProxyRefusal::Timeout), s.active), (0, 0));
 }
 
@@ -306,4 +308,39 @@ fn threads_refused_connection_without_a_thread_keeps_the_cap() {
     assert_eq!(String::from_utf8(line).unwrap(), shout_common::busy_line(1));
     first.send(b"b").unwrap();
     assert_eq!(first.read_n(1).unwrap(), b"B");
+}
+
+model_tests! {
+/// TLS at `--max-connections 1`: 300 silent connections over the cap do not each get a
+/// handshake (a thread in the thread model) until the deadline; at most
+/// `MAX_TLS_REFUSALS` do, the rest are closed at once. Once they are gone, a client over
+/// the cap gets the busy line again, and the one being served never noticed.
+fn refusals_over_tls_are_bounded(model) {
+    let certs = Certs::new();
+    let shoutd = tls_shoutd(&certs, model, &["--max-connections", "1", "--tls-handshake-timeout", "30s"]);
+    let pid = shoutd.child.id();
+    let mut first = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
+    first.send(b"a").unwrap();
+    assert_eq!(first.read_n(1).unwrap(), b"A");
+    let threads_before = status_field(pid, "Threads");
+    let mut silent: Vec<TcpStream> = (0..300).map(|_| connect(shoutd.addr)).collect();
+    // Those beyond the bound are closed at once (well before the 30 s deadline).
+    let limit = shout_server::MAX_TLS_REFUSALS;
+    assert!(closed_within(&mut silent[299], TIMEOUT), "the last one is in a handshake");
+    let wait = Duration::from_millis(500);
+    let closed = silent[limit..].iter_mut().map(|s| closed_within(s, wait)).filter(|c| *c).count();
+    assert_eq!(closed, 300 - limit);
+    let threads = status_field(pid, "Threads");
+    assert!(threads <= threads_before + limit as u64, "{threads} threads, {threads_before} before");
+    drop(silent);
+    first.send(b"b").unwrap();
+    assert_eq!(first.read_n(1).unwrap(), b"B");
+    let over = wait_until("a refusal slot", || {
+        let mut tls = TlsClient::connect(shoutd.addr, certs.client_config(None)).ok()?;
+        tls.tls.sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let line = tls.read_to_close_notify().ok()?;
+        Some(String::from_utf8(line).unwrap())
+    });
+    assert_eq!(over, shout_common::busy_line(1));
+}
 }
