@@ -48,7 +48,7 @@ pub(crate) struct Held {
     pub(crate) ip: Option<IpAddr>,
     /// The busy line it gets (over TLS, after the handshake) instead of being served.
     pub(crate) refusal: Option<String>,
-    /// It holds one of the [`MAX_TLS_REFUSALS`] slots (refused at accept, over TLS).
+    /// It holds one of the [`MAX_TLS_REFUSALS`] slots (refused over TLS).
     pub(crate) tls_refusal: bool,
 }
 
@@ -118,7 +118,7 @@ impl Shared {
         }
     }
 
-    /// Takes a slot for a connection refused at accept to get its busy line over TLS; false
+    /// Takes a slot for a refused connection to get its busy line over TLS; false
     /// if [`MAX_TLS_REFUSALS`] are already under way (it is then closed at once).
     pub(crate) fn begin_tls_refusal(&self) -> bool {
         self.tls_refusals
@@ -147,29 +147,37 @@ impl Shared {
 
     /// The PROXY header of a connection counted at accept told its client's address
     /// (`None`: the header has none, the peer's stays): the connection now goes by it, and the
-    /// per-address cap applies to it. Returns the busy line if the cap refuses it (the
-    /// connection then no longer counts as active).
+    /// per-address cap applies to it. If the cap refuses it, it no longer counts as active and
+    /// gets the busy line (`held.refusal`); over TLS only while a [`MAX_TLS_REFUSALS`] slot is
+    /// free, else it is to be closed at once: then this returns false.
     pub(crate) fn header_read(
         &self,
         held: &mut Held,
         peer: &mut SocketAddr,
         client: Option<SocketAddr>,
-    ) -> Option<String> {
+    ) -> bool {
         if let Some(client) = client {
             *peer = client;
         }
         if !held.counted {
-            return None; // already refused at the connection limit
+            return true; // already refused at the connection limit
         }
         match self.acquire_per_ip(*peer) {
             None => {
                 held.ip = Some(peer.ip());
-                None
+                true
             }
             Some(line) => {
                 self.stats.rejected_after_open(Refusal::MaxConnectionsPerIp);
                 held.counted = false;
-                Some(line)
+                if self.config.tls.is_some() {
+                    if !self.begin_tls_refusal() {
+                        return false;
+                    }
+                    held.tls_refusal = true;
+                }
+                held.refusal = Some(line);
+                true
             }
         }
     }

@@ -296,8 +296,8 @@ impl SetUp<'_> {
             match transport.advance(&mut NonBlocking(self.stream)) {
                 Ok(Setup::Pending) => {}
                 Ok(Setup::Header(client)) => {
-                    if let Some(line) = shared.header_read(held, peer, client) {
-                        held.refusal = Some(line);
+                    if !shared.header_read(held, peer, client) {
+                        return Err(CloseReason::Setup); // refused, and no slot for the busy line
                     }
                     continue;
                 }

@@ -80,6 +80,31 @@ fn status_field(pid: u32, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
 }
 
+/// How many of `socks` the server has closed (end of stream or reset), once `expected` are
+/// or [`TIMEOUT`] has passed; then 200 ms more for any beyond `expected`.
+fn closed_at_once(socks: &[TcpStream], expected: usize) -> usize {
+    let count = || {
+        socks
+            .iter()
+            .filter(|s| {
+                s.set_nonblocking(true).unwrap();
+                let r = s.peek(&mut [0u8; 1]);
+                s.set_nonblocking(false).unwrap();
+                match r {
+                    Ok(n) => n == 0,
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                }
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while count() < expected && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(200));
+    count()
+}
+
 /// The real shoutd with TLS from `certs`, `model`, and `extra` arguments.
 fn tls_shoutd(certs: &Certs, model: Model, extra: &[&str]) -> Shoutd {
     let mut args: Vec<String> = certs.shoutd_args();
@@ -323,13 +348,10 @@ fn refusals_over_tls_are_bounded(model) {
     first.send(b"a").unwrap();
     assert_eq!(first.read_n(1).unwrap(), b"A");
     let threads_before = status_field(pid, "Threads");
-    let mut silent: Vec<TcpStream> = (0..300).map(|_| connect(shoutd.addr)).collect();
+    let silent: Vec<TcpStream> = (0..300).map(|_| connect(shoutd.addr)).collect();
     // Those beyond the bound are closed at once (well before the 30 s deadline).
     let limit = shout_server::MAX_TLS_REFUSALS;
-    assert!(closed_within(&mut silent[299], TIMEOUT), "the last one is in a handshake");
-    let wait = Duration::from_millis(500);
-    let closed = silent[limit..].iter_mut().map(|s| closed_within(s, wait)).filter(|c| *c).count();
-    assert_eq!(closed, 300 - limit);
+    assert_eq!(closed_at_once(&silent, 300 - limit), 300 - limit);
     let threads = status_field(pid, "Threads");
     assert!(threads <= threads_before + limit as u64, "{threads} threads, {threads_before} before");
     drop(silent);
@@ -342,5 +364,47 @@ fn refusals_over_tls_are_bounded(model) {
         Some(String::from_utf8(line).unwrap())
     });
     assert_eq!(over, shout_common::busy_line(1));
+}
+}
+
+model_tests! {
+/// PROXY protocol and TLS with `--max-connections-per-ip 1`: connections whose header names
+/// a client already served are refused after the header and no longer count as active; a
+/// flood of them, silent after the header, gets at most `MAX_TLS_REFUSALS` handshakes under
+/// way at once, the rest are closed at once.
+fn per_address_refusals_after_the_header_are_bounded(model) {
+    let certs = Certs::new();
+    let config = Config {
+        max_connections_per_ip: Some(1),
+        tls_handshake_timeout: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let server = TestServer::start(Config {
+        model,
+        proxy: Some(ProxyConfig {
+            from: vec!["127.0.0.1/32".parse().unwrap()],
+            header_timeout: TIMEOUT,
+        }),
+        tls: Some(certs.server_config(false)),
+        ..config
+    });
+    let header = v2("10.3.3.3:3333");
+    let mut sock = connect(server.addr);
+    sock.write_all(&header).unwrap();
+    let mut first = TlsClient::over(sock, certs.client_config(None)).unwrap();
+    first.send(b"a").unwrap();
+    assert_eq!(first.read_n(1).unwrap(), b"A");
+    let limit = shout_server::MAX_TLS_REFUSALS;
+    let silent: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut sock = connect(server.addr);
+            sock.write_all(&header).unwrap();
+            sock
+        })
+        .collect();
+    server.wait_for("the refusals", |s| s.rejected_per_ip == 200);
+    assert_eq!(closed_at_once(&silent, 200 - limit), 200 - limit);
+    first.send(b"b").unwrap();
+    assert_eq!(first.read_n(1).unwrap(), b"B");
 }
 }

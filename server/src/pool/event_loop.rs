@@ -445,9 +445,10 @@ impl EventLoop {
             match entry.transport.advance(&mut entry.stream) {
                 Ok(Setup::Pending) => return false,
                 Ok(Setup::Header(client)) => {
-                    if let Some(line) = shared.header_read(&mut entry.held, &mut entry.peer, client)
-                    {
-                        entry.held.refusal = Some(line);
+                    if !shared.header_read(&mut entry.held, &mut entry.peer, client) {
+                        // Refused, and no slot for the busy line over TLS.
+                        self.close(i, CloseReason::Setup);
+                        return false;
                     }
                     // The handshake (if any) has its own deadline.
                     self.arm(i);
