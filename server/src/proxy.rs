@@ -251,3 +251,65 @@ mod tests {
         assert!(!config.allows("10.0.0.1".parse().unwrap()));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// Valid headers with bytes changed, cut or appended at random: `parse` answers every one
+    /// (a header, "more", or a refusal) without panicking, and never a length beyond the input.
+    #[test]
+    fn mutated_headers_never_panic() {
+        let addrs: v2::Addresses = (
+            "10.9.8.7:1234".parse::<SocketAddr>().unwrap(),
+            "127.0.0.1:9999".parse::<SocketAddr>().unwrap(),
+        )
+            .into();
+        let v2 = v2::Builder::with_addresses(
+            v2::Version::Two | v2::Command::Proxy,
+            v2::Protocol::Stream,
+            addrs,
+        )
+        .write_tlv(0x01, b"h2")
+        .unwrap()
+        .build()
+        .unwrap();
+        let seeds = [
+            v2,
+            b"PROXY TCP4 10.1.2.3 127.0.0.1 4567 9999\r\n".to_vec(),
+            b"PROXY TCP6 2001:db8::1 ::1 4567 9999\r\n".to_vec(),
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut headers, mut refused) = (0, 0);
+        for _ in 0..200_000 {
+            let mut input = seeds[(next() % 3) as usize].clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % input.len();
+                match next() % 3 {
+                    0 => input[at] = next() as u8,
+                    1 => input.truncate(at.max(1)),
+                    _ => input.insert(at, next() as u8),
+                }
+            }
+            match parse(&input) {
+                Ok(Some(parsed)) => {
+                    assert!(parsed.len <= input.len(), "{input:?}");
+                    headers += 1;
+                }
+                Ok(None) => {}
+                Err(_) => refused += 1,
+            }
+        }
+        // Both ways were taken often: the mutations reach the parser, not only the framing.
+        assert!(
+            headers > 1000 && refused > 1000,
+            "{headers} headers, {refused} refused"
+        );
+    }
+}
