@@ -408,3 +408,28 @@ fn per_address_refusals_after_the_header_are_bounded(model) {
     assert_eq!(first.read_n(1).unwrap(), b"B");
 }
 }
+
+model_tests! {
+/// Half a ClientHello, and after a handshake half a data record, left waiting: the real
+/// shoutd waits without spinning; the rest of the record, when it comes, is answered.
+fn half_records_wait_without_spinning(model) {
+    let certs = Certs::new();
+    let shoutd = tls_shoutd(&certs, model, &[]);
+    let mut conn = client_conn(certs.client_config(None));
+    let hello = records(&mut conn);
+    let mut half_hello = connect(shoutd.addr);
+    half_hello.write_all(&hello[..hello.len() / 2]).unwrap();
+    let mut tls = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
+    tls.tls.conn.writer().write_all(b"half a record").unwrap();
+    let record = records(&mut tls.tls.conn);
+    let (a, b) = record.split_at(record.len() / 2);
+    tls.tls.sock.write_all(a).unwrap();
+    assert_not_spinning(shoutd.child.id(), "with half a ClientHello and half a record");
+    tls.tls.sock.write_all(b).unwrap();
+    assert_eq!(tls.read_n(13).unwrap(), b"HALF A RECORD");
+    half_hello.write_all(&hello[hello.len() / 2..]).unwrap();
+    let mut first = [0u8; 1];
+    half_hello.read_exact(&mut first).unwrap();
+    assert_eq!(first[0], 0x16, "a handshake record");
+}
+}
