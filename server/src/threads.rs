@@ -349,6 +349,10 @@ fn drive(
     // The write timeout counts from the last progress either way, as in the pool model: a
     // peer is closed when it has accepted no answer byte for that long.
     let mut progress = Instant::now();
+    // The idle timeout counts from the last input byte the core got, not from the last
+    // wake-up: through TLS, bytes that make no plaintext yet (a record dribbled a byte at a
+    // time) are no input, as in the pool model.
+    let mut last_input = progress;
     loop {
         if transport.wants_write() {
             // TLS records made earlier go first.
@@ -374,7 +378,14 @@ fn drive(
             Want::Read if !transport.is_direct() && transport.has_buffered_input() => {
                 read_now(conn, transport, stream, scratch)
             }
-            Want::Read => match wait_for(stream, PollFlags::IN, Some(stop), config.idle_timeout) {
+            Want::Read => match wait_for(
+                stream,
+                PollFlags::IN,
+                Some(stop),
+                config
+                    .idle_timeout
+                    .map(|t| (last_input + t).saturating_duration_since(Instant::now())),
+            ) {
                 Ok(Wait::Ready) => read_now(conn, transport, stream, scratch),
                 Ok(Wait::Stop) => {
                     // Answer what was read, then close; read nothing more.
@@ -417,6 +428,9 @@ fn drive(
             }
         };
         let moved = conn.traffic() - before;
+        if moved.bytes_in > 0 {
+            last_input = Instant::now();
+        }
         if moved != Traffic::default() {
             progress = Instant::now();
             shared.stats.traffic(moved);

@@ -433,3 +433,30 @@ fn half_records_wait_without_spinning(model) {
     assert_eq!(first[0], 0x16, "a handshake record");
 }
 }
+
+model_tests! {
+/// After the handshake, a data record dribbled a byte every 150 ms (it would take 15 s)
+/// brings no input: the idle timeout (600 ms) closes the connection all the same, as in
+/// plaintext a silent client.
+fn dribbled_record_does_not_defeat_the_idle_timeout(model) {
+    let certs = Certs::new();
+    let config = Config { idle_timeout: Some(Duration::from_millis(600)), ..Config::default() };
+    let server = tls_server(model, &certs, config);
+    let mut tls = TlsClient::connect(server.addr, certs.client_config(None)).unwrap();
+    tls.tls.conn.writer().write_all(&[b'z'; 100]).unwrap();
+    let record = records(&mut tls.tls.conn);
+    let mut sock = tls.tls.sock.try_clone().unwrap();
+    sock.set_nodelay(true).unwrap();
+    let dribbler = thread::spawn(move || {
+        for b in record {
+            if sock.write_all(&[b]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(150));
+        }
+    });
+    server.wait_for("the idle close", |s| s.closed(CloseReason::Idle) == 1);
+    drop(tls);
+    join_within(dribbler, TIMEOUT * 2);
+}
+}
