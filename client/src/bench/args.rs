@@ -11,6 +11,7 @@ use shout_common::{Mode, DEFAULT_ADDR};
 use super::findmax::{SloBound, DEFAULT_MAX_STEPS, DEFAULT_START_RATE};
 use super::payload;
 use super::profile::{RateProfile, RateSpec};
+use crate::tls::TlsArgs;
 
 /// The run length when neither `--duration` nor `--messages` is given (nor a rate profile).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -157,6 +158,11 @@ pub struct BenchArgs {
         default_value_t = 1
     )]
     pub seed: u64,
+
+    /// TLS to the servers (`--tls`, `--tls-ca`, `--tls-server-name`, `--tls-cert`,
+    /// `--tls-key`), as for the prompt and pipe mode.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// `shout bench` on its own, so its options parse without the rest of the command line.
