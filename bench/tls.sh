@@ -15,7 +15,7 @@
 #    CONNECT_RATE a second, then one message a second in all, so they are idle): VmRSS once
 #    every connection is open minus VmRSS before, divided by the connections; TLS and plaintext.
 #
-# Usage: bench/tls.sh
+# Usage: bench/tls.sh   (shoutd's warnings, such as the port probe's aborted handshake, are dropped)
 # Environment: RATE (20000), DURATION_S (10), REPEAT (3; the median is reported), HS_CONNS
 # (1000), IDLE_CONNS (10000), CONNECT_RATE (2000), PARTS ("cpu handshakes rss").
 set -euo pipefail
@@ -47,7 +47,7 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 start_shoutd() { # model port kind
   local args=(--listen "127.0.0.1:$2" --model "$1" --idle-timeout 0 --backlog 4096 -q)
   [ "$3" = tls ] && args+=(--tls-cert "$work/server.pem" --tls-key "$work/server.key")
-  ./target/release/shoutd "${args[@]}" &
+  ./target/release/shoutd "${args[@]}" 2>>"$work/shoutd.log" &
   server_pid=$!
   wait_for_port "$2"
 }
