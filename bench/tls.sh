@@ -15,7 +15,7 @@
 #    CONNECT_RATE a second, then one message a second in all, so they are idle): VmRSS once
 #    every connection is open minus VmRSS before, divided by the connections; TLS and plaintext.
 #
-# Usage: bench/tls.sh   (shoutd's warnings, such as the port probe's aborted handshake, are dropped)
+# Usage: bench/tls.sh   (shoutd's own log, such as the port probe's aborted handshake, goes to a scratch file)
 # Environment: RATE (20000), DURATION_S (10), REPEAT (3; the median is reported), HS_CONNS
 # (1000), IDLE_CONNS (10000), CONNECT_RATE (2000), PARTS ("cpu handshakes rss").
 set -euo pipefail
