@@ -124,6 +124,11 @@ pub struct BenchArgs {
     #[arg(long, value_enum, env = "SHOUT_BENCH_MODE", default_value_t = Mode::Upper)]
     pub mode: Mode,
 
+    /// TLS to the servers (`--tls`, `--tls-ca`, `--tls-server-name`, `--tls-cert`,
+    /// `--tls-key`), as for the prompt and pipe mode.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
     /// Reopen connections the server closes (counted) and send their unanswered messages
     /// again, so load continues through a server restart.
     #[arg(long, env = "SHOUT_BENCH_RECONNECT")]
@@ -158,11 +163,6 @@ pub struct BenchArgs {
         default_value_t = 1
     )]
     pub seed: u64,
-
-    /// TLS to the servers (`--tls`, `--tls-ca`, `--tls-server-name`, `--tls-cert`,
-    /// `--tls-key`), as for the prompt and pipe mode.
-    #[command(flatten)]
-    pub tls: TlsArgs,
 }
 
 /// `shout bench` on its own, so its options parse without the rest of the command line.
