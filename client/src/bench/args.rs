@@ -11,6 +11,7 @@ use shout_common::{Mode, DEFAULT_ADDR};
 use super::findmax::{SloBound, DEFAULT_MAX_STEPS, DEFAULT_START_RATE};
 use super::payload;
 use super::profile::{RateProfile, RateSpec};
+use crate::tls::TlsArgs;
 
 /// The run length when neither `--duration` nor `--messages` is given (nor a rate profile).
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -122,6 +123,11 @@ pub struct BenchArgs {
     /// The answer to expect.
     #[arg(long, value_enum, env = "SHOUT_BENCH_MODE", default_value_t = Mode::Upper)]
     pub mode: Mode,
+
+    /// TLS to the servers (`--tls`, `--tls-ca`, `--tls-server-name`, `--tls-cert`,
+    /// `--tls-key`), as for the prompt and pipe mode.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     /// Reopen connections the server closes (counted) and send their unanswered messages
     /// again, so load continues through a server restart.

@@ -117,8 +117,9 @@ impl Driver {
                 let delay = plan
                     .connect_interval
                     .map_or(Duration::ZERO, |d| d.mul_f64(id as f64));
-                let addr = plan.addrs[id as usize % plan.addrs.len()];
-                Slot::new(id, addr, plan.start + delay)
+                let server = id as usize % plan.addrs.len();
+                let tls = plan.tls.as_ref().and_then(|t| t.get(server)).cloned();
+                Slot::new(id, plan.addrs[server], tls, plan.start + delay)
             })
             .collect();
         let opens = slots
@@ -258,7 +259,13 @@ impl Driver {
         if self.slots[i].state == State::Connecting {
             self.finish_connect(i);
         }
-        if event.is_writable() && self.slots[i].state == State::Open {
+        let writes = match self.slots[i].state {
+            State::Open | State::Handshaking => true,
+            // TLS: close_notify may still be on its way.
+            State::Closing => self.slots[i].is_tls(),
+            _ => false,
+        };
+        if event.is_writable() && writes {
             self.flush(i);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -326,7 +333,7 @@ impl Driver {
                     slot.half_close();
                 }
                 State::Closing | State::Done => {}
-                State::Waiting { .. } | State::Connecting => self.retire(i),
+                State::Waiting { .. } | State::Connecting | State::Handshaking => self.retire(i),
             }
         }
     }
@@ -373,26 +380,40 @@ impl Driver {
     }
 
     fn finish_connect(&mut self, i: usize) {
-        match self.slots[i].finish_connect(self.poll.registry()) {
+        let now = Instant::now();
+        match self.slots[i].finish_connect(self.poll.registry(), now) {
             None => {}
-            Some(Err(reason)) => self.connect_failed(i, Instant::now(), reason),
+            Some(Err(reason)) => self.connect_failed(i, now, reason),
+            // TLS: open once the handshake is complete.
+            Some(Ok(())) if self.slots[i].state == State::Handshaking => {}
             Some(Ok(())) => {
-                let slot = &mut self.slots[i];
-                self.meter.counts.opened += 1;
-                self.meter.open_connections += 1;
-                if slot.ever_opened {
-                    self.meter.counts.reopened += 1;
-                }
-                slot.ever_opened = true;
+                self.opened(i, now);
                 self.make_ready(i);
                 self.fill(i, Instant::now());
             }
         }
     }
 
+    /// A connection has opened (with TLS: its handshake is complete): counts it.
+    fn opened(&mut self, i: usize, now: Instant) {
+        let slot = &mut self.slots[i];
+        self.meter.counts.opened += 1;
+        self.meter.open_connections += 1;
+        if slot.ever_opened {
+            self.meter.counts.reopened += 1;
+        }
+        slot.ever_opened = true;
+        if slot.is_tls() {
+            self.meter.handshaked(slot.connected_at, now);
+        }
+    }
+
     /// A connection attempt failed: with `--reconnect`, a connection that was open before
     /// tries again after a backoff; any other is done.
     fn connect_failed(&mut self, i: usize, now: Instant, reason: Reason) {
+        if self.slots[i].state == State::Handshaking {
+            self.meter.counts.handshake_failures += 1;
+        }
         self.meter.counts.connect_failures += 1;
         self.meter.failures.connect.add(reason);
         if !self.slots[i].ever_opened {
@@ -506,6 +527,7 @@ impl Driver {
         let Driver {
             slots, buf, meter, ..
         } = self;
+        let handshaking = slots[i].state == State::Handshaking;
         let received = slots[i].receive(buf, hup, |checker, data| {
             let now = Instant::now();
             meter.counts.bytes_in += data.len() as u64;
@@ -513,6 +535,23 @@ impl Driver {
                 meter.answered(msg.base, msg.sent_at, completion, now);
             })
         });
+        if handshaking {
+            let now = Instant::now();
+            if self.slots[i].state == State::Open {
+                self.opened(i, now);
+                self.make_ready(i);
+            } else if let Err(how) = received {
+                // Still handshaking: a failed connection attempt, not a connection lost.
+                let reason = match how {
+                    End::Broken(reason) => reason,
+                    End::Closed | End::Mismatch(_) => Reason::Tls(
+                        "the server closed the connection during the TLS handshake".to_owned(),
+                    ),
+                };
+                self.connect_failed(i, now, reason);
+                return;
+            }
+        }
         if let Err(how) = received {
             self.end(i, how);
             return;
@@ -575,7 +614,12 @@ impl Driver {
             if expired > 0 && self.plan.reconnect && slot.state == State::Open {
                 self.end(i, End::Broken(Reason::AnswerTimeout));
             } else if slot.connect_timed_out(now, timeout) {
-                self.connect_failed(i, now, Reason::ConnectTimeout);
+                let reason = if slot.state == State::Handshaking {
+                    Reason::Tls("TLS handshake not complete within --timeout".to_owned())
+                } else {
+                    Reason::ConnectTimeout
+                };
+                self.connect_failed(i, now, reason);
             }
         }
     }

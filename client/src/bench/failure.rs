@@ -1,6 +1,7 @@
 //! Why bench connections failed: the error of each failed connection attempt and of each
 //! connection that died in use, counted by kind, with a hint for the kinds an operator can do
-//! something about (a port range exhausted by `TIME_WAIT`, nothing listening, no descriptors).
+//! something about (a port range exhausted by `TIME_WAIT`, nothing listening, no descriptors,
+//! a server certificate from a CA the bench does not trust).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,7 +11,7 @@ use rustix::io::Errno;
 use serde_json::Value;
 
 /// Why a connection attempt failed or a connection in use ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
     /// An operating-system error, by its `errno`.
     Os(i32),
@@ -22,6 +23,11 @@ pub enum Reason {
     ClosedByServer,
     /// An answer did not come within `--timeout` and `--reconnect` gave the connection up.
     AnswerTimeout,
+    /// TLS went wrong: the handshake failed (a certificate not trusted, an alert from the
+    /// server), a record could not be decrypted, or the connection ended without close_notify.
+    /// The text says which, in rustls' words (such as `TLS handshake failed: invalid peer
+    /// certificate: UnknownIssuer`).
+    Tls(String),
 }
 
 impl Reason {
@@ -34,9 +40,10 @@ impl Reason {
     }
 
     /// A short name for the report, such as `connection refused`.
-    pub fn label(self) -> String {
+    pub fn label(&self) -> String {
         match self {
             Reason::Os(errno) => {
+                let errno = *errno;
                 let e = Errno::from_raw_os_error(errno);
                 // The commonest ones by name, so they can be looked up; the rest as the system
                 // describes them.
@@ -59,21 +66,34 @@ impl Reason {
                     None => describe(&io::Error::from_raw_os_error(errno)),
                 }
             }
-            Reason::Kind(kind) => describe(&io::Error::from(kind)),
+            Reason::Kind(kind) => describe(&io::Error::from(*kind)),
             Reason::ConnectTimeout => "not connected within --timeout".to_owned(),
             Reason::ClosedByServer => "closed by the server".to_owned(),
             Reason::AnswerTimeout => "no answer within --timeout (reconnected)".to_owned(),
+            Reason::Tls(text) => text.clone(),
         }
     }
 
     /// What to do about it, for the reasons that have a usual cause.
-    pub fn hint(self) -> Option<&'static str> {
-        let Reason::Os(errno) = self else {
+    pub fn hint(&self) -> Option<&'static str> {
+        let &Reason::Os(errno) = self else {
             return match self {
                 Reason::ConnectTimeout => Some(
                     "connections were not accepted in time: the server's accept queue may be \
                      full (its --backlog, net.core.somaxconn) or it is unreachable; \
                      --connect-rate ramps connections up",
+                ),
+                Reason::Tls(text) if text.contains("UnknownIssuer") => Some(
+                    "the server's certificate is not signed by a CA the bench trusts: give its \
+                     CA with --tls-ca FILE",
+                ),
+                Reason::Tls(text) if text.contains("NotValidForName") => Some(
+                    "the server's certificate is for another name: --tls-server-name NAME \
+                     gives the name to expect",
+                ),
+                Reason::Tls(text) if text.contains("CertificateRequired") => Some(
+                    "the server requires a client certificate: give one with --tls-cert FILE \
+                     --tls-key FILE",
                 ),
                 _ => None,
             };
@@ -119,8 +139,8 @@ impl Tally {
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &Tally) {
-        for (&reason, &n) in &other.0 {
-            *self.0.entry(reason).or_default() += n;
+        for (reason, &n) in &other.0 {
+            *self.0.entry(reason.clone()).or_default() += n;
         }
     }
 
@@ -130,13 +150,13 @@ impl Tally {
     }
 
     /// The count of `reason`.
-    pub fn get(&self, reason: Reason) -> u64 {
-        self.0.get(&reason).copied().unwrap_or(0)
+    pub fn get(&self, reason: &Reason) -> u64 {
+        self.0.get(reason).copied().unwrap_or(0)
     }
 
     /// The reasons and counts, most frequent first.
     pub fn by_count(&self) -> Vec<(Reason, u64)> {
-        let mut all: Vec<(Reason, u64)> = self.0.iter().map(|(&r, &n)| (r, n)).collect();
+        let mut all: Vec<(Reason, u64)> = self.0.iter().map(|(r, &n)| (r.clone(), n)).collect();
         all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         all
     }
@@ -249,7 +269,30 @@ mod tests {
         b.add(os(Errno::CONNRESET));
         a.merge(&b);
         assert_eq!(a.line(), "connection reset 2, connection refused 1");
-        assert_eq!(a.get(os(Errno::CONNRESET)), 2);
+        assert_eq!(a.get(&os(Errno::CONNRESET)), 2);
         assert_eq!(a.json()["connection refused"], 1);
+    }
+
+    /// TLS failures are counted by rustls' words, and the ones an option fixes get a hint.
+    #[test]
+    fn tls_reasons() {
+        let mut tally = Tally::default();
+        let untrusted =
+            Reason::Tls("TLS handshake failed: invalid peer certificate: UnknownIssuer".into());
+        tally.add(untrusted.clone());
+        tally.add(untrusted.clone());
+        tally.add(Reason::Tls(
+            "TLS error: received fatal alert: CertificateRequired".into(),
+        ));
+        assert_eq!(tally.get(&untrusted), 2);
+        assert_eq!(
+            tally.line(),
+            "TLS handshake failed: invalid peer certificate: UnknownIssuer 2, \
+             TLS error: received fatal alert: CertificateRequired 1"
+        );
+        let hints = tally.hints();
+        assert_eq!(hints.len(), 2, "{hints:?}");
+        assert!(hints[0].contains("--tls-ca"), "{hints:?}");
+        assert!(hints[1].contains("--tls-cert"), "{hints:?}");
     }
 }

@@ -41,6 +41,8 @@ use progress::Progress;
 use report::Report;
 use series::{SecondReport, Series};
 
+use crate::tls::TlsClient;
+
 /// Runs the bench, writes its outputs (table, JSON, histogram log) and returns the report.
 /// An error means the run could not start, or its report could not be written.
 pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
@@ -51,6 +53,7 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let profile = args.rate_profile().map_err(anyhow::Error::msg)?;
     check_json_path_not_taken_for_an_address(args)?;
     let addrs = resolve_all(&args.addrs)?;
+    let tls = tls_clients(args)?;
     check_fd_limit(args.connections)?;
     let threads = worker_count(args);
     let cpu_start = process_cpu_time();
@@ -62,7 +65,8 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     // --find-max: each worker's share of the rate, and where to send it.
     let mut controls: Vec<(f64, mpsc::Sender<Control>)> = Vec::new();
     for w in 0..threads {
-        let plan = Plan::for_worker(args, profile.as_ref(), &addrs, w, threads, start);
+        let mut plan = Plan::for_worker(args, profile.as_ref(), &addrs, w, threads, start);
+        plan.tls.clone_from(&tls);
         let control = args.find_max.then(|| {
             let (control_tx, control_rx) = mpsc::channel();
             controls.push((plan.share, control_tx));
@@ -168,6 +172,20 @@ fn resolve_all(specs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
         addrs.push(resolved[0]);
     }
     Ok(addrs)
+}
+
+/// The TLS set-up for each server address (its name to verify comes from the address unless
+/// `--tls-server-name` is given), or `None` without TLS.
+fn tls_clients(args: &BenchArgs) -> anyhow::Result<Option<Vec<TlsClient>>> {
+    if !args.tls.enabled() {
+        return Ok(None);
+    }
+    let mut clients = Vec::with_capacity(args.addrs.len());
+    for addr in &args.addrs {
+        let client = TlsClient::from_args(&args.tls, addr)?;
+        clients.extend(client);
+    }
+    Ok(Some(clients))
 }
 
 /// Raises the open-file limit and says clearly when `connections` cannot fit.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::args::{BenchArgs, Length, CONNECTIONS_PER_THREAD, OPEN_LOOP_RATE_PER_THREAD};
 use super::payload::Payload;
 use super::profile::{Curve, RateProfile};
+use crate::tls::TlsClient;
 
 /// What one worker is told to do (shared with its thread, read-only).
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct Plan {
     pub share: f64,
     /// Server addresses; connection `i` goes to `addrs[i % len]`.
     pub addrs: Vec<SocketAddr>,
+    /// TLS: the set-up for each address of `addrs` (`None`: plain TCP). Set by the caller.
+    pub tls: Option<Vec<TlsClient>>,
     /// This worker's connections (global numbers).
     pub ids: Vec<u64>,
     /// What the messages look like, and the answer to expect.
@@ -64,6 +67,7 @@ impl Plan {
             worker: w as usize,
             share,
             addrs: addrs.to_vec(),
+            tls: None,
             payload: Payload {
                 seed: args.seed,
                 size: args.size as usize,

@@ -48,6 +48,8 @@ pub struct Report {
     profile: Option<RateProfile>,
     /// `--find-max`: how the search went.
     find_max: Option<FindMaxResult>,
+    /// TLS: from the start of the first handshake to the end of the last one.
+    handshake_window: Duration,
 }
 
 const MIB: f64 = (1u64 << 20) as f64;
@@ -76,7 +78,13 @@ impl Report {
                 .last_due
                 .map_or(Duration::ZERO, |t| t.saturating_duration_since(warmup_end)),
         };
+        let handshake_window = series
+            .handshake_window
+            .map_or(Duration::ZERO, |(first, last)| {
+                last.saturating_duration_since(first)
+            });
         Report {
+            handshake_window,
             args: args.clone(),
             threads,
             warmup_seconds: warmup,
@@ -208,6 +216,63 @@ impl Report {
         } else {
             ""
         }
+    }
+
+    /// Whether the run spoke TLS.
+    pub fn tls(&self) -> bool {
+        self.args.tls.enabled()
+    }
+
+    /// TLS: handshakes completed per second, over the time from the start of the first to
+    /// the end of the last (0 if none completed).
+    pub fn handshakes_per_sec(&self) -> f64 {
+        let secs = self.handshake_window.as_secs_f64();
+        if secs > 0.0 {
+            self.total.handshakes as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The TLS line of the table.
+    fn tls_line(&self) -> String {
+        let h = Summary::of(&self.hists.handshake);
+        format!(
+            "  TLS           handshakes {}  failed {}  {:.0}/s   latency p50 {}  p90 {}  p99 {}  max {} µs   \
+             (from the TCP connection established to the handshake complete)\n",
+            self.total.handshakes,
+            self.total.handshake_failures,
+            self.handshakes_per_sec(),
+            h.p50,
+            h.p90,
+            h.p99,
+            h.max
+        )
+    }
+
+    /// The JSON report's `tls` (`null` without TLS).
+    fn tls_json(&self) -> Value {
+        if !self.tls() {
+            return Value::Null;
+        }
+        let h = Summary::of(&self.hists.handshake);
+        json!({
+            "handshakes": self.total.handshakes,
+            "failures": self.total.handshake_failures,
+            "per_s": self.handshakes_per_sec(),
+            "window_s": self.handshake_window.as_secs_f64(),
+            "latency_us": {
+                "count": h.count,
+                "min": h.min,
+                "mean": h.mean,
+                "p50": h.p50,
+                "p90": h.p90,
+                "p99": h.p99,
+                "max": h.max,
+            },
+            "latency_from": "connected",
+            "histogram": histcodec::encode(&self.hists.handshake),
+        })
     }
 
     fn cpu_per_million(&self) -> f64 {
@@ -382,6 +447,9 @@ impl Report {
             "  connections   opened {}  failed {}  reopened {}",
             t.opened, t.connect_failures, t.reopened
         );
+        if self.tls() {
+            s.push_str(&self.tls_line());
+        }
         if !self.failures.connect.is_empty() {
             let _ = writeln!(s, "  why failed    {}", self.failures.connect.line());
         }
@@ -393,9 +461,9 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "  client CPU    {:.2} s on {} threads, {:.3} s per million messages",
+            "  client CPU    {:.2} s on {}, {:.3} s per million messages",
             self.cpu.as_secs_f64(),
-            self.threads,
+            shout_common::plural(self.threads, "thread"),
             self.cpu_per_million()
         );
         if let Some(f) = &self.find_max {
@@ -492,6 +560,7 @@ impl Report {
                 "failed": t.connect_failures,
                 "reopened": t.reopened,
             },
+            "tls": self.tls_json(),
             "cpu": {
                 "client_s": secs(self.cpu),
                 "client_s_per_million_msgs": self.cpu_per_million(),
@@ -533,6 +602,7 @@ impl Report {
             "threads": self.threads,
             "seed": a.seed,
             "open_loop_tick_s": secs(STEP),
+            "tls": a.tls.enabled(),
         })
     }
 
@@ -573,6 +643,7 @@ impl Report {
                     "unsent": c.unsent,
                     "opened": c.opened,
                     "reopened": c.reopened,
+                    "handshakes": c.handshakes,
                     "open_connections": s.open_connections,
                     "hist": s.hist,
                     "hist_uncorrected": s.hist_uncorrected,
@@ -710,6 +781,7 @@ mod tests {
                 last_completion: Some(start + Duration::from_secs(1)),
                 last_due: Some(start + due),
                 failures,
+                handshake_window: None,
                 last: true,
             },
             |_, _, _| (),
@@ -898,5 +970,77 @@ mod tests {
         };
         let held = report(&["-r", "1000", "-d", "1s"], clean, Failures::default());
         assert_eq!(held.rate_reached(), Some(true), "{}", held.table());
+    }
+
+    /// With TLS the report gives the handshakes, their rate over the time they took and
+    /// their latencies, apart from the messages'; without TLS its `tls` is null.
+    #[test]
+    fn tls_figures() {
+        let start = Instant::now();
+        let mut hists = Hists::new();
+        for us in [100, 200, 300, 4000] {
+            hists.handshake.record(us).expect("in range");
+        }
+        let counts = Counts {
+            handshakes: 4,
+            handshake_failures: 1,
+            ..Counts::default()
+        };
+        let args = BenchArgs::try_parse_from(["--tls", "-n", "10"]).expect("valid options");
+        let mut series = Series::new(1, false);
+        series.add(
+            SecondReport {
+                worker: 0,
+                second: 0,
+                counts,
+                hists,
+                open_connections: 4,
+                last_completion: None,
+                last_due: None,
+                failures: Failures::default(),
+                handshake_window: Some((start, start + Duration::from_secs(2))),
+                last: true,
+            },
+            |_, _, _| (),
+        );
+        let report = Report::new(
+            &args,
+            series,
+            start,
+            SystemTime::now(),
+            Duration::ZERO,
+            1,
+            None,
+        );
+        assert_eq!(report.handshakes_per_sec(), 2.0);
+        let json = report.json();
+        let tls = &json["tls"];
+        assert_eq!(
+            (tls["handshakes"].as_u64(), tls["failures"].as_u64()),
+            (Some(4), Some(1))
+        );
+        assert_eq!(tls["per_s"], 2.0);
+        assert_eq!(tls["latency_us"]["p50"], 200);
+        assert_eq!(tls["latency_us"]["max"], 4001, "{tls}"); // 3 significant digits
+        assert_eq!(tls["latency_from"], "connected");
+        assert_eq!(
+            json["latency_us"]["count"], 0,
+            "handshakes are not messages"
+        );
+        let table = report.table();
+        assert!(
+            table.contains("TLS           handshakes 4  failed 1  2/s"),
+            "{table}"
+        );
+
+        let plain = report_with(
+            &["-n", "10"],
+            Counts::default(),
+            Failures::default(),
+            Hists::new(),
+            Duration::ZERO,
+        );
+        assert!(plain.json()["tls"].is_null());
+        assert!(!plain.table().contains("handshakes"));
     }
 }

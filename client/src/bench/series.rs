@@ -2,10 +2,11 @@
 //! how it cuts them into one [`SecondReport`] a second ([`Meter`]), and how the main thread
 //! adds the workers' reports up ([`Series`]). Sans-IO: reports leave through a callback.
 //!
-//! Three histograms: the latency from the base (the scheduled time in open loop, the send in
+//! Four histograms: the latency from the base (the scheduled time in open loop, the send in
 //! closed loop: corrected for coordinated omission), the latency from the actual send
 //! (uncorrected; open loop only, in closed loop it is the same), and how far each open-loop
-//! send fell behind its scheduled time (the schedule lag). A completed second keeps its
+//! send fell behind its scheduled time (the schedule lag); with TLS a fourth holds the
+//! handshake latencies, apart from the messages'. A completed second keeps its
 //! histograms encoded ([`histcodec`]), not whole: an hour-long run holds
 //! a few MiB, not gigabytes.
 
@@ -98,6 +99,10 @@ counters! {
         scheduled,
         /// Open-loop messages that fell due after the warm-up.
         measured_scheduled,
+        /// TLS handshakes completed (every one, the warm-up's too).
+        handshakes,
+        /// TLS handshakes that failed (also in `connect_failures`).
+        handshake_failures,
     }
 }
 
@@ -118,6 +123,9 @@ pub struct Hists {
     pub uncorrected: Histogram<u64>,
     /// Open loop: how far each send fell behind its scheduled time.
     pub lag: Histogram<u64>,
+    /// TLS: the handshake latencies, from the TCP connection being established to the
+    /// handshake being complete (every handshake, the warm-up's too).
+    pub handshake: Histogram<u64>,
 }
 
 impl Hists {
@@ -127,6 +135,7 @@ impl Hists {
             corrected: new_histogram(),
             uncorrected: new_histogram(),
             lag: new_histogram(),
+            handshake: new_histogram(),
         }
     }
 
@@ -136,6 +145,7 @@ impl Hists {
         let _ = self.corrected.add(&other.corrected);
         let _ = self.uncorrected.add(&other.uncorrected);
         let _ = self.lag.add(&other.lag);
+        let _ = self.handshake.add(&other.handshake);
     }
 
     /// The uncorrected latencies: in closed loop, the corrected ones (the same thing).
@@ -174,6 +184,8 @@ pub struct SecondReport {
     pub last_due: Option<Instant>,
     /// Why connections failed during that second.
     pub failures: Failures,
+    /// TLS: when the first handshake of the worker's run began and the last one so far ended.
+    pub handshake_window: Option<(Instant, Instant)>,
     /// This is the worker's final report.
     pub last: bool,
 }
@@ -200,6 +212,7 @@ pub struct Meter {
     hists: Hists,
     last_completion: Option<Instant>,
     last_due: Option<Instant>,
+    handshake_window: Option<(Instant, Instant)>,
     /// Messages that fell due in a second not begun yet (released ahead of the cut after a
     /// stall), as (second, scheduled, measured scheduled).
     ahead: Vec<(u64, u64, u64)>,
@@ -228,6 +241,7 @@ impl Meter {
             hists: Hists::new(),
             last_completion: None,
             last_due: None,
+            handshake_window: None,
             ahead: Vec::new(),
         }
     }
@@ -295,6 +309,19 @@ impl Meter {
         }
     }
 
+    /// A TLS handshake that began at `started` (the TCP connection established) completed at
+    /// `now`.
+    pub fn handshaked(&mut self, started: Instant, now: Instant) {
+        self.counts.handshakes += 1;
+        self.hists
+            .handshake
+            .saturating_record(micros(started, now).max(1));
+        self.handshake_window = Some(match self.handshake_window {
+            Some((first, last)) => (first.min(started), last.max(now)),
+            None => (started, now),
+        });
+    }
+
     /// When the second under way ends.
     pub fn second_end(&self) -> Instant {
         self.start + Duration::from_secs(self.second + 1)
@@ -317,6 +344,7 @@ impl Meter {
                 last_completion: self.last_completion,
                 last_due: self.last_due,
                 failures: std::mem::take(&mut self.failures),
+                handshake_window: self.handshake_window,
                 last: !ended,
             });
             self.second += 1;
@@ -434,6 +462,8 @@ pub struct Series {
     pub last_completion: Option<Instant>,
     /// Open loop: the scheduled time of the last message that fell due, if one did.
     pub last_due: Option<Instant>,
+    /// TLS: when the first handshake began and the last one ended, all workers together.
+    pub handshake_window: Option<(Instant, Instant)>,
 }
 
 impl Series {
@@ -449,6 +479,7 @@ impl Series {
             hists: Hists::new(),
             last_completion: None,
             last_due: None,
+            handshake_window: None,
         }
     }
 
@@ -475,6 +506,10 @@ impl Series {
         self.failures.merge(&report.failures);
         self.last_completion = self.last_completion.max(report.last_completion);
         self.last_due = self.last_due.max(report.last_due);
+        self.handshake_window = match (self.handshake_window, report.handshake_window) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (window, None) | (None, window) => window,
+        };
         if let Some(reported) = self.reported.get_mut(report.worker) {
             *reported = Some(if report.last { u64::MAX } else { report.second });
         }
@@ -670,6 +705,10 @@ mod tests {
             last_completion: None,
             last_due: None,
             failures: Failures::default(),
+            handshake_window: Some((
+                Instant::now(),
+                Instant::now() + Duration::from_millis(second),
+            )),
             last,
         }
     }
@@ -720,5 +759,34 @@ mod tests {
         series.flush(|_, _, _| ());
         assert!(!series.complete(), "worker 1 never ended");
         assert_eq!(series.seconds.len(), 2);
+    }
+
+    /// Handshakes are counted and their latencies kept apart from the messages'; the window
+    /// runs from the first start to the last end, over every worker.
+    #[test]
+    fn handshakes_and_their_window() {
+        let start = Instant::now();
+        let mut meter = Meter::new(0, start, start, 8, false);
+        meter.handshaked(start, start + Duration::from_micros(500));
+        meter.handshaked(
+            start + Duration::from_millis(1),
+            start + Duration::from_millis(3),
+        );
+        assert_eq!(meter.counts.handshakes, 2);
+        assert_eq!(meter.hists.handshake.len(), 2);
+        assert_eq!(meter.hists.corrected.len(), 0);
+        assert_eq!(
+            meter.handshake_window,
+            Some((start, start + Duration::from_millis(3)))
+        );
+        let mut series = Series::new(2, false);
+        let early = report(0, 0, 1, true);
+        let late = report(1, 0, 1, true);
+        let (first, _) = early.handshake_window.expect("set");
+        let (_, last) = late.handshake_window.expect("set");
+        series.add(early, |_, _, _| ());
+        series.add(late, |_, _, _| ());
+        assert_eq!(series.handshake_window.map(|w| w.0), Some(first));
+        assert!(series.handshake_window.is_some_and(|w| w.1 >= last));
     }
 }

@@ -5,19 +5,27 @@
 //! Sockets are registered once, edge-triggered, for both directions: a read shorter than the
 //! buffer means the socket is drained (the next arrival raises a new edge), and a write that
 //! takes everything needs no writability wait. That keeps a message to one write and one read.
+//!
+//! With TLS a rustls `ClientConnection` sits between the socket and the same message logic:
+//! it is sans-IO too, so the slot reads the socket into the worker's buffer as before, feeds
+//! the records to rustls and hands the decrypted answers to the same checker, straight from
+//! rustls' buffer; the bytes to write go through rustls' writer and leave as records. Without
+//! TLS the slot takes the plain path, unchanged: no extra copy or system call per message.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::ClientConnection;
 
 use super::checker::{Checker, Mismatch, Msg};
 use super::failure::Reason;
 use super::payload::Payload;
 use crate::connect::Backoff;
 use crate::sys::{interrupted, would_block};
+use crate::tls::TlsClient;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +37,8 @@ pub enum State {
     },
     /// A non-blocking connect is under way.
     Connecting,
+    /// TLS: connected, the handshake is under way.
+    Handshaking,
     /// Sending and receiving.
     Open,
     /// Half-closed by us at the end of the run: waiting for the server to finish and close.
@@ -38,7 +48,7 @@ pub enum State {
 }
 
 /// How a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
     /// The server closed it (end of stream).
     Closed,
@@ -55,6 +65,14 @@ pub struct Slot {
     pub id: u64,
     addr: SocketAddr,
     stream: Option<TcpStream>,
+    /// TLS: the set-up for this connection's server (`None`: plain TCP).
+    tls_client: Option<TlsClient>,
+    /// TLS: the session of the open connection, between the socket and the messages.
+    tls: Option<Box<ClientConnection>>,
+    /// TLS, closing: the TCP half-close waits until close_notify has left.
+    shutdown_pending: bool,
+    /// When the TCP connection was established (the TLS handshake began).
+    pub connected_at: Instant,
     /// Where it is in its life.
     pub state: State,
     /// Bytes to write: `out[out_pos..]`.
@@ -74,12 +92,16 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// Connection `id` to `addr`, to open at `at`.
-    pub fn new(id: u64, addr: SocketAddr, at: Instant) -> Slot {
+    /// Connection `id` to `addr`, to open at `at`; with `tls`, TLS is spoken over it.
+    pub fn new(id: u64, addr: SocketAddr, tls: Option<TlsClient>, at: Instant) -> Slot {
         Slot {
             id,
             addr,
             stream: None,
+            tls_client: tls,
+            tls: None,
+            shutdown_pending: false,
+            connected_at: at,
             state: State::Waiting { at },
             out: Vec::new(),
             out_pos: 0,
@@ -103,9 +125,14 @@ impl Slot {
     }
 
     /// After an event while connecting: `None` if not connected yet (a spurious wake-up),
-    /// else whether the connection opened. On success it is [`State::Open`]; on failure the
-    /// socket is dropped and the caller decides what comes next.
-    pub fn finish_connect(&mut self, registry: &Registry) -> Option<Result<(), Reason>> {
+    /// else whether the connection opened. On success it is [`State::Open`], or with TLS
+    /// [`State::Handshaking`] with its ClientHello sent; on failure the socket is dropped and
+    /// the caller decides what comes next.
+    pub fn finish_connect(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+    ) -> Option<Result<(), Reason>> {
         let stream = self.stream.as_ref()?;
         let failure = match stream.take_error() {
             Ok(Some(e)) | Err(e) => Some(Reason::of(&e)),
@@ -121,14 +148,40 @@ impl Slot {
         }
         // Every message is small and wants its answer now.
         let _ = stream.set_nodelay(true);
+        self.connected_at = now;
+        let Some(client) = &self.tls_client else {
+            self.opened();
+            return Some(Ok(()));
+        };
+        self.state = State::Handshaking;
+        let started = ClientConnection::new(client.config.clone(), client.name.clone())
+            .map_err(|e| Reason::Tls(format!("TLS set-up failed: {e}")))
+            .and_then(|conn| {
+                let tls = self.tls.insert(Box::new(conn));
+                let stream = self.stream.as_mut().expect("connected above");
+                send_records(tls, stream).map(drop)
+            });
+        if let Err(reason) = started {
+            self.close(registry);
+            return Some(Err(reason));
+        }
+        Some(Ok(()))
+    }
+
+    /// The connection is open: messages may go.
+    fn opened(&mut self) {
         self.state = State::Open;
         self.backoff.reset();
-        Some(Ok(()))
+    }
+
+    /// Whether it speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls_client.is_some()
     }
 
     /// Whether a connect under way has taken `timeout` or more.
     pub fn connect_timed_out(&self, now: Instant, timeout: Duration) -> bool {
-        self.state == State::Connecting
+        matches!(self.state, State::Connecting | State::Handshaking)
             && now.saturating_duration_since(self.connect_started) >= timeout
     }
 
@@ -166,6 +219,15 @@ impl Slot {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(());
         };
+        if let Some(tls) = self.tls.as_deref_mut() {
+            return flush_tls(
+                tls,
+                stream,
+                &mut self.out,
+                &mut self.out_pos,
+                &mut self.shutdown_pending,
+            );
+        }
         while self.out_pos < self.out.len() {
             match stream.write(&self.out[self.out_pos..]) {
                 Ok(n) => self.out_pos += n,
@@ -182,13 +244,18 @@ impl Slot {
     /// Reads what arrived into `buf`, handing each read to `check`, until the socket is
     /// drained; an error says how the connection ended. `hup`: the peer's end of stream was
     /// signalled, so a short read does not mean drained (the end may have come with the
-    /// data): read until it returns 0.
+    /// data): read until it returns 0. With TLS, the records go through rustls first (a
+    /// handshake under way moves on, and the slot is [`State::Open`] once it is complete)
+    /// and `check` gets the decrypted answers.
     pub fn receive(
         &mut self,
         buf: &mut [u8],
         hup: bool,
         mut check: impl FnMut(&mut Checker, &[u8]) -> Result<(), Mismatch>,
     ) -> Result<(), End> {
+        if self.tls.is_some() {
+            return self.receive_tls(buf, hup, check);
+        }
         let Some(stream) = self.stream.as_mut() else {
             return Ok(());
         };
@@ -208,13 +275,91 @@ impl Slot {
         }
     }
 
-    /// Half-closes the connection at the end of the run: it is [`State::Closing`] while the
-    /// server finishes.
-    pub fn half_close(&mut self) {
-        if let Some(stream) = &self.stream {
-            let _ = stream.shutdown(Shutdown::Write);
+    /// [`Slot::receive`] over TLS: reads records into `buf` (the same short-read rule), feeds
+    /// them to rustls, checks the plaintext in place, and sends what rustls answers with (the
+    /// handshake's next flight, an alert).
+    fn receive_tls(
+        &mut self,
+        buf: &mut [u8],
+        hup: bool,
+        mut check: impl FnMut(&mut Checker, &[u8]) -> Result<(), Mismatch>,
+    ) -> Result<(), End> {
+        let (Some(stream), Some(tls)) = (self.stream.as_mut(), self.tls.as_deref_mut()) else {
+            return Ok(());
+        };
+        loop {
+            let n = match stream.read(buf) {
+                Ok(n) => n,
+                Err(e) if would_block(&e) => return Ok(()),
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return Err(End::Broken(Reason::of(&e))),
+            };
+            if n == 0 {
+                if tls.is_handshaking() {
+                    return Err(End::Broken(Reason::Tls(
+                        "the server closed the connection during the TLS handshake".to_owned(),
+                    )));
+                }
+                // The end of TCP: rustls now says whether close_notify came before it.
+                let _ = tls.read_tls(&mut io::empty());
+                return match drain_plaintext(tls, &mut self.checker, &mut check) {
+                    Err(End::Broken(Reason::Kind(io::ErrorKind::UnexpectedEof))) | Ok(()) => {
+                        Err(End::Broken(Reason::Tls(
+                            "the server closed the connection without TLS close_notify".to_owned(),
+                        )))
+                    }
+                    Err(end) => Err(end),
+                };
+            }
+            let mut records = &buf[..n];
+            while !records.is_empty() {
+                match tls.read_tls(&mut records) {
+                    // close_notify came: what follows it is not read.
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(End::Broken(Reason::Tls(format!("TLS error: {e}")))),
+                }
+                if let Err(e) = tls.process_new_packets() {
+                    // The alert that says why, for the server.
+                    let _ = send_records(tls, stream);
+                    let what = if tls.is_handshaking() {
+                        "TLS handshake failed"
+                    } else {
+                        "TLS error"
+                    };
+                    return Err(End::Broken(Reason::Tls(format!("{what}: {e}"))));
+                }
+                if self.state == State::Handshaking && !tls.is_handshaking() {
+                    self.state = State::Open;
+                    self.backoff.reset();
+                }
+                drain_plaintext(tls, &mut self.checker, &mut check)?;
+            }
+            send_records(tls, stream).map_err(End::Broken)?;
+            if n < buf.len() && !hup {
+                return Ok(()); // drained: the next arrival raises a new edge
+            }
         }
+    }
+
+    /// Half-closes the connection at the end of the run: it is [`State::Closing`] while the
+    /// server finishes. With TLS, close_notify goes first (bytes not yet written are dropped,
+    /// as the plain half-close drops them), and the TCP half-close once it has left.
+    pub fn half_close(&mut self) {
         self.state = State::Closing;
+        let Some(stream) = &self.stream else {
+            return;
+        };
+        let Some(tls) = self.tls.as_deref_mut() else {
+            let _ = stream.shutdown(Shutdown::Write);
+            return;
+        };
+        tls.send_close_notify();
+        self.out.clear();
+        self.out_pos = 0;
+        self.shutdown_pending = true;
+        // A failure shows as the connection's end, read next.
+        let _ = self.flush();
     }
 
     /// Drops the socket, the bytes not written and the answers awaited (the caller has
@@ -223,8 +368,83 @@ impl Slot {
         if let Some(mut stream) = self.stream.take() {
             let _ = registry.deregister(&mut stream);
         }
+        self.tls = None;
+        self.shutdown_pending = false;
         self.out.clear();
         self.out_pos = 0;
         self.checker = Checker::new();
     }
+}
+
+/// Hands the plaintext rustls has decrypted to `check`, in place: `End::Closed` after the
+/// server's close_notify.
+fn drain_plaintext(
+    tls: &mut ClientConnection,
+    checker: &mut Checker,
+    check: &mut impl FnMut(&mut Checker, &[u8]) -> Result<(), Mismatch>,
+) -> Result<(), End> {
+    loop {
+        let mut reader = tls.reader();
+        match reader.fill_buf() {
+            Ok([]) => return Err(End::Closed),
+            Ok(chunk) => {
+                let len = chunk.len();
+                check(checker, chunk).map_err(End::Mismatch)?;
+                reader.consume(len);
+            }
+            Err(e) if would_block(&e) => return Ok(()),
+            Err(e) => return Err(End::Broken(Reason::of(&e))),
+        }
+    }
+}
+
+/// Sends the records rustls has queued: `Ok(true)` when all have left, `Ok(false)` when the
+/// socket is full first (a writable event resumes).
+fn send_records(tls: &mut ClientConnection, stream: &mut TcpStream) -> Result<bool, Reason> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(Reason::Kind(io::ErrorKind::WriteZero)),
+            Ok(_) => {}
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(Reason::of(&e)),
+        }
+    }
+    Ok(true)
+}
+
+/// [`Slot::flush`] over TLS: the pending bytes go into rustls (encrypted as they go in), the
+/// records out to the socket, as far as it takes them; then the half-close, if it waits for
+/// close_notify to leave.
+fn flush_tls(
+    tls: &mut ClientConnection,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    out_pos: &mut usize,
+    shutdown_pending: &mut bool,
+) -> Result<(), Reason> {
+    loop {
+        if !send_records(tls, stream)? {
+            return Ok(());
+        }
+        if *out_pos == out.len() {
+            break;
+        }
+        let n = tls
+            .writer()
+            .write(&out[*out_pos..])
+            .map_err(|e| Reason::Tls(format!("TLS error: {e}")))?;
+        *out_pos += n;
+        if n == 0 && !tls.wants_write() {
+            // Cannot happen (a full buffer has records to send); never spin on it.
+            return Ok(());
+        }
+    }
+    out.clear();
+    *out_pos = 0;
+    if *shutdown_pending {
+        *shutdown_pending = false;
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+    Ok(())
 }
