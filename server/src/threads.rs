@@ -392,7 +392,14 @@ fn drive(
                     conn.stop_reading();
                     Ok(())
                 }
-                Ok(Wait::Timeout) => return CloseReason::Idle,
+                Ok(Wait::Timeout) => {
+                    // TLS: an idle close is a TLS close. Nothing else is waiting to be sent, so
+                    // the socket takes the alert at once; one non-blocking attempt.
+                    if transport.begin_close() {
+                        let _ = transport.flush(&mut NonBlocking(stream));
+                    }
+                    return CloseReason::Idle;
+                }
                 Err(e) => Err(e),
             },
             Want::Write => {

@@ -600,6 +600,7 @@ impl EventLoop {
         let Some(Entry {
             mut stream,
             mut conn,
+            mut transport,
             id,
             peer,
             held,
@@ -608,6 +609,11 @@ impl EventLoop {
         else {
             return;
         };
+        if reason == CloseReason::Idle && transport.begin_close() {
+            // TLS: an idle close is a TLS close. Nothing else is waiting to be sent, so the
+            // socket takes the alert at once; one non-blocking attempt, never a wait.
+            let _ = transport.flush(&mut stream);
+        }
         let _ = self.poll.registry().deregister(&mut stream);
         drop(stream);
         recycle(&mut self.buffers, &mut conn);
