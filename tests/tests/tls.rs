@@ -30,15 +30,6 @@ fn client(server: &TestServer, certs: &Certs) -> TlsClient {
     TlsClient::connect(server.addr, certs.client_config(None)).expect("TLS handshake")
 }
 
-/// Whether the server closed `tls` (end of stream, close_notify, or an error) within `TIMEOUT`.
-fn closed_by_server(tls: &mut TlsClient) -> bool {
-    let mut buf = [0u8; 64];
-    match tls.tls.read(&mut buf) {
-        Ok(0) | Err(_) => true,
-        Ok(n) => panic!("unexpected data: {:?}", &buf[..n]),
-    }
-}
-
 model_tests! {
 /// Answers come at once, without a newline, over TLS; a character cut across two records is
 /// carried to the next one.
