@@ -141,6 +141,11 @@ impl Transform {
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         match *input {
             _ if self.mode == Mode::Echo => out.extend_from_slice(input),
+            // ASCII, or a byte that cannot start a character (unchanged), with nothing held:
+            // the most common single byte, answered here.
+            [byte] if self.carry_len == 0 && sequence_len(byte) == 0 => {
+                out.push(byte.to_ascii_uppercase())
+            }
             [byte] => self.step(byte, out),
             _ => self.push_many(input, out),
         }
@@ -152,91 +157,73 @@ impl Transform {
         self.carry_len = 0;
     }
 
-    /// Takes one byte: the streaming rules, one byte at a time. Used for single bytes and
-    /// short inputs, where it costs least, and to resolve a held character before the bulk
-    /// path takes over.
-    ///
-    /// Written for byte-at-a-time speed: decisions are branches on the byte and on what is
-    /// held (which the processor predicts), never a table lookup indexed by the previous
-    /// step's result, which would chain every byte's latency to the one before.
-    #[inline(always)]
+    /// Takes one byte: the streaming rules, one byte at a time. Used for short inputs, where
+    /// it costs least, and to resolve a held character before the bulk path takes over.
+    #[inline(never)]
     fn step(&mut self, byte: u8, out: &mut Vec<u8>) {
         if self.carry_len == 0 {
-            // ASCII, or a byte that cannot start a character, is answered by itself; a lead
-            // byte is held. Without a branch on which (random bytes would mispredict it): the
-            // byte is appended and taken back if it is held.
-            let hold = usize::from(NEXT[0][usize::from(byte)] != GROUND);
-            out.push(byte.to_ascii_uppercase());
-            out.truncate(out.len() - hold);
-            self.carry[0] = byte;
-            self.carry_len = hold;
-            return;
-        }
-        let lead = self.carry[0];
-        if self.carry_len == 1 {
-            // `second_ok`, from the automaton's table rather than a jump table.
-            if NEXT[usize::from(NEXT[0][usize::from(lead)] & 7)][usize::from(byte)] == REJECT {
-                return self.break_carry(byte, out);
-            }
-            if lead < 0xE0 {
-                // A two-byte character, the common case, straight from its table.
-                self.carry_len = 0;
-                match two_bytes(lead, byte) {
-                    [0, _] => Self::complete_special([lead, byte, 0, 0], 2, out),
-                    e => out.extend_from_slice(&e),
+            self.start(byte, out);
+        } else if let ([lead @ 0xC2..=0xDF], true) =
+            (&self.carry[..self.carry_len], is_continuation(byte))
+        {
+            // The end of a two-byte character, the common case, by itself for speed.
+            match two_bytes(*lead, byte) {
+                [0, _] => {
+                    self.carry[1] = byte;
+                    self.carry_len = 2;
+                    self.release_char(out);
                 }
-                return;
+                e => {
+                    out.extend_from_slice(&e);
+                    self.carry_len = 0;
+                }
             }
-            self.carry[1] = byte;
-            self.carry_len = 2;
-            return;
-        }
-        if !is_continuation(byte) {
-            return self.break_carry(byte, out);
-        }
-        let [_, b1, b2, _] = self.carry;
-        if self.carry_len == 2 && lead < 0xF0 {
-            self.carry_len = 0;
-            if leads_change(lead) {
-                Self::complete_special([lead, b1, byte, 0], 3, out);
-            } else {
-                // Every CJK ideograph, Hangul syllable...: unchanged.
-                out.extend_from_slice(&[lead, b1, byte]);
+        } else if continues(&self.carry[..self.carry_len], byte) {
+            // `carry_len` < 4 here (a character is at most 4 bytes); `& 3` says so.
+            self.carry[self.carry_len & 3] = byte;
+            self.carry_len += 1;
+            if self.carry_len == sequence_len(self.carry[0]) {
+                self.release_char(out);
             }
-        } else if self.carry_len == 2 {
-            self.carry[2] = byte;
-            self.carry_len = 3;
         } else {
-            self.carry_len = 0;
-            if leads_change(lead) {
-                Self::complete_special([lead, b1, b2, byte], 4, out);
-            } else {
-                out.extend_from_slice(&[lead, b1, b2, byte]);
-            }
+            self.break_carry(byte, out);
         }
     }
 
     /// [`step`](Transform::step) when `byte` cannot continue the held prefix: the prefix is
     /// invalid and passes unchanged, and `byte` is looked at afresh, exactly as a whole-input
     /// decoder resumes after an invalid sequence.
+    #[cold]
     #[inline(never)]
     fn break_carry(&mut self, byte: u8, out: &mut Vec<u8>) {
-        // Fixed-size copies: a call to `memcpy` would cost more than the rest.
-        match self.carry {
-            [b0, ..] if self.carry_len == 1 => out.push(b0),
-            [b0, b1, ..] if self.carry_len == 2 => out.extend_from_slice(&[b0, b1]),
-            [b0, b1, b2, _] => out.extend_from_slice(&[b0, b1, b2]),
-        }
-        self.carry_len = 0;
-        self.step(byte, out);
+        self.finish(out);
+        self.start(byte, out);
     }
 
-    /// Appends the uppercase of the complete `len`-byte character at the start of `ch`, which
-    /// some table says may change.
+    /// [`step`](Transform::step) when nothing is held.
+    #[inline]
+    fn start(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if sequence_len(byte) == 0 {
+            // ASCII, or a byte that cannot start a character (unchanged).
+            out.push(byte.to_ascii_uppercase());
+        } else {
+            self.carry[0] = byte;
+            self.carry_len = 1;
+        }
+    }
+
+    /// Appends the uppercase of the held bytes, a complete character, and holds nothing.
     #[inline(never)]
-    fn complete_special(ch: [u8; 4], len: usize, out: &mut Vec<u8>) {
-        let ch = &ch[..len];
-        out.extend_from_slice(upper_char(ch).unwrap_or(ch));
+    fn release_char(&mut self, out: &mut Vec<u8>) {
+        let ch = &self.carry[..self.carry_len];
+        // Fixed-size copies: a call to `memcpy` would cost more than the rest.
+        match *upper_char(ch).unwrap_or(ch) {
+            [a, b] => out.extend_from_slice(&[a, b]),
+            [a, b, c] => out.extend_from_slice(&[a, b, c]),
+            [a, b, c, d] => out.extend_from_slice(&[a, b, c, d]),
+            ref bytes => out.extend_from_slice(bytes),
+        }
+        self.carry_len = 0;
     }
 
     /// [`push`](Transform::push) of anything but one byte.
@@ -255,7 +242,7 @@ impl Transform {
     fn push_long(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         // First resolve a held character: a few bytes (more only if the input starts with a
         // run of lead bytes, each breaking the previous one).
-        while self.carry_len != 0 {
+        while self.carry_len > 0 {
             let Some((&byte, rest)) = input.split_first() else {
                 return;
             };
@@ -268,62 +255,10 @@ impl Transform {
         }
         let (body, cut) = input.split_at(input.len() - cut_len(input));
         upper_body(body, out);
-        for &byte in cut {
-            // A valid prefix of a character: held, never answered.
-            self.step(byte, out);
-        }
+        self.carry[..cut.len()].copy_from_slice(cut);
+        self.carry_len = cut.len();
     }
 }
-
-/// The state of [`NEXT`] with nothing held.
-const GROUND: u8 = 0;
-/// What [`NEXT`] gives for a byte that cannot continue the held prefix.
-const REJECT: u8 = 8;
-
-/// The UTF-8 automaton, by state and byte: what the held bytes need after `byte`.
-///
-/// States: [`GROUND`] (nothing held); 1, 2, 3: that many continuation bytes; 4 to 7: the
-/// narrower second byte after E0 (A0..BF), ED (80..9F), F0 (90..BF) and F4 (80..8F), which
-/// excludes overlong forms, surrogates and values past U+10FFFF. From a held state, `GROUND`
-/// means the character is complete, [`REJECT`] that the held bytes are invalid. From
-/// `GROUND`, `GROUND` means the byte is answered by itself (ASCII, or a byte that cannot start
-/// a character).
-static NEXT: [[u8; 256]; 8] = {
-    let mut next = [[REJECT; 256]; 8];
-    let mut b = 0;
-    while b < 256 {
-        let byte = b as u8;
-        next[0][b] = match byte {
-            0xC2..=0xDF => 1,
-            0xE1..=0xEC | 0xEE..=0xEF => 2,
-            0xF1..=0xF3 => 3,
-            0xE0 => 4,
-            0xED => 5,
-            0xF0 => 6,
-            0xF4 => 7,
-            _ => GROUND,
-        };
-        if byte & 0xC0 == 0x80 {
-            next[1][b] = GROUND;
-            next[2][b] = 1;
-            next[3][b] = 2;
-        }
-        if byte >= 0xA0 && byte <= 0xBF {
-            next[4][b] = 1;
-        }
-        if byte >= 0x80 && byte <= 0x9F {
-            next[5][b] = 1;
-        }
-        if byte >= 0x90 && byte <= 0xBF {
-            next[6][b] = 2;
-        }
-        if byte >= 0x80 && byte <= 0x8F {
-            next[7][b] = 2;
-        }
-        b += 1;
-    }
-    next
-};
 
 /// The answer to a whole stream at once: what a [`Transform`] produces for any split of it.
 pub fn transform_all(mode: Mode, input: &[u8]) -> Vec<u8> {
@@ -498,7 +433,7 @@ fn patch(window: &mut [u8], len: usize, resized: &mut Resized) -> usize {
                     block[i + 1] = e[1];
                     continue;
                 }
-            } else if !leads_change(lead) {
+            } else if tables::LEADS >> (lead - 0xC0) & 1 == 0 {
                 continue;
             } else if lead < 0xF0 {
                 // Three bytes, by itself too.
@@ -569,13 +504,6 @@ fn two_bytes(b0: u8, b1: u8) -> [u8; 2] {
     *two_bytes_entry(b0, b1)
 }
 
-/// Whether some character starting with `lead`, a byte >= 0xC0, has an uppercase in the
-/// tables; if not, no character starting with it changes.
-#[inline(always)]
-fn leads_change(lead: u8) -> bool {
-    tables::LEADS >> (lead.wrapping_sub(0xC0) & 63) & 1 != 0
-}
-
 /// [`two_bytes`], as a reference into the table.
 fn two_bytes_entry(b0: u8, b1: u8) -> &'static [u8; 2] {
     &tables::TWO_BYTES[usize::from(b0 & 0x1F) << 6 | usize::from(b1 & 0x3F)]
@@ -583,7 +511,8 @@ fn two_bytes_entry(b0: u8, b1: u8) -> &'static [u8; 2] {
 
 /// The uppercase of `ch`, a valid multi-byte character, when it differs from `ch`.
 fn upper_char(ch: &[u8]) -> Option<&'static [u8]> {
-    if !leads_change(*ch.first()?) {
+    let lead = *ch.first()?;
+    if tables::LEADS >> (lead.wrapping_sub(0xC0) & 63) & 1 == 0 {
         return None;
     }
     if let [b0, b1] = *ch {
@@ -658,6 +587,28 @@ fn decode_at(bytes: &[u8]) -> Option<(u32, usize)> {
     }
 }
 
+/// The length of the character that `lead` starts: 2 to 4, or 0 if it starts no multi-byte
+/// character (ASCII, a continuation byte, or a byte that never appears in UTF-8).
+fn sequence_len(lead: u8) -> usize {
+    /// [`sequence_len`] of every byte.
+    static LEN: [u8; 256] = {
+        let mut len = [0; 256];
+        let mut b = 0xC2;
+        while b <= 0xF4 {
+            len[b] = if b < 0xE0 {
+                2
+            } else if b < 0xF0 {
+                3
+            } else {
+                4
+            };
+            b += 1;
+        }
+        len
+    };
+    usize::from(LEN[usize::from(lead)])
+}
+
 /// Whether `b` can be the second byte of a character starting with `lead`: a continuation
 /// byte, narrower after E0, ED, F0 and F4 (no overlong forms, surrogates, or values past
 /// U+10FFFF).
@@ -676,6 +627,14 @@ fn is_continuation(b: u8) -> bool {
     b & 0xC0 == 0x80
 }
 
+/// Whether `byte` can follow `prefix`, a valid prefix of a multi-byte character.
+fn continues(prefix: &[u8], byte: u8) -> bool {
+    match prefix {
+        [lead] => second_ok(*lead, byte),
+        _ => is_continuation(byte),
+    }
+}
+
 /// How many bytes at the end of `input` are the start of a valid character whose remaining
 /// bytes have not arrived (0 to [`MAX_CARRY`]), to be held rather than answered as invalid.
 fn cut_len(input: &[u8]) -> usize {
@@ -684,15 +643,13 @@ fn cut_len(input: &[u8]) -> usize {
         if is_continuation(tail[0]) {
             continue;
         }
-        // Held if the automaton takes every byte of the tail without completing or rejecting.
-        let mut state = GROUND;
-        for &byte in tail {
-            state = NEXT[usize::from(state & 7)][usize::from(byte)];
-            if state == GROUND || state == REJECT {
-                return 0;
-            }
-        }
-        return back;
+        let len = sequence_len(tail[0]);
+        let valid = len > back
+            && tail
+                .windows(2)
+                .enumerate()
+                .all(|(i, w)| continues(&tail[..=i], w[1]));
+        return if valid { back } else { 0 };
     }
     0
 }
