@@ -138,17 +138,14 @@ fn accept_all(
             });
             *refused += 1;
             shared.stats.rejected(Refusal::MaxConnections);
-            let line = shout_common::busy_line(active);
-            if config.tls.is_some() {
-                // The busy line goes over TLS, after the handshake: the model sends it, to at
-                // most MAX_TLS_REFUSALS at once; others are closed now.
-                if shared.begin_tls_refusal() {
-                    state.next_id += 1;
-                    model.dispatch(stream, peer, state.next_id, Held::refused(line));
-                }
-            } else {
-                refuse(stream, &line);
-            }
+            refuse(
+                stream,
+                peer,
+                shout_common::busy_line(active),
+                shared,
+                model,
+                state,
+            );
             continue;
         }
         // With the PROXY protocol the per-address cap applies to the header's address, once
@@ -157,14 +154,7 @@ fn accept_all(
         if config.proxy.is_none() {
             if let Some(line) = shared.acquire_per_ip(peer) {
                 shared.stats.rejected(Refusal::MaxConnectionsPerIp);
-                if config.tls.is_some() {
-                    if shared.begin_tls_refusal() {
-                        state.next_id += 1;
-                        model.dispatch(stream, peer, state.next_id, Held::refused(line));
-                    }
-                } else {
-                    refuse(stream, &line);
-                }
+                refuse(stream, peer, line, shared, model, state);
                 continue;
             }
             held.ip = Some(peer.ip());
@@ -181,8 +171,24 @@ fn accept_all(
     }
 }
 
-/// Sends the busy line and closes without a reset (see [`close_after_answer`]).
-fn refuse(mut stream: TcpStream, line: &str) {
+/// Refuses a connection over a cap with the busy `line`. In plaintext: sent now, then closed
+/// without a reset (see [`close_after_answer`]). Over TLS it can only go after the handshake,
+/// so the model sends it, to at most `MAX_TLS_REFUSALS` at once; others are closed now.
+fn refuse(
+    mut stream: TcpStream,
+    peer: std::net::SocketAddr,
+    line: String,
+    shared: &Shared,
+    model: &mut dyn Dispatch,
+    state: &mut LoopState,
+) {
+    if shared.config.tls.is_some() {
+        if shared.begin_tls_refusal() {
+            state.next_id += 1;
+            model.dispatch(stream, peer, state.next_id, Held::refused(line));
+        }
+        return;
+    }
     let _ = stream.set_nonblocking(true);
     let _ = stream.write_all(line.as_bytes());
     close_after_answer(&mut stream);

@@ -11,7 +11,8 @@ pub use wait::{join_within, wait_until, TIMEOUT};
 // Sockets: connecting with timeouts, reading answers, free ports, a flooding client.
 pub mod net;
 pub use net::{
-    closed_within, connect, connect_from, free_port_addr, read_n, read_to_end, round_trip, Flood,
+    closed_within, connect, connect_from, free_port_addr, proxy_v2_header, read_n, read_to_end,
+    round_trip, Flood,
 };
 
 // The server in this process.
@@ -24,7 +25,8 @@ pub mod http;
 // The real binaries as child processes.
 pub mod process;
 pub use process::{
-    assert_not_spinning, bin, leave_descriptors, run_bin, run_shout, run_text, wait_child,
+    assert_not_spinning, bin, leave_descriptors, pipe_payload, run_bin, run_shout, run_text,
+    wait_child,
 };
 pub mod shoutd;
 pub use shoutd::{log_field, Shoutd};

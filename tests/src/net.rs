@@ -1,5 +1,5 @@
 //! Sockets for tests: connections that always have timeouts, reading whole answers, free
-//! ports, and a client that floods without reading.
+//! ports, a client that floods without reading, and PROXY protocol headers.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -142,4 +142,22 @@ impl Flood {
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }
+}
+
+/// A PROXY protocol v2 header for client `client` (`ip:port`), as HAProxy's send-proxy-v2
+/// sends it.
+pub fn proxy_v2_header(client: &str) -> Vec<u8> {
+    use ppp::v2;
+    let addrs: v2::Addresses = (
+        client.parse::<SocketAddr>().expect("a client address"),
+        "127.0.0.1:9999".parse::<SocketAddr>().expect("an address"),
+    )
+        .into();
+    v2::Builder::with_addresses(
+        v2::Version::Two | v2::Command::Proxy,
+        v2::Protocol::Stream,
+        addrs,
+    )
+    .build()
+    .expect("a v2 header")
 }

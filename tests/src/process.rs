@@ -118,3 +118,23 @@ pub fn leave_descriptors(child: &Child, room: u64) {
     prlimit(Some(Pid::from_child(child)), Resource::Nofile, limit)
         .expect("lower the child's open-file limit");
 }
+
+/// `len` bytes of mixed text (Latin with accents, ǆ, ﬁ, an emoji) and arbitrary bytes that
+/// are not UTF-8, the same every time: data to pipe through `shout`.
+pub fn pipe_payload(len: usize) -> Vec<u8> {
+    let text = "Grüße aus Köln, straße ǆ ﬁ 😀 plain ascii text\n".as_bytes();
+    let mut out = Vec::with_capacity(len);
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    while out.len() < len {
+        out.extend_from_slice(text);
+        for _ in 0..16 {
+            // xorshift: some bytes that are not UTF-8
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.push(state as u8);
+        }
+    }
+    out.truncate(len);
+    out
+}

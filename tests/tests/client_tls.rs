@@ -17,24 +17,6 @@ use shout_server::Config;
 use shout_tests::tls::{tls_server, tool_available, Certs};
 use shout_tests::*;
 
-/// `len` bytes of text in several scripts and bytes that are not UTF-8 (deterministic).
-fn payload(len: usize) -> Vec<u8> {
-    let text = "Grüße aus Köln, 你好世界 ǆ ﬁ plain ascii\n".as_bytes();
-    let mut out = Vec::with_capacity(len);
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    while out.len() < len {
-        out.extend_from_slice(text);
-        for _ in 0..8 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            out.push(state as u8);
-        }
-    }
-    out.truncate(len);
-    out
-}
-
 fn path(p: &std::path::Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
@@ -45,7 +27,7 @@ model_tests! {
 fn pipe_over_tls(model) {
     let certs = Certs::new();
     let server = tls_server(model, &certs, Config::default());
-    let input = payload(8 << 20);
+    let input = pipe_payload(8 << 20);
     let addr = server.addr.to_string();
     let (code, out, err) = run_shout(&["--tls-ca", path(&certs.ca_file), &addr], input.clone());
     assert_eq!(code, Some(0), "stderr: {err}");
@@ -140,7 +122,7 @@ fn pipe_through_a_socat_tls_echo_server() {
     let certs = Certs::new();
     let addr = free_port_addr();
     let _echo = SocatEcho::start(addr, &certs);
-    let input = payload(1 << 20);
+    let input = pipe_payload(1 << 20);
     let (code, out, err) = run_shout(
         &["--tls-ca", path(&certs.ca_file), &addr.to_string()],
         input.clone(),

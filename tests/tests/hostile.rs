@@ -6,12 +6,11 @@
 //! another connection.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ppp::v2;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 use shout_common::Mode;
@@ -29,22 +28,6 @@ fn proxy_server(model: Model, timeout: Duration, certs: Option<&Certs>) -> TestS
         tls: certs.map(|c| c.server_config(false)),
         ..Config::default()
     })
-}
-
-/// A v2 header for client `client`, as HAProxy's send-proxy-v2 sends it.
-fn v2(client: &str) -> Vec<u8> {
-    let addrs: v2::Addresses = (
-        client.parse::<SocketAddr>().unwrap(),
-        "127.0.0.1:9999".parse::<SocketAddr>().unwrap(),
-    )
-        .into();
-    v2::Builder::with_addresses(
-        v2::Version::Two | v2::Command::Proxy,
-        v2::Protocol::Stream,
-        addrs,
-    )
-    .build()
-    .unwrap()
 }
 
 /// A rustls client connection to `localhost` with `config`.
@@ -139,12 +122,12 @@ fn dribbled_header_and_garbage_after_header(model) {
     let certs = Certs::new();
     let server = proxy_server(model, TIMEOUT, Some(&certs));
     let mut sock = connect(server.addr);
-    dribble(&mut sock, &v2("10.7.7.7:7777"));
+    dribble(&mut sock, &proxy_v2_header("10.7.7.7:7777"));
     let mut tls = TlsClient::over(sock, certs.client_config(None)).expect("handshake");
     tls.send(b"dribbled").unwrap();
     assert_eq!(tls.read_n(8).unwrap(), b"DRIBBLED");
     let mut garbage = connect(server.addr);
-    garbage.write_all(&[v2("10.7.7.8:1").as_slice(), &[0xff; 300]].concat()).unwrap();
+    garbage.write_all(&[proxy_v2_header("10.7.7.8:1").as_slice(), &[0xff; 300]].concat()).unwrap();
     // A TLS alert at most, then the end (or a reset: it sent more than was read).
     let mut alert = Vec::new();
     if let Err(e) = garbage.read_to_end(&mut alert) {
@@ -388,7 +371,7 @@ fn per_address_refusals_after_the_header_are_bounded(model) {
         tls: Some(certs.server_config(false)),
         ..config
     });
-    let header = v2("10.3.3.3:3333");
+    let header = proxy_v2_header("10.3.3.3:3333");
     let mut sock = connect(server.addr);
     sock.write_all(&header).unwrap();
     let mut first = TlsClient::over(sock, certs.client_config(None)).unwrap();

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use ppp::v2;
 use shout_server::{CloseReason, Config, Handshake, Model, ProxyConfig, ProxyRefusal};
 use shout_tests::*;
 
@@ -36,22 +35,6 @@ fn v1(client: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A v2 header for client `client`, as HAProxy's send-proxy-v2 sends it.
-fn v2(client: &str) -> Vec<u8> {
-    let addrs: v2::Addresses = (
-        client.parse::<SocketAddr>().unwrap(),
-        "127.0.0.1:9999".parse::<SocketAddr>().unwrap(),
-    )
-        .into();
-    v2::Builder::with_addresses(
-        v2::Version::Two | v2::Command::Proxy,
-        v2::Protocol::Stream,
-        addrs,
-    )
-    .build()
-    .unwrap()
-}
-
 /// Sends `header` then `data` in one write and returns the connection.
 fn send(addr: SocketAddr, header: &[u8], data: &[u8]) -> TcpStream {
     let mut stream = connect(addr);
@@ -66,7 +49,7 @@ model_tests! {
 /// connection is then served as usual.
 fn valid_headers_then_service(model) {
     let server = server(model, "127.0.0.1/32", TIMEOUT, Config::default());
-    for header in [v1("10.1.2.3:4567"), v2("10.1.2.3:4567"), v1("[2001:db8::7]:99")] {
+    for header in [v1("10.1.2.3:4567"), proxy_v2_header("10.1.2.3:4567"), v1("[2001:db8::7]:99")] {
         let mut stream = send(server.addr, &header, b"hello");
         assert_eq!(read_n(&mut stream, 5), b"HELLO");
         // A header cut in two, then data on its own.
@@ -113,7 +96,7 @@ fn peer_not_allowed_is_closed(model) {
     let s = server.wait_for("the refusal", |s| s.proxy_rejected(ProxyRefusal::NotAllowed) == 1);
     assert_eq!(s.accepted, 0);
     // From the allowed address, served.
-    let mut ok = send(server.addr, &v2("10.1.2.3:4567"), b"ok");
+    let mut ok = send(server.addr, &proxy_v2_header("10.1.2.3:4567"), b"ok");
     assert_eq!(read_n(&mut ok, 2), b"OK");
 }
 
@@ -123,7 +106,7 @@ fn per_ip_cap_uses_the_header_address(model) {
     let server = server(model, "127.0.0.1/32", TIMEOUT, config);
     let mut first = send(server.addr, &v1("10.0.0.1:1000"), b"a");
     assert_eq!(read_n(&mut first, 1), b"A");
-    let mut second = send(server.addr, &v2("10.0.0.1:1001"), b"b");
+    let mut second = send(server.addr, &proxy_v2_header("10.0.0.1:1001"), b"b");
     assert_eq!(read_to_end(&mut second), shout_common::busy_line_per_ip(1).as_bytes());
     let mut other = send(server.addr, &v1("10.0.0.2:1000"), b"c");
     assert_eq!(read_n(&mut other, 1), b"C");
@@ -144,7 +127,7 @@ fn tls_after_the_header(model) {
         TIMEOUT,
         Config { tls: Some(certs.server_config(false)), ..Config::default() },
     );
-    for header in [v1("10.5.5.5:555"), v2("10.5.5.5:555")] {
+    for header in [v1("10.5.5.5:555"), proxy_v2_header("10.5.5.5:555")] {
         let mut sock = connect(server.addr);
         sock.write_all(&header).unwrap();
         let mut tls = TlsClient::over(sock, certs.client_config(None)).expect("handshake");
@@ -162,7 +145,7 @@ fn log_shows_the_header_address(model) {
     let shoutd = Shoutd::start(&[
         "-v", "--proxy-protocol", "--proxy-from", "127.0.0.1/32", "--model", model.as_str(),
     ]);
-    let mut stream = send(shoutd.addr, &v2("10.9.8.7:6543"), b"x");
+    let mut stream = send(shoutd.addr, &proxy_v2_header("10.9.8.7:6543"), b"x");
     assert_eq!(read_n(&mut stream, 1), b"X");
     let accepted = shoutd.expect_log("accepted");
     assert!(accepted.contains("10.9.8.7:6543"), "{accepted}");
