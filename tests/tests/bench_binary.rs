@@ -72,6 +72,29 @@ fn binary_json_with_a_space_explains_the_equals() {
     assert_eq!(server.stop().accepted, 0);
 }
 
+/// The real binary: an output file that cannot be written (`--json=FILE`, `--report`,
+/// `--hdr-log` in a missing directory) is a usage error before the run (exit 2, one line
+/// naming it, no connection made), not a run whose figures are lost at its end.
+#[test]
+fn binary_unwritable_outputs_are_refused_before_the_run() {
+    let server = TestServer::default_config();
+    let addr = server.addr.to_string();
+    for (option, what) in [
+        ("--json=/nonexistent/shout/r.json", "the JSON report"),
+        ("--report=/nonexistent/shout/r.html", "the HTML report"),
+        ("--hdr-log=/nonexistent/shout/r.hlog", "the histogram log"),
+    ] {
+        let (code, out, err) = shout(&["bench", "-d", "30s", option, &addr]);
+        assert_eq!(code, Some(2), "{option}\nstdout: {out}\nstderr: {err}");
+        assert!(
+            err.contains(&format!("cannot write {what} /nonexistent/shout/")),
+            "{err}"
+        );
+        assert!(out.is_empty(), "{out}");
+    }
+    assert_eq!(server.stop().accepted, 0);
+}
+
 /// The real binary: a passing run exits 0 and prints the table with its result line.
 #[test]
 fn binary_passing_run_prints_table() {

@@ -43,6 +43,28 @@ use series::{SecondReport, Series};
 
 use crate::tls::TlsClient;
 
+/// Creates each output file (`--json=FILE`, `--report`, `--hdr-log`) before the run, so one
+/// that cannot be written is a usage error now rather than a run's figures lost at its end.
+fn check_outputs_writable(args: &BenchArgs) -> anyhow::Result<()> {
+    let json = args
+        .json
+        .as_deref()
+        .filter(|p| *p != "-")
+        .map(std::path::Path::new);
+    let outputs = [
+        ("the JSON report", json),
+        ("the HTML report", args.report.as_deref()),
+        ("the histogram log", args.hdr_log.as_deref()),
+    ];
+    for (what, path) in outputs {
+        if let Some(path) = path {
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {what} {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the bench, writes its outputs (table, JSON, histogram log) and returns the report.
 /// An error means the run could not start, or its report could not be written.
 pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
@@ -52,6 +74,7 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     args.check().map_err(anyhow::Error::msg)?;
     let profile = args.rate_profile().map_err(anyhow::Error::msg)?;
     check_json_path_not_taken_for_an_address(args)?;
+    check_outputs_writable(args)?;
     let addrs = resolve_all(&args.addrs)?;
     let tls = tls_clients(args)?;
     check_fd_limit(args.connections)?;
