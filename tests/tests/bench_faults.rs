@@ -134,7 +134,7 @@ fn answer_faulty(mut stream: &TcpStream, fault: Fault) {
             Fault::DropEvery(every) => {
                 for &byte in &buf[..n] {
                     received += 1;
-                    if received % every != 0 {
+                    if !received.is_multiple_of(every) {
                         answer.push(byte.to_ascii_uppercase());
                     }
                 }
