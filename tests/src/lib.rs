@@ -49,6 +49,10 @@ pub use limited::LimitedServer;
 // Network faults in private network namespaces.
 pub mod netns;
 
+// The harness of the tests that need a tool from outside the toolchain: ignored, not passed,
+// where it is missing.
+pub mod needs;
+
 // The check that modules import one way (`tests/tests/layers.rs`).
 pub mod layers;
 

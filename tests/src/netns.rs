@@ -2,9 +2,10 @@
 //! own iptables rules, so a test can drop or reset packets for the real `shoutd` and
 //! `shout bench` it runs inside without touching the machine's network or other tests.
 //!
-//! Namespaces need root (`ip netns add`) and iptables. Where either is missing,
-//! [`Netns::create`] says so on stderr and returns `None`, so the test passes without running;
-//! with `SHOUT_REQUIRE_NETNS=1` (set by `.ci/run`) it panics instead.
+//! Namespaces need root (`ip netns add`) and iptables. The tests that use them run under
+//! [`crate::needs`], which checks with [`Netns::probe`] first: where namespaces are
+//! unavailable those tests are reported as ignored, or fail with `SHOUT_REQUIRE_NETNS=1` (set by
+//! `.ci/run`).
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -37,11 +38,22 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates a namespace, or returns `None` after a note on stderr if namespaces or iptables
-    /// are unavailable here (panics instead if `SHOUT_REQUIRE_NETNS=1`).
-    pub fn create() -> Option<Netns> {
+    /// `Ok` if namespaces with a working iptables can be made here, otherwise why not (a
+    /// namespace is made and deleted to find out).
+    pub fn probe() -> Result<(), String> {
+        Netns::try_create().map(drop)
+    }
+
+    /// Creates a namespace; panics (naming why) if that cannot be done here, which a test under
+    /// [`crate::needs`] learns beforehand from [`Netns::probe`].
+    pub fn create() -> Netns {
+        Netns::try_create().unwrap_or_else(|why| panic!("cannot create a network namespace: {why}"))
+    }
+
+    /// Creates a namespace, or says why it cannot be done here.
+    fn try_create() -> Result<Netns, String> {
         if !rustix::process::geteuid().is_root() {
-            return unavailable("not running as root");
+            return Err("not running as root".to_owned());
         }
         let name = format!(
             "shout-{}-{}",
@@ -53,7 +65,7 @@ impl Netns {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Err(why) = run_quiet(Command::new("ip").args(["netns", "add", &name])) {
-                return unavailable(&format!("`ip netns add` failed: {why}"));
+                return Err(format!("`ip netns add` failed: {why}"));
             }
         }
         // From here on, drop deletes it.
@@ -64,16 +76,16 @@ impl Netns {
         if let Err(why) =
             run_quiet(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]))
         {
-            return unavailable(&format!("cannot bring loopback up in a namespace: {why}"));
+            return Err(format!("cannot bring loopback up in a namespace: {why}"));
         }
         let working = ["iptables", "iptables-legacy"]
             .into_iter()
             .find(|program| run_quiet(ns.command(program).args(["-w", "10", "-S"])).is_ok());
         match working {
             Some(program) => ns.iptables = program,
-            None => return unavailable("iptables does not work in a namespace"),
+            None => return Err("iptables does not work in a namespace".to_owned()),
         }
-        Some(ns)
+        Ok(ns)
     }
 
     /// The namespace's name.
@@ -222,15 +234,4 @@ fn run_quiet(command: &mut Command) -> Result<(), String> {
             output.status
         ))
     }
-}
-
-/// Where namespaces cannot be used: a note and `None`, or a panic if they are required.
-fn unavailable(why: &str) -> Option<Netns> {
-    let required = std::env::var_os("SHOUT_REQUIRE_NETNS").is_some_and(|v| v == "1");
-    assert!(
-        !required,
-        "network namespaces are required (SHOUT_REQUIRE_NETNS=1) but unavailable: {why}"
-    );
-    eprintln!("skipped: network namespaces are unavailable ({why}); run as root with iproute2 and iptables");
-    None
 }

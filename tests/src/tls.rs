@@ -5,7 +5,6 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -257,24 +256,4 @@ impl TlsClient {
         self.tls.read_to_end(&mut out)?;
         Ok(out)
     }
-}
-
-/// Whether `program` runs (`program -V`/`version` style check given as `args`); panics if it is
-/// missing while `SHOUT_REQUIRE_TLS_TOOLS` is set (CI installs it).
-pub fn tool_available(program: &str, args: &[&str]) -> bool {
-    let found = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("SHOUT_REQUIRE_TLS_TOOLS").is_none(),
-            "{program} is required (SHOUT_REQUIRE_TLS_TOOLS is set) but not installed"
-        );
-        eprintln!("skipped: {program} is not installed");
-    }
-    found
 }

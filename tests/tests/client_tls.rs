@@ -7,14 +7,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use shout_common::{transform_all, Mode};
 use shout_server::Config;
-use shout_tests::tls::{tls_server, tool_available, Certs};
+use shout_tests::tls::{tls_server, Certs};
 use shout_tests::*;
 
 fn path(p: &std::path::Path) -> &str {
@@ -110,62 +109,6 @@ fn verification_failures_exit_2() {
         err.contains("--tls-ca /nonexistent/ca.pem"),
         "stderr: {err}"
     );
-}
-
-/// A TLS echo server that is not shout (socat with `EXEC:cat`): shout's bytes come back as
-/// they were, 1 MiB of them, and shout ends after the echo server's close.
-#[test]
-fn pipe_through_a_socat_tls_echo_server() {
-    if !tool_available("socat", &["-V"]) {
-        return;
-    }
-    let certs = Certs::new();
-    let addr = free_port_addr();
-    let _echo = SocatEcho::start(addr, &certs);
-    let input = pipe_payload(1 << 20);
-    let (code, out, err) = run_shout(
-        &["--tls-ca", path(&certs.ca_file), &addr.to_string()],
-        input.clone(),
-    );
-    assert_eq!(code, Some(0), "stderr: {err}");
-    assert!(
-        out == input,
-        "the echo differs ({} of {} bytes)",
-        out.len(),
-        input.len()
-    );
-}
-
-/// socat listening with TLS and echoing every connection through `cat`; killed on drop.
-struct SocatEcho(Child);
-
-impl SocatEcho {
-    fn start(addr: SocketAddr, certs: &Certs) -> SocatEcho {
-        let listen = format!(
-            "OPENSSL-LISTEN:{},bind={},reuseaddr,fork,cert={},key={},verify=0",
-            addr.port(),
-            addr.ip(),
-            path(&certs.server.cert_file),
-            path(&certs.server.key_file)
-        );
-        let child = Command::new("socat")
-            .args([&listen, "EXEC:cat"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // It complains about the probe connection below, which is no TLS client.
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start socat");
-        wait_until("socat to listen", || TcpStream::connect(addr).ok());
-        SocatEcho(child)
-    }
-}
-
-impl Drop for SocatEcho {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A TCP listener on loopback whose connections `serve` handles, one thread each.

@@ -4,14 +4,42 @@
 //! answer is a timeout, nothing else) and every message is accounted for; under resets,
 //! `--reconnect` gets every message its exact answer. Each test runs against both models.
 //!
-//! These tests need root, iproute2 and iptables (see `shout_tests::netns`); elsewhere they say
-//! so on stderr and pass without running, unless `SHOUT_REQUIRE_NETNS=1` (as in `.ci/run`).
+//! These tests need root, iproute2 and iptables (see `shout_tests::netns`). They run under
+//! [`shout_tests::needs`]: where namespaces are unavailable they are reported as ignored, or
+//! fail when `SHOUT_REQUIRE_NETNS=1` (as in `.ci/run`).
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use rustix::process::Signal;
+use shout_tests::needs::{self, Need, Test};
 use shout_tests::netns::{BenchRun, Netns};
 use shout_tests::*;
+
+fn main() -> ExitCode {
+    let mut tests = Vec::new();
+    // 5% of packets dropped: every answer that arrives is exact, every message accounted for.
+    tests.extend(Test::both_models(
+        "loss_5_percent",
+        &[Need::Netns],
+        |model| under_loss(model, "0.05"),
+    ));
+    // 25% of packets dropped: every answer that arrives is exact (late ones are timeouts, not
+    // mismatches), every message accounted for.
+    tests.extend(Test::both_models(
+        "loss_25_percent",
+        &[Need::Netns],
+        |model| under_loss(model, "0.25"),
+    ));
+    // 1% of the client's data packets answered with a TCP reset: with `--reconnect` every
+    // message still gets its exact answer.
+    tests.extend(Test::both_models(
+        "resets_with_reconnect",
+        &[Need::Netns],
+        |model| under_resets(model, "0.01"),
+    ));
+    needs::run(tests)
+}
 
 /// Every run: this many messages, open loop at this rate (three seconds of load), over this
 /// many connections with up to 8 messages in flight on each.
@@ -77,7 +105,7 @@ fn stop(mut shoutd: Shoutd) -> (u64, u64) {
 /// Drops `probability` of every packet in a fresh namespace and runs the bench without
 /// `--reconnect`: zero mismatches, and every message sent is answered, timed out or cut short.
 fn under_loss(model: shout_server::Model, probability: &str) {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let shoutd = start_shoutd(&ns, model);
     ns.iptables(&[
         "-A",
@@ -124,7 +152,7 @@ fn under_loss(model: shout_server::Model, probability: &str) {
 /// reset in their place) and runs the bench with `--reconnect`: every message gets its exact
 /// answer, and connections were really reset and reopened.
 fn under_resets(model: shout_server::Model, probability: &str) {
-    let Some(ns) = Netns::create() else { return };
+    let ns = Netns::create();
     let shoutd = start_shoutd(&ns, model);
     let port = shoutd.addr.port().to_string();
     // Only packets carrying data (a 64-byte message makes a 116-byte packet; handshake and
@@ -173,23 +201,4 @@ fn under_resets(model: shout_server::Model, probability: &str) {
         run.count("errors", "connection_errors") > 0 && run.count("connections", "reopened") > 0,
         "no connection was reset: {evidence}"
     );
-}
-
-model_tests! {
-/// 5% of packets dropped: every answer that arrives is exact, every message accounted for.
-fn loss_5_percent(model) {
-    under_loss(model, "0.05");
-}
-
-/// 25% of packets dropped: every answer that arrives is exact (late ones are timeouts, not
-/// mismatches), every message accounted for.
-fn loss_25_percent(model) {
-    under_loss(model, "0.25");
-}
-
-/// 1% of the client's data packets answered with a TCP reset: with `--reconnect` every
-/// message still gets its exact answer.
-fn resets_with_reconnect(model) {
-    under_resets(model, "0.01");
-}
 }

@@ -5,43 +5,46 @@
 //! (`send-proxy-v2`, health checks too) and shoutd runs with `--proxy-protocol` (its default
 //! `--proxy-from` is loopback), so shoutd sees the original client address.
 //!
-//! These tests need the `haproxy` binary (Debian package `haproxy`; `.ci/run` installs it and
-//! sets `SHOUT_REQUIRE_HAPROXY=1`, so in CI a missing haproxy fails them). Elsewhere, without
-//! haproxy, they say so on stderr and pass without running.
+//! These tests need the `haproxy` binary (Debian package `haproxy`). They run under
+//! [`shout_tests::needs`]: without haproxy they are reported as ignored, or fail when
+//! `SHOUT_REQUIRE_HAPROXY` is set (`.ci/run` installs haproxy and sets it).
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::thread;
 
 use rustix::process::Signal;
 use shout_client::bench::{self, BenchArgs};
+use shout_tests::needs::{self, Need, Test};
 use shout_tests::*;
+
+fn main() -> ExitCode {
+    needs::run([
+        Test::new(
+            "bench_through_haproxy",
+            &[Need::Haproxy],
+            bench_through_haproxy,
+        ),
+        Test::new(
+            "rolling_restart_under_load",
+            &[Need::Haproxy],
+            rolling_restart_under_load,
+        ),
+        Test::new(
+            "backend_logs_the_original_client_address",
+            &[Need::Haproxy],
+            backend_logs_the_original_client_address,
+        ),
+    ])
+}
 
 /// shoutd as docker-compose.yml runs it behind HAProxy: expecting a PROXY header.
 fn backend(extra: &[&str]) -> Shoutd {
     let mut args = vec!["--proxy-protocol"];
     args.extend_from_slice(extra);
     Shoutd::start(&args)
-}
-
-/// Whether the tests can run; panics if haproxy is required but missing.
-fn haproxy_available() -> bool {
-    let found = Command::new("haproxy")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("SHOUT_REQUIRE_HAPROXY").is_none(),
-            "haproxy is required (SHOUT_REQUIRE_HAPROXY is set) but not installed"
-        );
-        eprintln!("skipped: haproxy is not installed (apt-get install haproxy)");
-    }
-    found
 }
 
 /// HAProxy with the repository's configuration, in front of `backends`; killed on drop.
@@ -141,11 +144,7 @@ fn served(shoutd: &mut Shoutd) -> u64 {
 }
 
 /// `shout bench` through HAProxy to two shoutd: every answer exact, both servers used.
-#[test]
 fn bench_through_haproxy() {
-    if !haproxy_available() {
-        return;
-    }
     let mut a = backend(&[]);
     let mut b = backend(&[]);
     let lb = Haproxy::start(&[a.addr, b.addr]);
@@ -176,11 +175,7 @@ fn bench_through_haproxy() {
 /// Rolling restart: while `shout bench --reconnect` runs through HAProxy, one shoutd gets
 /// SIGTERM. It answers what it had read and closes; the bench reopens its connections, which
 /// go to the other server; not one answer is wrong or missing.
-#[test]
 fn rolling_restart_under_load() {
-    if !haproxy_available() {
-        return;
-    }
     // `a` logs its message rate every 100 ms, so the test sees when the load reaches it.
     let mut a = backend(&["--stats-interval", "100ms"]);
     let b = backend(&[]);
@@ -230,11 +225,7 @@ fn rolling_restart_under_load() {
 /// shoutd behind HAProxy logs the client's own address (from the PROXY header), not
 /// HAProxy's: a client connecting from 127.0.0.3 is logged as 127.0.0.3, while HAProxy
 /// connects to shoutd from 127.0.0.1.
-#[test]
 fn backend_logs_the_original_client_address() {
-    if !haproxy_available() {
-        return;
-    }
     let server = backend(&["-v"]);
     let lb = Haproxy::start(&[server.addr]);
     let mut client = connect_from("127.0.0.3".parse().unwrap(), lb.addr);

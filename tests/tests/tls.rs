@@ -1,16 +1,14 @@
 //! TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`) on both models: the same behaviour as
-//! plaintext over TLS, the handshake deadline, mutual TLS, bad files at start, and interop with
-//! `openssl s_client` and `socat` (CI installs both and sets `SHOUT_REQUIRE_TLS_TOOLS`).
+//! plaintext over TLS, the handshake deadline, mutual TLS, bad files at start, (interop with
+//! `openssl s_client` and `socat` is in `tls_interop.rs`).
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use shout_common::Mode;
 use shout_server::{CloseReason, Config, Handshake, Model};
-use shout_tests::tls::tool_available;
 use shout_tests::*;
 
 /// A TLS server with `config` and metrics on.
@@ -236,98 +234,6 @@ fn mutual_tls(model) {
     assert_eq!(m.counter("shout_tls_handshakes_total{result=\"bad_client_cert\"}"), 1);
     assert_eq!(m.counter("shout_tls_handshakes_total{result=\"ok\"}"), 1);
 }
-
-/// `openssl s_client -quiet` gets uppercase answers.
-fn openssl_s_client_interop(model) {
-    if !tool_available("openssl", &["version"]) {
-        return;
-    }
-    let certs = Certs::new();
-    let server = server(model, &certs, Config::default());
-    let mut child = Command::new("openssl")
-        .args(["s_client", "-quiet", "-verify_return_error", "-servername", "localhost"])
-        .arg("-connect")
-        .arg(server.addr.to_string())
-        .arg("-CAfile")
-        .arg(&certs.ca_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start openssl");
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-            if tx.send(got.clone()).is_err() {
-                break;
-            }
-        }
-    });
-    child.stdin.as_mut().unwrap().write_all(b"hello from openssl\n").unwrap();
-    let mut got = Vec::new();
-    while got != b"HELLO FROM OPENSSL\n" {
-        got = rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| panic!("openssl got {got:?}"));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// `socat - OPENSSL:...,cafile=...` gets uppercase answers, and its end of input (close_notify)
-/// ends the connection after the answers.
-fn socat_interop(model) {
-    if !tool_available("socat", &["-V"]) {
-        return;
-    }
-    let certs = Certs::new();
-    let server = server(model, &certs, Config::default());
-    let target = format!(
-        "OPENSSL:{},cafile={},commonname=localhost",
-        server.addr,
-        certs.ca_file.display()
-    );
-    let (code, out, err) = run_bin_program("socat", &["-t", "10", "-", &target], b"hello from socat\n");
-    assert_eq!(code, Some(0), "socat failed: {err}");
-    assert_eq!(out, b"HELLO FROM SOCAT\n");
-    server.wait_for("the close", |s| s.closed(CloseReason::Done) == 1);
-}
-}
-
-/// Runs `program` with `input` on stdin; its exit code, stdout and stderr (killed after
-/// `TIMEOUT`).
-fn run_bin_program(program: &str, args: &[&str], input: &[u8]) -> (Option<i32>, Vec<u8>, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the program");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = wait_child(&mut child);
-    (
-        status.code(),
-        join_within(out, TIMEOUT),
-        join_within(err, TIMEOUT),
-    )
 }
 
 /// A certificate or key file that is missing or not PEM: one clear error line, exit 1.
