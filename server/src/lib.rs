@@ -29,6 +29,7 @@ pub mod tls;
 pub mod conn;
 pub mod limits;
 mod stats_log;
+mod tls_session;
 mod transport;
 
 // 3. What the accept loop, the models and the metrics share (`Shared`, `Dispatch`).

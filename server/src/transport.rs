@@ -1,6 +1,7 @@
 //! The transport between a socket and the sans-IO connection core: plaintext, or TLS through
-//! rustls' own sans-IO [`ServerConnection`], optionally after a PROXY protocol header. Both
-//! concurrency models use it alike, on non-blocking reads and writes:
+//! rustls' unbuffered API ([`TlsSession`], which holds no buffer while a connection is idle),
+//! optionally after a PROXY protocol header. Both concurrency models use it alike, on
+//! non-blocking reads and writes:
 //!
 //! 1. **Set-up** ([`Transport::advance`]): the PROXY header (if `--proxy-protocol`), then the
 //!    TLS handshake (if TLS is on), as far as the socket allows each time it is ready. The
@@ -9,22 +10,20 @@
 //!    `read_from` / `write_to` use as they use a plain socket. Reads give plaintext (0 at the
 //!    peer's close_notify or end of stream); writes take plaintext only once earlier TLS
 //!    records are sent, so backpressure works as without TLS. TLS records that could not be
-//!    sent yet stay in rustls (bounded by [`TLS_BUFFER_LIMIT`]); the model sends them first
-//!    ([`Transport::flush`]) when [`Transport::wants_write`] says so.
+//!    sent yet are kept (at most [`TLS_BUFFER_LIMIT`] of answers at a time); the model sends
+//!    them first ([`Transport::flush`]) when [`Transport::wants_write`] says so.
 //! 3. **Closing**: [`Transport::begin_close`] queues the close_notify, which the model sends
 //!    before it shuts the socket down.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
-use rustls::ServerConnection;
-
 use crate::proxy::{self, ProxyRefusal};
 use crate::tls::{Handshake, TlsConfig};
+use crate::tls_session::TlsSession;
 
-/// The most TLS output bytes rustls holds for one connection: plaintext is taken only while
-/// the records already made are under this (rustls' `set_buffer_limit`). One read's answer
-/// (`conn::MAX_PENDING`) goes out in a few writes.
+/// The most plaintext one write encrypts: the records it makes are sent before more is taken.
+/// One read's answer (`conn::MAX_PENDING`) goes out in a few writes.
 pub const TLS_BUFFER_LIMIT: usize = 32 * 1024;
 
 /// How far set-up got.
@@ -57,8 +56,7 @@ pub(crate) struct Transport {
     head: Vec<u8>,
     head_at: usize,
     awaiting_header: bool,
-    tls: Option<Box<ServerConnection>>,
-    close_queued: bool,
+    tls: Option<Box<TlsSession>>,
 }
 
 impl Transport {
@@ -66,19 +64,15 @@ impl Transport {
     pub(crate) fn new(proxy: bool, tls: Option<&TlsConfig>) -> Result<Transport, SetupError> {
         let tls = match tls {
             None => None,
-            Some(config) => {
-                let mut conn = ServerConnection::new(config.rustls().clone())
-                    .map_err(|_| SetupError::Tls(Handshake::Error))?;
-                conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-                Some(Box::new(conn))
-            }
+            Some(config) => Some(Box::new(
+                TlsSession::new(config).map_err(|_| SetupError::Tls(Handshake::Error))?,
+            )),
         };
         Ok(Transport {
             head: Vec::new(),
             head_at: 0,
             awaiting_header: proxy,
             tls,
-            close_queued: false,
         })
     }
 
@@ -114,19 +108,16 @@ impl Transport {
         if self.head_at < self.head.len() {
             return true;
         }
-        match &mut self.tls {
-            Some(tls) => tls
-                .process_new_packets()
-                .is_ok_and(|state| state.plaintext_bytes_to_read() > 0 || state.peer_has_closed()),
-            None => false,
-        }
+        self.tls
+            .as_ref()
+            .is_some_and(|tls| tls.has_plaintext_or_close())
     }
 
     /// Sends waiting TLS records until none is left; `WouldBlock` (and other errors) are the
     /// caller's.
     pub(crate) fn flush<S: Write>(&mut self, sock: &mut S) -> io::Result<()> {
         match &mut self.tls {
-            Some(tls) => send_records(tls, sock),
+            Some(tls) => tls.send(sock),
             None => Ok(()),
         }
     }
@@ -134,14 +125,9 @@ impl Transport {
     /// Queues TLS's close_notify (once; nothing for plaintext). True if it queued one now: the
     /// caller then sends it with [`flush`](Transport::flush) before shutting the socket down.
     pub(crate) fn begin_close(&mut self) -> bool {
-        match &mut self.tls {
-            Some(tls) if !self.close_queued && !tls.is_handshaking() => {
-                self.close_queued = true;
-                tls.send_close_notify();
-                true
-            }
-            _ => false,
-        }
+        self.tls
+            .as_mut()
+            .is_some_and(|tls| tls.queue_close_notify())
     }
 
     /// Goes on with set-up as far as `sock` allows (see [`Setup`]).
@@ -154,7 +140,7 @@ impl Transport {
         };
         loop {
             // Our flight first: the client waits for it.
-            match send_records(tls, sock) {
+            match tls.send(sock) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Setup::Pending),
                 Err(e) => return Err(SetupError::Io(e)),
@@ -167,12 +153,15 @@ impl Transport {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Setup::Pending),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Err(SetupError::Tls(Handshake::Aborted)),
-            }
-            if let Err(e) = tls.process_new_packets() {
-                // The alert that tells the client why, if the socket takes it now.
-                let _ = tls.write_tls(sock);
-                return Err(SetupError::Tls(Handshake::of_error(&e)));
+                Err(_) => {
+                    let Some(e) = tls.error() else {
+                        return Err(SetupError::Tls(Handshake::Aborted));
+                    };
+                    let kind = Handshake::of_error(e);
+                    // The alert that tells the client why, if the socket takes it now.
+                    let _ = tls.send(sock);
+                    return Err(SetupError::Tls(kind));
+                }
             }
         }
     }
@@ -223,23 +212,25 @@ impl Transport {
     }
 }
 
-/// Feeds rustls TLS bytes: those read ahead with the header first, then the socket's.
+/// Feeds TLS bytes to the session: those read ahead with the header first, then the socket's.
 fn read_tls<S: Read>(
-    tls: &mut ServerConnection,
+    tls: &mut TlsSession,
     head: &mut Vec<u8>,
     head_at: &mut usize,
     sock: &mut S,
 ) -> io::Result<usize> {
     if *head_at < head.len() {
-        let n = tls.read_tls(&mut &head[*head_at..])?;
-        *head_at += n;
+        let mut rest = &head[*head_at..];
+        let before = rest.len();
+        tls.read_from(&mut rest)?;
+        *head_at += before - rest.len();
         if *head_at == head.len() {
             *head = Vec::new();
             *head_at = 0;
         }
-        return Ok(n);
+        return Ok(before);
     }
-    tls.read_tls(sock)
+    tls.read_from(sock)
 }
 
 /// The connection as the core sees it: plaintext in and out (see [`Transport::io`]).
@@ -259,26 +250,20 @@ impl<S: Read + Write> Read for Io<'_, S> {
         }
         let tls = t.tls.as_mut().expect("checked above");
         loop {
-            match tls.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The peer closed without close_notify: its end of input all the same.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
+            let n = tls.take_plaintext(buf);
+            if n > 0 || buf.is_empty() || tls.peer_closed() {
+                return Ok(n);
             }
             // No plaintext yet: more records from the socket (`WouldBlock` is the caller's).
-            read_tls(tls, &mut t.head, &mut t.head_at, self.sock)?;
-            if let Err(e) = tls.process_new_packets() {
-                let _ = tls.write_tls(self.sock);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            // The peer's end of stream without close_notify is its end of input all the same.
+            if read_tls(tls, &mut t.head, &mut t.head_at, self.sock)? == 0 {
+                return Ok(0);
             }
             // Anything rustls answers by itself (key updates) goes now if it fits, else with
             // the next flush.
-            if tls.wants_write() {
-                match tls.write_tls(self.sock) {
-                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-                    _ => {}
-                }
+            match tls.send(self.sock) {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
             }
         }
     }
@@ -291,9 +276,11 @@ impl<S: Read + Write> Write for Io<'_, S> {
             return self.sock.write(buf);
         };
         // Earlier records first: plaintext is taken only when they are out (backpressure).
-        send_records(tls, self.sock)?;
-        let n = tls.writer().write(buf)?;
-        match send_records(tls, self.sock) {
+        tls.send(self.sock)?;
+        let n = buf.len().min(TLS_BUFFER_LIMIT);
+        tls.encrypt(&buf[..n])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        match tls.send(self.sock) {
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
             _ => Ok(n),
         }
@@ -302,19 +289,6 @@ impl<S: Read + Write> Write for Io<'_, S> {
     fn flush(&mut self) -> io::Result<()> {
         self.transport.flush(self.sock)
     }
-}
-
-/// Sends rustls' waiting records to `sock` until none is left or it blocks.
-fn send_records<S: Write>(tls: &mut ServerConnection, sock: &mut S) -> io::Result<()> {
-    while tls.wants_write() {
-        match tls.write_tls(sock) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -498,6 +472,122 @@ mod tests {
         t.flush(&mut sock).unwrap();
         assert!(!t.wants_write());
         assert!(t.io(&mut sock).write(&big).unwrap() > 0);
+    }
+
+    /// A finished handshake between `client` and a new TLS transport over `sock`.
+    fn handshaken(server: &TlsConfig, client: &mut ClientConnection, sock: &mut Sock) -> Transport {
+        let mut t = Transport::new(false, Some(server)).unwrap();
+        let mut rounds = 0;
+        while t.in_setup() {
+            pump(client, sock);
+            t.advance(sock).unwrap();
+            rounds += 1;
+            assert!(rounds < 10, "the handshake does not finish");
+        }
+        pump(client, sock);
+        assert!(!client.is_handshaking());
+        t
+    }
+
+    /// Bytes the TLS session holds in its buffers.
+    fn held(t: &Transport) -> usize {
+        t.tls.as_ref().unwrap().buffered_capacity()
+    }
+
+    /// An idle TLS connection holds no buffer: not after the handshake, not after an exchange,
+    /// not after answers that had to wait for the socket.
+    #[test]
+    fn idle_tls_connection_holds_no_buffer() {
+        let (server, client_config) = configs();
+        let mut client =
+            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut sock = Sock {
+            room: usize::MAX,
+            ..Sock::default()
+        };
+        let mut t = handshaken(&server, &mut client, &mut sock);
+        assert_eq!(held(&t), 0, "after the handshake");
+        client.writer().write_all(&[b'a'; 40_000]).unwrap();
+        pump(&mut client, &mut sock);
+        let mut buf = [0u8; 4096];
+        let mut got = 0;
+        while got < 40_000 {
+            got += t.io(&mut sock).read(&mut buf).unwrap();
+        }
+        assert_eq!(held(&t), 0, "after reading");
+        sock.room = 1000;
+        let big = vec![b'A'; 40_000];
+        let n = t.io(&mut sock).write(&big).unwrap();
+        assert!(held(&t) > 0, "records wait for the socket");
+        sock.room = usize::MAX;
+        t.flush(&mut sock).unwrap();
+        assert_eq!(held(&t), 0, "after the records went out");
+        let bytes = std::mem::take(&mut sock.output);
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            client.read_tls(&mut rest).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        let mut answer = vec![0u8; n];
+        client.reader().read_exact(&mut answer).unwrap();
+        assert_eq!(answer, big[..n]);
+    }
+
+    /// A record that arrives a byte at a time: nothing is read until it is whole, then its
+    /// plaintext; the bytes held meanwhile are freed once it is processed.
+    #[test]
+    fn record_cut_across_reads() {
+        let (server, client_config) = configs();
+        let mut client =
+            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut sock = Sock {
+            room: usize::MAX,
+            ..Sock::default()
+        };
+        let mut t = handshaken(&server, &mut client, &mut sock);
+        client.writer().write_all(b"cut record").unwrap();
+        let mut record = Vec::new();
+        client.write_tls(&mut record).unwrap();
+        let mut buf = [0u8; 64];
+        let (last, first) = record.split_last().unwrap();
+        for &b in first {
+            sock.input.push_back(b);
+            let e = t.io(&mut sock).read(&mut buf).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        }
+        assert!(held(&t) > 0, "the start of the record is kept");
+        sock.input.push_back(*last);
+        let n = t.io(&mut sock).read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"cut record");
+        assert_eq!(held(&t), 0);
+    }
+
+    /// Garbage instead of a record after the handshake: an error (no panic), and the alert
+    /// that says why goes out.
+    #[test]
+    fn garbage_after_the_handshake_is_an_error_with_an_alert() {
+        let (server, client_config) = configs();
+        let mut client =
+            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut sock = Sock {
+            room: usize::MAX,
+            ..Sock::default()
+        };
+        let mut t = handshaken(&server, &mut client, &mut sock);
+        sock.input.extend(b"GET / HTTP/1.1\r\n\r\n".iter());
+        let e = t.io(&mut sock).read(&mut [0u8; 64]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        t.flush(&mut sock).unwrap();
+        assert!(!sock.output.is_empty(), "no alert was sent");
+        let bytes = std::mem::take(&mut sock.output);
+        client.read_tls(&mut &bytes[..]).unwrap();
+        assert!(
+            client.process_new_packets().is_err(),
+            "the client saw no fatal alert"
+        );
     }
 
     /// A plaintext connection after a header reads the bytes that came with the header first.
