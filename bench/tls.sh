@@ -17,7 +17,9 @@
 #
 # Usage: bench/tls.sh   (shoutd's own log, such as the port probe's aborted handshake, goes to a scratch file)
 # Environment: RATE (20000), DURATION_S (10), REPEAT (3; the median is reported), HS_CONNS
-# (1000), IDLE_CONNS (10000), CONNECT_RATE (2000), PARTS ("cpu handshakes rss").
+# (1000), IDLE_CONNS (10000), CONNECT_RATE (2000), PARTS ("cpu handshakes rss"), SHOUTD (the
+# server binary, ./target/release/shoutd; another build's, to compare two builds), MODELS
+# ("pool"; the models whose idle memory is measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${RATE:-20000}
@@ -27,6 +29,8 @@ hs_conns=${HS_CONNS:-1000}
 idle_conns=${IDLE_CONNS:-10000}
 connect_rate=${CONNECT_RATE:-2000}
 parts=${PARTS:-cpu handshakes rss}
+shoutd_bin=${SHOUTD:-./target/release/shoutd}
+rss_models=${MODELS:-pool}
 
 cargo build --release --quiet --bin shoutd --bin shout
 ulimit -n "$(ulimit -Hn)"
@@ -47,7 +51,7 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 start_shoutd() { # model port kind
   local args=(--listen "127.0.0.1:$2" --model "$1" --idle-timeout 0 --backlog 4096 -q)
   [ "$3" = tls ] && args+=(--tls-cert "$work/server.pem" --tls-key "$work/server.key")
-  ./target/release/shoutd "${args[@]}" 2>>"$work/shoutd.log" &
+  "$shoutd_bin" "${args[@]}" 2>>"$work/shoutd.log" &
   server_pid=$!
   wait_for_port "$2"
 }
@@ -93,23 +97,25 @@ for rep in $(seq "$repeat"); do
   fi
   if [[ " $parts " == *" rss "* ]]; then
     open_s=$(((idle_conns + connect_rate - 1) / connect_rate))
-    for kind in plain tls; do
-      port=$(random_port)
-      start_shoutd pool "$port" "$kind"
-      sleep 0.5
-      rss_before=$(rss_kib "$server_pid")
-      json="$work/rss-$kind-$rep.json"
-      # shellcheck disable=SC2046
-      ./target/release/shout bench "127.0.0.1:$port" $(tls_opts "$kind") \
-        --connections "$idle_conns" --connect-rate "$connect_rate" --rate 1 \
-        --duration "$((open_s + 6))s" --timeout 10s --json="$json" >/dev/null &
-      bench_pid=$!
-      sleep $((open_s + 3))
-      rss_during=$(rss_kib "$server_pid")
-      status=0
-      wait "$bench_pid" || status=$?
-      stop_server
-      printf 'rss\t%s\tpool\t%s\t%s\t%s\n' "$kind" "$((rss_during - rss_before))" "$status" "$json" >>"$results"
+    for model in $rss_models; do
+      for kind in plain tls; do
+        port=$(random_port)
+        start_shoutd "$model" "$port" "$kind"
+        sleep 0.5
+        rss_before=$(rss_kib "$server_pid")
+        json="$work/rss-$model-$kind-$rep.json"
+        # shellcheck disable=SC2046
+        ./target/release/shout bench "127.0.0.1:$port" $(tls_opts "$kind") \
+          --connections "$idle_conns" --connect-rate "$connect_rate" --rate 1 \
+          --duration "$((open_s + 6))s" --timeout 10s --json="$json" >/dev/null &
+        bench_pid=$!
+        sleep $((open_s + 3))
+        rss_during=$(rss_kib "$server_pid")
+        status=0
+        wait "$bench_pid" || status=$?
+        stop_server
+        printf 'rss\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$model" "$((rss_during - rss_before))" "$status" "$json" >>"$results"
+      done
     done
   fi
 done
@@ -166,15 +172,16 @@ if any(k[0] == "hs" for k in groups):
               f"{med(t(r)['latency_us']['max'] for _, _, r in runs):.0f} | {cpu_per:.0f} | {fails} |")
     print()
 if any(k[0] == "rss" for k in groups):
-    print(f"Memory: pool model, {idle_conns} idle connections")
+    print(f"Memory: {idle_conns} idle connections")
     print()
-    print("| shoutd | connections opened | server RSS/conn (KiB) |")
-    print("|---|---|---|")
-    for kind in ("plain", "tls"):
-        runs = groups.get(("rss", kind, "pool"), [])
-        if not runs:
-            continue
-        print(f"| {'TLS' if kind == 'tls' else 'plaintext'} | "
-              f"{med(r['connections']['opened'] for _, _, r in runs):.0f} | "
-              f"{med(v / idle_conns for v, _, r in runs):.2f} |")
+    print("| shoutd | model | connections opened | server RSS/conn (KiB) |")
+    print("|---|---|---|---|")
+    for model in ("pool", "threads"):
+        for kind in ("plain", "tls"):
+            runs = groups.get(("rss", kind, model), [])
+            if not runs:
+                continue
+            print(f"| {'TLS' if kind == 'tls' else 'plaintext'} | {model} | "
+                  f"{med(r['connections']['opened'] for _, _, r in runs):.0f} | "
+                  f"{med(v / idle_conns for v, _, r in runs):.2f} |")
 PY

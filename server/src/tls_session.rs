@@ -6,8 +6,9 @@
 //!
 //! The buffers, each empty (and freed) when nothing is in it:
 //! - `incoming`: TLS bytes read but not yet processed: a record cut across reads, or a
-//!   handshake message spread over records. Reads are sized to the record being read (at least
-//!   [`READ_SIZE`]), and the whole is bounded by [`MAX_INCOMING`].
+//!   handshake message spread over records. Reads go to the thread's scratch buffer, sized to
+//!   the record being read (at least [`READ_SIZE`]); only what rustls leaves of them is copied
+//!   here, bounded by [`MAX_INCOMING`].
 //! - `plain`: decrypted bytes the core has not taken yet (at most one read's records).
 //! - `out`: TLS records made but not yet sent (handshake flights, answers, alerts).
 //!
@@ -35,6 +36,20 @@ pub(crate) const MAX_INCOMING: usize = 64 * 1024 + 2 * 18 * 1024;
 
 /// A TLS record's header: type, version, length.
 const HEADER: usize = 5;
+
+/// What a record adds to its plaintext, at most: the header, TLS 1.3's content type byte,
+/// the AEAD tag, and TLS 1.2's explicit nonce. (A record that needs more is encoded again
+/// with the size rustls asks for.)
+const RECORD_OVERHEAD: usize = HEADER + 1 + 16 + 8;
+
+/// The scratch buffer a thread keeps between reads (larger ones, for big records, are freed).
+const KEEP_SCRATCH: usize = 2 * READ_SIZE;
+
+thread_local! {
+    /// Each thread's buffer for reads from the socket: TLS bytes are processed in it, so a
+    /// connection never holds a read buffer of its own.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// More rounds than any state sequence rustls can produce for one input: a guard against a
 /// loop that makes no progress, never reached in practice.
@@ -141,25 +156,34 @@ impl TlsSession {
                 "TLS input too large",
             ));
         }
-        self.incoming.resize(held + room, 0);
-        let n = loop {
-            match src.read(&mut self.incoming[held..]) {
-                Ok(n) => break n,
+        // The thread's scratch buffer takes the read, after the bytes held from before; what
+        // rustls leaves of it is all this connection keeps.
+        let mut scratch = SCRATCH.take();
+        if scratch.len() < held + room {
+            scratch.resize(held + room, 0);
+        }
+        scratch[..held].copy_from_slice(&self.incoming);
+        let read = loop {
+            match src.read(&mut scratch[held..held + room]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.incoming.truncate(held);
-                    self.free_incoming_if_empty();
-                    return Err(e);
-                }
+                other => break other,
             }
         };
-        self.incoming.truncate(held + n);
-        if n > 0 {
-            self.process_incoming()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let result = match read {
+            Ok(0) => Ok(0),
+            Ok(n) => {
+                let (consumed, processed) = self.drive(&mut scratch[..held + n], |_, _| None::<()>);
+                self.incoming = scratch[consumed.min(held + n)..held + n].to_vec();
+                processed
+                    .map(|_| n)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            }
+            Err(e) => Err(e),
+        };
+        if scratch.len() <= KEEP_SCRATCH {
+            SCRATCH.set(scratch);
         }
-        self.free_incoming_if_empty();
-        Ok(n)
+        result
     }
 
     /// How much to read now: the rest of the record being read if its header is in, at least
@@ -174,23 +198,12 @@ impl TlsSession {
         want.min(MAX_INCOMING.saturating_sub(held))
     }
 
-    fn free_incoming_if_empty(&mut self) {
-        if self.incoming.is_empty() {
-            self.incoming = Vec::new();
-        }
-    }
-
-    /// Feeds `incoming` to rustls until it needs more bytes; keeps what it has not consumed.
-    fn process_incoming(&mut self) -> Result<(), rustls::Error> {
-        self.drive(|_, _| None::<()>).map(drop)
-    }
-
     /// Encrypts `data` into `out` (any records rustls has to send first come before it).
     /// Only once the handshake is over and while our close_notify is not queued.
     pub(crate) fn encrypt(&mut self, data: &[u8]) -> Result<(), rustls::Error> {
         let mut written = None;
-        self.drive(|traffic, out| {
-            written = Some(encode_into(out, |buf| {
+        self.drive_held(|traffic, out| {
+            written = Some(encode_into(out, data.len(), |buf| {
                 traffic.encrypt(data, buf).map_err(encrypt_error)
             }));
             Some(())
@@ -206,8 +219,8 @@ impl TlsSession {
         }
         self.close_queued = true;
         let mut written = None;
-        let reached = self.drive(|traffic, out| {
-            written = Some(encode_into(out, |buf| {
+        let reached = self.drive_held(|traffic, out| {
+            written = Some(encode_into(out, 0, |buf| {
                 traffic.queue_close_notify(buf).map_err(encrypt_error)
             }));
             Some(())
@@ -215,15 +228,28 @@ impl TlsSession {
         matches!(reached, Ok(Some(()))) && matches!(written, Some(Ok(())))
     }
 
-    /// Runs rustls over `incoming` (always the same buffer, less what rustls discarded: its
-    /// handshake reassembly refers to positions in it) until it needs more bytes, acting on
-    /// each state. Where rustls may send application data, `at_write` runs once; its `Some`
-    /// is returned. After an error, the alert rustls queued is moved to `out`.
-    fn drive<T>(
+    /// [`TlsSession::drive`] over the bytes held from earlier reads (no new input).
+    fn drive_held<T>(
         &mut self,
-        mut at_write: impl FnMut(&mut WriteTraffic<'_, ServerConnectionData>, &mut Vec<u8>) -> Option<T>,
+        at_write: impl FnMut(&mut WriteTraffic<'_, ServerConnectionData>, &mut Vec<u8>) -> Option<T>,
     ) -> Result<Option<T>, rustls::Error> {
         let mut incoming = std::mem::take(&mut self.incoming);
+        let (consumed, result) = self.drive(&mut incoming, at_write);
+        incoming.drain(..consumed.min(incoming.len()));
+        self.incoming = incoming;
+        result
+    }
+
+    /// Runs rustls over `incoming` (the bytes held from earlier reads, then new ones: rustls'
+    /// handshake reassembly refers to positions in it, so it must start where the last call's
+    /// consumed bytes end) until it needs more bytes, acting on each state. Where rustls may
+    /// send application data, `at_write` runs once; its `Some` is returned. After an error,
+    /// the alert rustls queued is moved to `out`. Returns how many bytes rustls is done with.
+    fn drive<T>(
+        &mut self,
+        incoming: &mut [u8],
+        mut at_write: impl FnMut(&mut WriteTraffic<'_, ServerConnectionData>, &mut Vec<u8>) -> Option<T>,
+    ) -> (usize, Result<Option<T>, rustls::Error>) {
         let mut start = 0;
         let mut failed: Option<rustls::Error> = None;
         let mut result = Err(rustls::Error::General(
@@ -262,7 +288,7 @@ impl TlsSession {
                     }
                 }
                 ConnectionState::EncodeTlsData(mut encode) => {
-                    if let Err(e) = encode_into(&mut self.out, |out| encode.encode(out)) {
+                    if let Err(e) = encode_into(&mut self.out, 0, |out| encode.encode(out)) {
                         failed.get_or_insert(e);
                         done = true;
                     }
@@ -292,15 +318,14 @@ impl TlsSession {
                 break;
             }
         }
-        incoming.drain(..start.min(incoming.len()));
-        self.incoming = incoming;
-        match failed {
+        let result = match failed {
             Some(e) => {
                 self.queue_alert();
                 Err(e)
             }
             None => result,
-        }
+        };
+        (start, result)
     }
 
     /// After an error, moves the alert rustls queued (its only pending record then) to `out`.
@@ -314,7 +339,7 @@ impl TlsSession {
         }
         let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
         if let Ok(ConnectionState::EncodeTlsData(mut encode)) = state {
-            let _ = encode_into(&mut self.out, |out| encode.encode(out));
+            let _ = encode_into(&mut self.out, 0, |out| encode.encode(out));
         }
     }
 }
@@ -327,13 +352,15 @@ fn encrypt_error(e: EncryptError) -> EncodeError {
     }
 }
 
-/// Appends what `encode` writes to `out`, growing `out` to the size rustls asks for.
+/// Appends what `encode` writes to `out`, growing `out` to the size rustls asks for (first
+/// `plaintext` bytes and room for their records' overhead).
 fn encode_into(
     out: &mut Vec<u8>,
+    plaintext: usize,
     mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
 ) -> Result<(), rustls::Error> {
     let start = out.len();
-    let mut size = 1024;
+    let mut size = plaintext + (plaintext / (16 * 1024) + 1) * RECORD_OVERHEAD;
     for _ in 0..4 {
         out.resize(start + size, 0);
         match encode(&mut out[start..]) {
