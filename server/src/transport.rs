@@ -474,19 +474,28 @@ mod tests {
         assert!(t.io(&mut sock).write(&big).unwrap() > 0);
     }
 
-    /// A finished handshake between `client` and a new TLS transport over `sock`.
-    fn handshaken(server: &TlsConfig, client: &mut ClientConnection, sock: &mut Sock) -> Transport {
-        let mut t = Transport::new(false, Some(server)).unwrap();
+    /// A TLS transport and its client after a finished handshake, over a socket that takes
+    /// everything.
+    fn handshaken() -> (Transport, ClientConnection, Sock) {
+        let (server, client_config) = configs();
+        let mut client =
+            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut sock = Sock {
+            room: usize::MAX,
+            ..Sock::default()
+        };
+        let mut t = Transport::new(false, Some(&server)).unwrap();
         let mut rounds = 0;
         while t.in_setup() {
-            pump(client, sock);
-            t.advance(sock).unwrap();
+            pump(&mut client, &mut sock);
+            t.advance(&mut sock).unwrap();
             rounds += 1;
             assert!(rounds < 10, "the handshake does not finish");
         }
-        pump(client, sock);
+        pump(&mut client, &mut sock);
         assert!(!client.is_handshaking());
-        t
+        (t, client, sock)
     }
 
     /// Bytes the TLS session holds in its buffers.
@@ -498,15 +507,7 @@ mod tests {
     /// not after answers that had to wait for the socket.
     #[test]
     fn idle_tls_connection_holds_no_buffer() {
-        let (server, client_config) = configs();
-        let mut client =
-            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
-                .unwrap();
-        let mut sock = Sock {
-            room: usize::MAX,
-            ..Sock::default()
-        };
-        let mut t = handshaken(&server, &mut client, &mut sock);
+        let (mut t, mut client, mut sock) = handshaken();
         assert_eq!(held(&t), 0, "after the handshake");
         client.writer().write_all(&[b'a'; 40_000]).unwrap();
         pump(&mut client, &mut sock);
@@ -538,15 +539,7 @@ mod tests {
     /// plaintext; the bytes held meanwhile are freed once it is processed.
     #[test]
     fn record_cut_across_reads() {
-        let (server, client_config) = configs();
-        let mut client =
-            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
-                .unwrap();
-        let mut sock = Sock {
-            room: usize::MAX,
-            ..Sock::default()
-        };
-        let mut t = handshaken(&server, &mut client, &mut sock);
+        let (mut t, mut client, mut sock) = handshaken();
         client.writer().write_all(b"cut record").unwrap();
         let mut record = Vec::new();
         client.write_tls(&mut record).unwrap();
@@ -568,15 +561,7 @@ mod tests {
     /// that says why goes out.
     #[test]
     fn garbage_after_the_handshake_is_an_error_with_an_alert() {
-        let (server, client_config) = configs();
-        let mut client =
-            ClientConnection::new(client_config, ServerName::try_from("localhost").unwrap())
-                .unwrap();
-        let mut sock = Sock {
-            room: usize::MAX,
-            ..Sock::default()
-        };
-        let mut t = handshaken(&server, &mut client, &mut sock);
+        let (mut t, mut client, mut sock) = handshaken();
         sock.input.extend(b"GET / HTTP/1.1\r\n\r\n".iter());
         let e = t.io(&mut sock).read(&mut [0u8; 64]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);

@@ -204,6 +204,18 @@ pub fn tls_server(model: Model, certs: &Certs, config: Config) -> TestServer {
     })
 }
 
+/// [`tls_server`] with the metrics endpoint on as well (on an ephemeral port).
+pub fn tls_server_with_metrics(model: Model, certs: &Certs, config: Config) -> TestServer {
+    tls_server(
+        model,
+        certs,
+        Config {
+            metrics_listen: vec!["127.0.0.1:0".parse().expect("a valid address")],
+            ..config
+        },
+    )
+}
+
 /// A TLS client over a TCP connection with timeouts (rustls, blocking).
 pub struct TlsClient {
     /// The TLS stream.

@@ -13,14 +13,7 @@ use shout_tests::*;
 
 /// A TLS server with `config` and metrics on.
 fn server(model: Model, certs: &Certs, config: Config) -> TestServer {
-    tls_server(
-        model,
-        certs,
-        Config {
-            metrics_listen: vec!["127.0.0.1:0".parse().unwrap()],
-            ..config
-        },
-    )
+    shout_tests::tls::tls_server_with_metrics(model, certs, config)
 }
 
 /// A TLS client trusting the test CA, without a client certificate.
