@@ -2,6 +2,8 @@
 //! with a newline and its answer is printed. Keys typed or pasted ahead of an answer are kept
 //! for the next lines, and a bracketed paste of many lines is sent whole, each answer printed.
 //! A connection the server closed while the user was idle is reopened, with one notice.
+//! Whatever the server sends is shown with its control characters made visible
+//! ([`crate::terminal`]).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use rustyline::DefaultEditor;
 use crate::connect::ConnectOptions;
 use crate::stream::Stream;
 use crate::sys::{interrupted, timespec, would_block};
+use crate::terminal::visible;
 use crate::tls::TlsClient;
 use answers::Answers;
 
@@ -187,7 +190,7 @@ fn closed_by_peer(stream: &mut Stream) -> bool {
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return true,
-            Ok(n) => eprint!("{}", String::from_utf8_lossy(&buf[..n])),
+            Ok(n) => eprint!("{}", visible(&buf[..n])),
             Err(e) if not_ready(&e) => return false,
             Err(e) if interrupted(&e) => continue,
             Err(_) => return true,
@@ -276,7 +279,7 @@ fn send_and_receive(
                 progress = true;
                 let unasked = answers.feed(&buf[..n], out).map_err(Failure::Output)?;
                 if !unasked.is_empty() {
-                    eprint!("{}", String::from_utf8_lossy(unasked));
+                    eprint!("{}", visible(unasked));
                 }
                 out.flush().map_err(Failure::Output)?;
             }
