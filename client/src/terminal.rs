@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn c1_controls_and_invalid_bytes_are_shown() {
         assert_eq!(visible("a\u{9b}2Jb".as_bytes()), "a<U+009B>2Jb");
-        assert_eq!(visible("\u{85}\u{80}\u{9f}".as_bytes()), "<U+0085><U+0080><U+009F>");
+        assert_eq!(
+            visible("\u{85}\u{80}\u{9f}".as_bytes()),
+            "<U+0085><U+0080><U+009F>"
+        );
         assert_eq!(visible(b"a\x9b2J"), "a<9B>2J");
         assert_eq!(visible(b"\xc3(\xff"), "<C3>(<FF>");
         // U+00A0 is the first character after the C1 block: printable.
@@ -92,7 +95,9 @@ mod tests {
         }
         let shown = visible(&input);
         assert!(
-            shown.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'),
+            shown
+                .chars()
+                .all(|c| !c.is_control() || c == '\n' || c == '\t'),
             "{shown:?}"
         );
     }

@@ -11,6 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use shout_common::tlsfiles;
 
 /// Connections over the connection limit (or the per-address cap) that may be in their TLS
 /// handshake at once, to get the busy line over TLS: more are closed at once with nothing sent.
@@ -32,12 +33,15 @@ impl TlsConfig {
     pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<TlsConfig, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certs = read_certs(cert, "--tls-cert")?;
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-            format!(
-                "--tls-key {}: no usable private key (PEM): {e}",
-                key.display()
-            )
-        })?;
+        if let Some(old) = tlsfiles::old_certificate(&certs) {
+            return Err(format!("--tls-cert {}: {old}", cert.display()));
+        }
+        let key = tlsfiles::read_key_file(key)
+            .and_then(|pem| {
+                PrivateKeyDer::from_pem_slice(&pem)
+                    .map_err(|e| format!("no usable private key (PEM): {e}"))
+            })
+            .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS set-up failed: {e}"))?;

@@ -19,20 +19,13 @@ const PROMPT: &str = ">>> ";
 /// What the hostile server answers: a new window title, a cleared screen, a clipboard write,
 /// a carriage return that would overwrite "ok" with "EVIL", a C1 CSI (as a character and as a
 /// raw byte), and a byte that is not UTF-8.
-const HOSTILE: &[u8] =
-    b"\x1b]0;OWNED\x07\x1b[2J\x1b]52;c;aGk=\x07ok\rEVIL \xc2\x9b2J \x9b3J \xff";
+const HOSTILE: &[u8] = b"\x1b]0;OWNED\x07\x1b[2J\x1b]52;c;aGk=\x07ok\rEVIL \xc2\x9b2J \x9b3J \xff";
 
 /// How `HOSTILE` must be shown.
 const SHOWN: &str = "^[]0;OWNED^G^[[2J^[]52;c;aGk=^Gok^MEVIL <U+009B>2J <9B>3J <FF>";
 
 /// The raw sequences that must never reach the terminal.
-const RAW: [&[u8]; 5] = [
-    b"\x1b]0;",
-    b"\x1b[2J",
-    b"\x1b]52",
-    b"\rEVIL",
-    b"\xc2\x9b",
-];
+const RAW: [&[u8]; 5] = [b"\x1b]0;", b"\x1b[2J", b"\x1b]52", b"\rEVIL", b"\xc2\x9b"];
 
 /// A server for one connection that answers each line with `answer(line)` (which must end its
 /// answer with a newline to count as one) and closes after `lines` lines.
@@ -137,5 +130,8 @@ fn report_table_shows_hostile_labels() {
     assert_eq!(code, Some(0), "{stderr}");
     let text = String::from_utf8_lossy(&stdout);
     assert!(text.contains("^[]0;OWNED^G^[]52;c;aGk=^G"), "{text}");
-    assert!(!stdout.contains(&0x1b), "an escape reached stdout: {text:?}");
+    assert!(
+        !stdout.contains(&0x1b),
+        "an escape reached stdout: {text:?}"
+    );
 }

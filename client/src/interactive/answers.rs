@@ -211,9 +211,7 @@ mod tests {
         assert_eq!(answers.so_far(), " after a partial answer: ^[]52;c;aGk=^G");
         let mut answers = Answers::new(1);
         let mut out = Vec::new();
-        answers
-            .feed(&[0x1b; MAX_PARTIAL + 1], &mut out)
-            .unwrap();
+        answers.feed(&[0x1b; MAX_PARTIAL + 1], &mut out).unwrap();
         assert!(!out.contains(&0x1b), "an escape went through in a piece");
     }
 
