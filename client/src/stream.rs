@@ -80,9 +80,10 @@ impl Stream {
                         format!("TLS handshake failed: {cause}"),
                     ));
                 }
-                Err(e) if cut_off(&e) => return Err(io::Error::new(
-                    e.kind(),
-                    format!(
+                Err(e) if cut_off(&e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
                         "the server {} the connection during the TLS handshake ({BUSY_OR_NOT_TLS})",
                         if e.kind() == io::ErrorKind::UnexpectedEof {
                             "closed"
@@ -90,7 +91,8 @@ impl Stream {
                             "reset"
                         }
                     ),
-                )),
+                    ))
+                }
                 Err(e) => return Err(e),
             }
         }
