@@ -132,7 +132,7 @@ fn read_certs(path: &Path, option: &str) -> Result<Vec<CertificateDer<'static>>,
 /// and the intermediates it sends); longer ones are refused before any of it is verified, as a
 /// bad certificate. webpki builds paths of at most 6 intermediates, so with the client's own
 /// certificate and perhaps the root sent too, 8 is the longest chain that could ever be
-/// verified; without the cap, a chain of 100 certificates cost 23 normal handshakes.
+/// verified (uncapped, a chain of 100 was found to cost as much as 23 normal handshakes).
 pub const MAX_CLIENT_CHAIN: usize = 8;
 
 /// A client certificate verifier that refuses a chain over [`MAX_CLIENT_CHAIN`] certificates
