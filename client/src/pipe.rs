@@ -59,12 +59,14 @@ where
     let mut sending = Sending::default();
     let mut buf = vec![0u8; BUF];
     loop {
-        sending
-            .advance(&mut stream, &chunks)
-            .map_err(|e| match e.is::<TlsRefused>() {
-                true => e,
-                false => e.context("cannot send"),
-            })?;
+        sending.advance(&mut stream, &chunks).map_err(|e| {
+            // A refusal by the server's TLS is the whole message.
+            if e.is::<TlsRefused>() {
+                e
+            } else {
+                e.context("cannot send")
+            }
+        })?;
         loop {
             let n = match stream.read(&mut buf) {
                 Ok(n) => n,

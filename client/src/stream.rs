@@ -81,17 +81,15 @@ impl Stream {
                     ));
                 }
                 Err(e) if cut_off(&e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!(
-                        "the server {} the connection during the TLS handshake ({BUSY_OR_NOT_TLS})",
-                        if e.kind() == io::ErrorKind::UnexpectedEof {
-                            "closed"
-                        } else {
-                            "reset"
-                        }
-                    ),
-                    ))
+                    let how = match e.kind() {
+                        io::ErrorKind::UnexpectedEof => "closed",
+                        _ => "reset",
+                    };
+                    let message = format!(
+                        "the server {how} the connection during the TLS handshake \
+                         ({BUSY_OR_NOT_TLS})"
+                    );
+                    return Err(io::Error::new(e.kind(), message));
                 }
                 Err(e) => return Err(e),
             }
