@@ -120,6 +120,11 @@ impl Stream {
     /// Reads plaintext from the server: `Ok(0)` at the end of its stream (with TLS, after its
     /// close_notify; the end of TCP without one is an `UnexpectedEof` error).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = self.read_now(buf);
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(tls) = &mut self.tls else {
             return (&self.sock).read(buf);
         };
@@ -148,6 +153,11 @@ impl Stream {
     /// Writes plaintext to the server; `WouldBlock` when neither the socket nor TLS's buffer
     /// has room.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.write_now(buf);
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
         let Some(tls) = &mut self.tls else {
             return (&self.sock).write(buf);
         };
@@ -164,6 +174,11 @@ impl Stream {
     /// Sends the TLS records that are queued, as far as the socket takes them (`WouldBlock`
     /// if it did not take them all).
     pub fn flush(&mut self) -> io::Result<()> {
+        let result = self.flush_now();
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn flush_now(&mut self) -> io::Result<()> {
         match &mut self.tls {
             Some(tls) => flush_tls(tls, &self.sock),
             None => Ok(()),
@@ -173,6 +188,11 @@ impl Stream {
     /// Ends the sending direction: with TLS a close_notify, then the TCP half-close once it is
     /// sent. `Ok(false)`: records are still queued; call again when the socket is writable.
     pub fn close_write(&mut self) -> io::Result<bool> {
+        let result = self.close_write_now();
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn close_write_now(&mut self) -> io::Result<bool> {
         if let Some(tls) = &mut self.tls {
             tls.send_close_notify();
             flush_some(tls, &self.sock)?;
@@ -182,6 +202,18 @@ impl Stream {
         }
         self.sock.shutdown(Shutdown::Write)?;
         Ok(true)
+    }
+
+    /// `e`, or the refusal the server's TLS sent before it went away, if that is what cut the
+    /// connection off: under TLS 1.3 a refused client certificate is an alert after the
+    /// handshake, and a write or the half-close can fail before a read has seen it.
+    fn explain(&mut self, e: io::Error) -> io::Error {
+        match &mut self.tls {
+            Some(tls) if cut_off(&e) || e.kind() == io::ErrorKind::NotConnected => {
+                alert_waiting(tls, &self.sock).unwrap_or(e)
+            }
+            _ => e,
+        }
     }
 
     /// Ends the connection both ways at once (no close_notify: it is being abandoned).
@@ -282,8 +314,8 @@ fn tls_error(e: rustls::Error) -> io::Error {
     }
 }
 
-/// After a write failed because the server went away: the refusal alert it sent first, if it
-/// is already here (the socket then has nothing more to wait for).
+/// After the server went away: the refusal alert it sent first, if it is here (the socket has
+/// nothing more to wait for, so reading does not block).
 fn alert_waiting(tls: &mut ClientConnection, sock: &TcpStream) -> Option<io::Error> {
     let _ = tls.read_tls(&mut &*sock);
     match tls.process_new_packets() {
@@ -329,14 +361,12 @@ impl Write for Deadline<'_> {
 }
 
 /// Writes `tls`'s queued records to `sock` until none are left (`WouldBlock` if the socket
-/// is full first). A server that refused us after the handshake may have gone before we read
-/// its alert: if the socket is cut off, the error is that refusal when the alert is there.
+/// is full first).
 fn flush_tls(tls: &mut ClientConnection, sock: &TcpStream) -> io::Result<()> {
     while tls.wants_write() {
         match tls.write_tls(&mut &*sock) {
             Ok(_) => {}
             Err(e) if interrupted(&e) => {}
-            Err(e) if cut_off(&e) => return Err(alert_waiting(tls, sock).unwrap_or(e)),
             Err(e) => return Err(e),
         }
     }
