@@ -26,26 +26,6 @@ fn pem_certs(path: &std::path::Path) -> Vec<CertificateDer<'static>> {
         .collect()
 }
 
-/// A client trusting the test CA that presents `chain` with `key`.
-fn client(
-    certs: &Certs,
-    chain: &[CertificateDer<'static>],
-    key: &PrivateKeyDer,
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for ca in pem_certs(&certs.ca_file) {
-        roots.add(ca).expect("add the CA");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain.to_vec(), key.clone_key())
-        .expect("a client certificate");
-    Arc::new(config)
-}
-
 /// The mean wall time in µs of `n` handshakes with a first exchange (refused or not).
 fn micros_per_handshake(addr: SocketAddr, config: &Arc<ClientConfig>, n: usize) -> f64 {
     let start = Instant::now();
@@ -102,7 +82,6 @@ fn hostile_client_chain_cost() {
         .chain(cas.iter().map(|(c, _)| c.der().clone()))
         .collect();
     let hostile_key = PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("the key");
-    let normal_key = PrivateKeyDer::from_pem_file(&certs.client.key_file).expect("the key");
 
     for (name, tls) in [
         ("capped", certs.server_config(true)),
@@ -112,12 +91,12 @@ fn hostile_client_chain_cost() {
             tls: Some(tls),
             ..Config::default()
         });
-        let normal = client(&certs, &[certs.client.cert.clone()], &normal_key);
+        let normal = certs.client_config(Some(&certs.client));
         micros_per_handshake(server.addr, &normal, 20);
         let base = micros_per_handshake(server.addr, &normal, 200);
         eprintln!("{name}: a normal handshake {base:.0} µs");
         for len in [3, 5, 6, 7, 8, 100] {
-            let hostile = client(&certs, &chain[..len], &hostile_key);
+            let hostile = certs.client_config_chain(&chain[..len], &hostile_key);
             let n = if len > 6 { 20 } else { 100 };
             let cost = micros_per_handshake(server.addr, &hostile, n);
             eprintln!(

@@ -258,30 +258,6 @@ fn busy_tls_server_is_called_possibly_busy() {
     drop(silent);
 }
 
-/// A client configuration trusting the test CA and presenting `chain` with `key_file`'s key.
-fn client_with_chain(
-    certs: &Certs,
-    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-    key_file: &Path,
-) -> std::sync::Arc<rustls::ClientConfig> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in rustls::pki_types::CertificateDer::pem_file_iter(&certs.ca_file).expect("the CA") {
-        roots
-            .add(ca.expect("a CA certificate"))
-            .expect("add the CA");
-    }
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key_file).expect("the key");
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .expect("a client certificate");
-    std::sync::Arc::new(config)
-}
-
 /// Under mutual TLS a client chain of `MAX_CLIENT_CHAIN` certificates is verified (here the
 /// client's certificate followed by copies of itself, which verification does not need), and
 /// one more certificate is refused before verifying, though the first one is valid.
@@ -295,7 +271,7 @@ fn client_chain_over_the_cap_is_refused() {
     let max = shout_server::tls::MAX_CLIENT_CHAIN;
     for (len, accepted) in [(max, true), (max + 1, false)] {
         let chain = vec![certs.client.cert.clone(); len];
-        let config = client_with_chain(&certs, chain, &certs.client.key_file);
+        let config = certs.client_config_chain(&chain, &certs.client.key());
         let mut client = TlsClient::connect(server.addr, config).expect("handshake");
         // Under TLS 1.3 the verdict comes with the first read.
         let answer = client.send(b"x\n").and_then(|()| client.read_n(2));
