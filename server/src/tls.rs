@@ -134,7 +134,7 @@ fn read_certs(path: &Path, option: &str) -> Result<Vec<CertificateDer<'static>>,
 /// CAs. The bound must be small: webpki tries every order of CA certificates that share a name
 /// (it checks signatures only once a path reaches a trusted root), so a chain of CAs all
 /// named as the client certificate's issuer costs factorially more with each one. Measured
-/// uncapped (`tests/tests/chain_cost.rs`, two runs), against one normal handshake: 5
+/// uncapped (`tests/tests/chain_cost.rs`, four runs), against one normal handshake: 5
 /// certificates 1 to 1.6 times, 6 certificates 2 to 7, 7 certificates 12 to 31, 8
 /// certificates 78 to 185, 100 certificates 100 to 460; capped, about 2 at most, any length.
 pub const MAX_CLIENT_CHAIN: usize = 5;
