@@ -14,6 +14,7 @@ pub mod pipe;
 pub mod report;
 pub mod stream;
 mod sys;
+pub mod terminal;
 pub mod tls;
 
 pub use connect::{connect, ConnectError, ConnectOptions};

@@ -14,7 +14,8 @@ pub enum Outcome {
     /// Something failed once connected: a connection reset or closed early, an I/O error, or
     /// (bench) an answer wrong or missing (exit code 1).
     Failed,
-    /// A usage error, or the server could not be reached at all; for the bench, connections
+    /// A usage error, or the server could not be reached at all (or its TLS refused us, for
+    /// want of a client certificate it accepts); for the bench, connections
     /// that could not be set up or a run that could not start (exit code 2).
     UsageOrConnect,
 }
@@ -32,7 +33,10 @@ impl Outcome {
     /// The ending of a chat (prompt or pipe) that failed with `e`: connecting failed, or
     /// something after it did.
     pub fn of_error(e: &anyhow::Error) -> Outcome {
-        if e.is::<ConnectError>() || e.is::<crate::tls::TlsSetupError>() {
+        if e.is::<ConnectError>()
+            || e.is::<crate::tls::TlsSetupError>()
+            || e.is::<crate::stream::TlsRefused>()
+        {
             Outcome::UsageOrConnect
         } else {
             Outcome::Failed
@@ -74,6 +78,17 @@ mod tests {
         assert_eq!(Outcome::of_error(&e).exit_code(), 2);
         let e = anyhow::anyhow!("connection lost");
         assert_eq!(Outcome::of_error(&e).exit_code(), 1);
+        // Refused by mutual TLS after the handshake: as a failed handshake, a 2.
+        let refused = crate::stream::TlsRefused(rustls::AlertDescription::CertificateRequired);
+        let e = crate::stream::lost(
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, refused),
+            "connection lost while receiving",
+        );
+        assert_eq!(Outcome::of_error(&e).exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "the server requires a client certificate (--tls-cert/--tls-key)"
+        );
     }
 
     /// Setup failures win over wrong answers; only a clean run is a 0.

@@ -16,7 +16,7 @@ use std::thread;
 use anyhow::{anyhow, Context};
 use rustix::event::{PollFd, PollFlags};
 
-use crate::stream::Stream;
+use crate::stream::{lost, Stream, TlsRefused};
 use crate::sys::{interrupted, would_block};
 
 /// The read buffer size of each direction.
@@ -59,15 +59,20 @@ where
     let mut sending = Sending::default();
     let mut buf = vec![0u8; BUF];
     loop {
-        sending
-            .advance(&mut stream, &chunks)
-            .map_err(|e| e.context("cannot send"))?;
+        sending.advance(&mut stream, &chunks).map_err(|e| {
+            // A refusal by the server's TLS is the whole message.
+            if e.is::<TlsRefused>() {
+                e
+            } else {
+                e.context("cannot send")
+            }
+        })?;
         loop {
             let n = match stream.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if would_block(&e) => break,
                 Err(e) if interrupted(&e) => continue,
-                Err(e) => return Err(e).context("connection lost while receiving"),
+                Err(e) => return Err(lost(e, "connection lost while receiving")),
             };
             if n == 0 {
                 // The server ended its stream. A correct server does so only after our
@@ -110,6 +115,7 @@ impl Sending {
     fn advance(&mut self, stream: &mut Stream, chunks: &Receiver<Chunk>) -> anyhow::Result<()> {
         // TLS records queued when the socket was full.
         match stream.flush() {
+            Err(e) if TlsRefused::in_io(&e).is_some() => return Err(lost(e, "")),
             Err(e) if !would_block(&e) && !interrupted(&e) => {
                 return Err(anyhow!(
                     "the server closed the connection before the end of input"
@@ -137,6 +143,7 @@ impl Sending {
                     Ok(n) => self.written += n,
                     Err(e) if would_block(&e) => return Ok(()),
                     Err(e) if interrupted(&e) => {}
+                    Err(e) if TlsRefused::in_io(&e).is_some() => return Err(lost(e, "")),
                     Err(_) => {
                         return Err(anyhow!(
                             "the server closed the connection before the end of input"
@@ -148,7 +155,7 @@ impl Sending {
             if self.input_ended && !self.closed {
                 self.closed = stream
                     .close_write()
-                    .context("cannot half-close the connection")?;
+                    .map_err(|e| lost(e, "cannot half-close the connection"))?;
             }
             if self.input_ended {
                 return Ok(());

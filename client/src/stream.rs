@@ -13,7 +13,7 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use rustls::ClientConnection;
+use rustls::{AlertDescription, ClientConnection};
 
 use crate::connect::{connect, ConnectError, ConnectOptions};
 use crate::sys::{interrupted, would_block};
@@ -70,16 +70,26 @@ impl Stream {
                 Ok(_) => {}
                 Err(e) if interrupted(&e) => {}
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let refused = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+                    let cause = match refused.and_then(TlsRefused::of) {
+                        Some(refused) => refused.to_string(),
+                        None => e.to_string(),
+                    };
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("TLS handshake failed: {e}"),
-                    ))
+                        format!("TLS handshake failed: {cause}"),
+                    ));
                 }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection during the TLS handshake (is it a TLS server? does it want a client certificate?)",
-                    ))
+                Err(e) if cut_off(&e) => {
+                    let how = match e.kind() {
+                        io::ErrorKind::UnexpectedEof => "closed",
+                        _ => "reset",
+                    };
+                    let message = format!(
+                        "the server {how} the connection during the TLS handshake \
+                         ({BUSY_OR_NOT_TLS})"
+                    );
+                    return Err(io::Error::new(e.kind(), message));
                 }
                 Err(e) => return Err(e),
             }
@@ -110,6 +120,11 @@ impl Stream {
     /// Reads plaintext from the server: `Ok(0)` at the end of its stream (with TLS, after its
     /// close_notify; the end of TCP without one is an `UnexpectedEof` error).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = self.read_now(buf);
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(tls) = &mut self.tls else {
             return (&self.sock).read(buf);
         };
@@ -124,7 +139,7 @@ impl Stream {
             let processed = tls.process_new_packets();
             // An alert for the server, if the records were bad; a reply, if any.
             flush_some(tls, &self.sock)?;
-            processed.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            processed.map_err(tls_error)?;
             if n == 0 {
                 // The end of TCP: the reader now says whether it came after close_notify.
                 return match tls.reader().read(buf) {
@@ -138,6 +153,11 @@ impl Stream {
     /// Writes plaintext to the server; `WouldBlock` when neither the socket nor TLS's buffer
     /// has room.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.write_now(buf);
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
         let Some(tls) = &mut self.tls else {
             return (&self.sock).write(buf);
         };
@@ -154,6 +174,11 @@ impl Stream {
     /// Sends the TLS records that are queued, as far as the socket takes them (`WouldBlock`
     /// if it did not take them all).
     pub fn flush(&mut self) -> io::Result<()> {
+        let result = self.flush_now();
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn flush_now(&mut self) -> io::Result<()> {
         match &mut self.tls {
             Some(tls) => flush_tls(tls, &self.sock),
             None => Ok(()),
@@ -163,6 +188,11 @@ impl Stream {
     /// Ends the sending direction: with TLS a close_notify, then the TCP half-close once it is
     /// sent. `Ok(false)`: records are still queued; call again when the socket is writable.
     pub fn close_write(&mut self) -> io::Result<bool> {
+        let result = self.close_write_now();
+        result.map_err(|e| self.explain(e))
+    }
+
+    fn close_write_now(&mut self) -> io::Result<bool> {
         if let Some(tls) = &mut self.tls {
             tls.send_close_notify();
             flush_some(tls, &self.sock)?;
@@ -172,6 +202,18 @@ impl Stream {
         }
         self.sock.shutdown(Shutdown::Write)?;
         Ok(true)
+    }
+
+    /// `e`, or the refusal the server's TLS sent before it went away, if that is what cut the
+    /// connection off: under TLS 1.3 a refused client certificate is an alert after the
+    /// handshake, and a write or the half-close can fail before a read has seen it.
+    fn explain(&mut self, e: io::Error) -> io::Error {
+        match &mut self.tls {
+            Some(tls) if cut_off(&e) || e.kind() == io::ErrorKind::NotConnected => {
+                alert_waiting(tls, &self.sock).unwrap_or(e)
+            }
+            _ => e,
+        }
     }
 
     /// Ends the connection both ways at once (no close_notify: it is being abandoned).
@@ -184,6 +226,101 @@ impl Stream {
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
+    }
+}
+
+/// What a client is told when the server ended its TLS handshake without a word: a server whose
+/// slots for refusing over TLS are full (see shoutd's `MAX_TLS_REFUSALS`) closes or resets new
+/// connections at once, as does one that does not speak TLS.
+const BUSY_OR_NOT_TLS: &str = "the server may be busy: over its connection limit, it closes \
+     connections it cannot even refuse over TLS; or it is not a TLS server, or it wants a \
+     client certificate";
+
+/// Whether `e` means the server cut the connection off (closed it or reset it).
+fn cut_off(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// The server's TLS refused this client: a fatal alert about its certificate, which TLS 1.3
+/// sends after the client has finished its handshake (with the first answer the client waits
+/// for), so it is not a failed connect but means the same: exit code 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsRefused(pub AlertDescription);
+
+impl TlsRefused {
+    /// The refusal that `e` is, if it is an alert about the client's certificate.
+    pub fn of(e: &rustls::Error) -> Option<TlsRefused> {
+        match e {
+            rustls::Error::AlertReceived(
+                alert @ (AlertDescription::CertificateRequired
+                | AlertDescription::BadCertificate
+                | AlertDescription::UnsupportedCertificate
+                | AlertDescription::CertificateRevoked
+                | AlertDescription::CertificateExpired
+                | AlertDescription::CertificateUnknown
+                | AlertDescription::UnknownCA
+                | AlertDescription::AccessDenied),
+            ) => Some(TlsRefused(*alert)),
+            _ => None,
+        }
+    }
+
+    /// The refusal that the I/O error `e` carries, if any.
+    pub fn in_io(e: &io::Error) -> Option<TlsRefused> {
+        e.get_ref()?.downcast_ref::<TlsRefused>().copied()
+    }
+}
+
+impl std::fmt::Display for TlsRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            AlertDescription::CertificateRequired => {
+                f.write_str("the server requires a client certificate (--tls-cert/--tls-key)")
+            }
+            alert => write!(
+                f,
+                "the server refused the client certificate ({alert:?}): it wants one signed by \
+                 a CA it trusts (its --tls-client-ca)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TlsRefused {}
+
+/// The error for a failed read or write in a chat: a refusal by the server's TLS is itself
+/// the whole message (and maps to exit code 2); anything else is `e` with `context`.
+pub fn lost(
+    e: io::Error,
+    context: impl std::fmt::Display + Send + Sync + 'static,
+) -> anyhow::Error {
+    match TlsRefused::in_io(&e) {
+        Some(refused) => anyhow::Error::new(refused),
+        None => anyhow::Error::new(e).context(context),
+    }
+}
+
+/// A rustls error while reading, as an I/O error: a refusal carries [`TlsRefused`].
+fn tls_error(e: rustls::Error) -> io::Error {
+    match TlsRefused::of(&e) {
+        Some(refused) => io::Error::new(io::ErrorKind::PermissionDenied, refused),
+        None => io::Error::new(io::ErrorKind::InvalidData, e),
+    }
+}
+
+/// After the server went away: the refusal alert it sent first, if it is here (the socket has
+/// nothing more to wait for, so reading does not block).
+fn alert_waiting(tls: &mut ClientConnection, sock: &TcpStream) -> Option<io::Error> {
+    let _ = tls.read_tls(&mut &*sock);
+    match tls.process_new_packets() {
+        Err(e) => TlsRefused::of(&e).map(|_| tls_error(e)),
+        Ok(_) => None,
     }
 }
 

@@ -14,6 +14,7 @@ use clap::Args;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
+use shout_common::tlsfiles;
 
 /// TLS options of the client (prompt, pipe and bench).
 #[derive(Debug, Clone, Default, Args)]
@@ -133,7 +134,7 @@ pub fn client_config(args: &TlsArgs) -> anyhow::Result<Arc<ClientConfig>> {
         .with_root_certificates(roots);
     let config = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(read_certs(cert, "--tls-cert")?, read_key(key)?)
+            .with_client_auth_cert(read_client_certs(cert)?, read_key(key)?)
             .with_context(|| {
                 format!(
                     "--tls-key {} does not match --tls-cert {}",
@@ -173,9 +174,20 @@ pub fn read_certs(path: &Path, option: &str) -> anyhow::Result<Vec<CertificateDe
     Ok(certs)
 }
 
-/// The private key in the PEM file at `path`.
+/// The client's certificate chain (`--tls-cert`): X.509 version 3 only.
+fn read_client_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = read_certs(path, "--tls-cert")?;
+    if let Some(old) = tlsfiles::old_certificate(&certs) {
+        return Err(anyhow!("--tls-cert {}: {old}", path.display()));
+    }
+    Ok(certs)
+}
+
+/// The private key in the PEM file at `path`: one, unencrypted.
 fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| anyhow!("--tls-key {}: {e}", path.display()))
+    tlsfiles::read_key_file(path)
+        .and_then(|pem| PrivateKeyDer::from_pem_slice(&pem).map_err(|e| e.to_string()))
+        .map_err(|e| anyhow!("--tls-key {}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 pub mod cli;
 #[cfg(feature = "fdlimit")]
 pub mod fdlimit;
+pub mod tlsfiles;
 mod transform;
 
 pub use transform::{table_bytes, transform_all, Mode, Transform, MAX_CARRY, MAX_EXPANSION};

@@ -193,8 +193,48 @@ impl Args {
         resolve(&self.metrics_listen, "metrics")
     }
 
+    /// Refuses an address given twice (`-l A -l A`, or `--metrics-listen` equal to a
+    /// `--listen`), or one that another covers (`0.0.0.0:P` and `127.0.0.1:P`): the second
+    /// bind would fail with "Address already in use", which sounds like another program.
+    /// Port 0 picks a new port each time, so it never collides.
+    pub fn check_distinct_addrs(&self) -> anyhow::Result<()> {
+        let specs = (self.listen.iter().map(|spec| ("--listen", spec))).chain(
+            self.metrics_listen
+                .iter()
+                .map(|spec| ("--metrics-listen", spec)),
+        );
+        let mut seen: Vec<(SocketAddr, &str, &str)> = Vec::new();
+        for (option, spec) in specs {
+            for addr in resolve(std::slice::from_ref(spec), "listen")? {
+                if addr.port() == 0 {
+                    continue;
+                }
+                let clash = seen.iter().find(|(other, _, _)| {
+                    other.port() == addr.port()
+                        && other.is_ipv4() == addr.is_ipv4()
+                        && (other.ip() == addr.ip()
+                            || other.ip().is_unspecified()
+                            || addr.ip().is_unspecified())
+                });
+                if let Some((other, other_option, other_spec)) = clash {
+                    let how = if *other == addr { "is" } else { "overlaps" };
+                    return Err(UsageError(format!(
+                        "{option} {} {how} {other_option} {}: each address can be listened \
+                         on once",
+                        named(spec, addr),
+                        named(other_spec, *other)
+                    ))
+                    .into());
+                }
+                seen.push((addr, option, spec));
+            }
+        }
+        Ok(())
+    }
+
     /// The server configuration, with the connection cap fitted to `nofile` descriptors.
     pub fn config(&self, nofile: u64) -> anyhow::Result<Config> {
+        self.check_distinct_addrs()?;
         let requested = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
         let max_connections = limits::fit_connections(requested, nofile);
         if max_connections < requested {
@@ -253,6 +293,28 @@ impl Args {
         }
     }
 }
+
+/// `spec` as given, with the address it resolved to if that is not the same text.
+fn named(spec: &str, addr: SocketAddr) -> String {
+    if spec == addr.to_string() {
+        spec.to_owned()
+    } else {
+        format!("{spec} ({addr})")
+    }
+}
+
+/// A mistake in the options that only the user can fix, found after parsing: exit code 2,
+/// as for clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// A duration that is not zero (a zero deadline would close every connection at once).
 fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
@@ -371,6 +433,51 @@ mod tests {
     fn no_options_give_the_default_config() {
         let config = parse(&["shoutd"]).config(u64::MAX).unwrap();
         assert_eq!(config, Config::default());
+    }
+
+    /// The same address twice, in `--listen` or between `--listen` and `--metrics-listen`, or
+    /// one covered by an unspecified address on its port, is a usage error naming both;
+    /// port 0 and other ports are fine.
+    #[test]
+    fn duplicate_addresses_are_named() {
+        let clash = |argv: &[&str]| {
+            let e = parse(argv).config(u64::MAX).unwrap_err();
+            assert!(e.is::<UsageError>(), "{e:#}");
+            e.to_string()
+        };
+        let e = clash(&["shoutd", "-l", "127.0.0.1:7001", "-l", "127.0.0.1:7001"]);
+        assert_eq!(
+            e,
+            "--listen 127.0.0.1:7001 is --listen 127.0.0.1:7001: each address can be \
+             listened on once"
+        );
+        let e = clash(&["shoutd", "-l", "localhost:7001", "-l", "127.0.0.1:7001"]);
+        assert!(e.contains("localhost:7001 (127.0.0.1:7001)"), "{e}");
+        let e = clash(&[
+            "shoutd",
+            "-l",
+            "127.0.0.1:7001",
+            "--metrics-listen",
+            "127.0.0.1:7001",
+        ]);
+        assert!(e.starts_with("--metrics-listen 127.0.0.1:7001"), "{e}");
+        let e = clash(&["shoutd", "-l", "0.0.0.0:7001,127.0.0.1:7001"]);
+        assert!(e.contains("overlaps --listen 0.0.0.0:7001"), "{e}");
+        for fine in [
+            &["shoutd", "-l", "127.0.0.1:0", "-l", "127.0.0.1:0"][..],
+            &[
+                "shoutd",
+                "-l",
+                "127.0.0.1:7001",
+                "--metrics-listen",
+                "127.0.0.1:7002",
+            ],
+            &["shoutd", "-l", "0.0.0.0:7001", "-l", "[::1]:7001"],
+        ] {
+            parse(fine)
+                .check_distinct_addrs()
+                .expect("distinct addresses");
+        }
     }
 
     /// The help line of `--workers` states the limit the parser enforces.

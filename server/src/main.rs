@@ -22,6 +22,10 @@ fn main() -> ExitCode {
     logging::init(args.log_format, args.log_level());
     let code = match cli::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<cli::UsageError>() => {
+            logging::last_words(&format!("shoutd: {e:#}"));
+            ExitCode::from(2)
+        }
         Err(e) => {
             logging::last_words(&format!("shoutd: {e:#}"));
             ExitCode::FAILURE

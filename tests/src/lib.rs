@@ -31,6 +31,10 @@ pub use process::{
 pub mod shoutd;
 pub use shoutd::{log_field, Shoutd};
 
+// The real binaries on a pseudo-terminal.
+pub mod pty;
+pub use pty::Terminal;
+
 // TLS: certificates made at test time, TLS servers, a rustls client.
 pub mod tls;
 pub use tls::{tls_server, Certs, TlsClient};

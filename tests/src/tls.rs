@@ -28,7 +28,8 @@ pub struct Identity {
 }
 
 impl Identity {
-    fn key(&self) -> PrivateKeyDer<'static> {
+    /// The private key.
+    pub fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()))
     }
 }
@@ -165,6 +166,23 @@ impl Certs {
 
     /// A client configuration trusting the test CA, presenting `identity` if given.
     pub fn client_config(&self, identity: Option<&Identity>) -> Arc<ClientConfig> {
+        self.client_config_with(identity.map(|id| (vec![id.cert.clone()], id.key())))
+    }
+
+    /// A client configuration trusting the test CA, presenting `chain` (the client's
+    /// certificate first) with its `key`, whatever they are: for hostile chains.
+    pub fn client_config_chain(
+        &self,
+        chain: &[CertificateDer<'static>],
+        key: &PrivateKeyDer<'static>,
+    ) -> Arc<ClientConfig> {
+        self.client_config_with(Some((chain.to_vec(), key.clone_key())))
+    }
+
+    fn client_config_with(
+        &self,
+        auth: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.clone()).expect("add the test CA");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -172,10 +190,10 @@ impl Certs {
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
             .with_root_certificates(roots);
-        let config = match identity {
+        let config = match auth {
             None => builder.with_no_client_auth(),
-            Some(id) => builder
-                .with_client_auth_cert(vec![id.cert.clone()], id.key())
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
                 .expect("a client certificate"),
         };
         Arc::new(config)

@@ -235,6 +235,15 @@ impl BenchArgs {
         if !self.find_max && !self.slo.is_empty() {
             return Err("--slo is for --find-max".into());
         }
+        // Two bounds on one percentile: which is meant cannot be told.
+        for (i, bound) in self.slo.iter().enumerate() {
+            if self.slo[..i].iter().any(|b| b.quantile == bound.quantile) {
+                let name = bound.quantile.name();
+                return Err(format!(
+                    "--slo gives {name} twice; give one bound per percentile"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -378,6 +387,10 @@ mod tests {
             (
                 &["--find-max", "--slo", "p99=1ms", "--rate", "1..2"][..],
                 "one rate",
+            ),
+            (
+                &["--find-max", "--slo", "p99=1ms,p50=1ms", "--slo", "p99=2ms"][..],
+                "--slo gives p99 twice",
             ),
         ] {
             let e = parse(bad).check().expect_err(words);

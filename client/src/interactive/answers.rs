@@ -1,8 +1,12 @@
 //! The answers to the lines of one exchange at the prompt, sans-IO: fed the bytes the server
 //! sends, it writes each answer line as its newline arrives (wherever the reads end, a split
 //! character kept whole), says what came unasked, and how far the answers got for an error.
+//! Answers are shown with their control characters made visible ([`visible`]): a server's
+//! bytes must not drive the user's terminal.
 
 use std::io::{self, Write};
+
+use crate::terminal::visible;
 
 /// The longest incomplete answer line kept whole; beyond it, it is shown in pieces, so a
 /// server that never sends a newline cannot make the prompt's memory grow without bound.
@@ -47,15 +51,15 @@ impl Answers {
         self.started
     }
 
-    /// Takes `data` from the server, writes each answer line completed by it to `out` (UTF-8,
-    /// invalid bytes replaced), and returns what came after the last answer owed (sent unasked).
+    /// Takes `data` from the server, writes each answer line completed by it to `out` (control
+    /// characters and bytes that are not UTF-8 made visible), and returns what came after the last answer owed (sent unasked).
     pub fn feed<'d>(&mut self, mut data: &'d [u8], out: &mut dyn Write) -> io::Result<&'d [u8]> {
         while !data.is_empty() && !self.complete() {
             self.started = true;
             match data.iter().position(|&b| b == b'\n') {
                 Some(end) => {
                     self.partial.extend_from_slice(&data[..end]);
-                    writeln!(out, "{}", String::from_utf8_lossy(&self.partial))?;
+                    writeln!(out, "{}", visible(&self.partial))?;
                     self.partial.clear();
                     self.answered += 1;
                     data = &data[end + 1..];
@@ -66,7 +70,7 @@ impl Answers {
                     if self.partial.len() > MAX_PARTIAL {
                         // Show what is whole of it now; keep a split character for later.
                         let cut = char_boundary(&self.partial);
-                        write!(out, "{}", String::from_utf8_lossy(&self.partial[..cut]))?;
+                        write!(out, "{}", visible(&self.partial[..cut]))?;
                         self.partial.drain(..cut);
                     }
                 }
@@ -86,7 +90,7 @@ impl Answers {
             let more = if cut < self.partial.len() { "…" } else { "" };
             note.push_str(&format!(
                 " after a partial answer: {}{more}",
-                String::from_utf8_lossy(&self.partial[..cut])
+                visible(&self.partial[..cut])
             ));
         }
         note
@@ -194,6 +198,21 @@ mod tests {
             answers.so_far(),
             format!(" after a partial answer: {}…", "X".repeat(MAX_QUOTED))
         );
+    }
+
+    /// An answer that would drive the terminal (retitle it, clear it, overwrite the line) is
+    /// shown as text; so is a partial one quoted in an error, and so is a long one shown in
+    /// pieces.
+    #[test]
+    fn control_characters_in_answers_are_shown() {
+        let (_, out, _) = feed_all(2, &[b"\x1b]0;owned\x07\n", b"ok\rEVIL\x1b[2J\n"]);
+        assert_eq!(out, "^[]0;owned^G\nok^MEVIL^[[2J\n");
+        let (answers, _, _) = feed_all(1, &[b"\x1b]52;c;aGk=\x07"]);
+        assert_eq!(answers.so_far(), " after a partial answer: ^[]52;c;aGk=^G");
+        let mut answers = Answers::new(1);
+        let mut out = Vec::new();
+        answers.feed(&[0x1b; MAX_PARTIAL + 1], &mut out).unwrap();
+        assert!(!out.contains(&0x1b), "an escape went through in a piece");
     }
 
     /// Cuts fall before a character that is not whole.

@@ -2,6 +2,8 @@
 //! with a newline and its answer is printed. Keys typed or pasted ahead of an answer are kept
 //! for the next lines, and a bracketed paste of many lines is sent whole, each answer printed.
 //! A connection the server closed while the user was idle is reopened, with one notice.
+//! Whatever the server sends is shown with its control characters made visible
+//! ([`crate::terminal`]).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -13,8 +15,9 @@ use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
 use crate::connect::ConnectOptions;
-use crate::stream::Stream;
+use crate::stream::{lost, Stream, TlsRefused};
 use crate::sys::{interrupted, timespec, would_block};
+use crate::terminal::visible;
 use crate::tls::TlsClient;
 use answers::Answers;
 
@@ -85,6 +88,8 @@ pub fn run(
                     Err(Failure::Output(e)) => {
                         break Err(e).context("cannot write to the terminal");
                     }
+                    // Refused by the server's TLS: every new connection would be refused too.
+                    Err(Failure::Other(e)) if e.is::<TlsRefused>() => break Err(e),
                     // The connection is dropped; the next line reconnects.
                     Err(failure) => eprintln!("shout: {:#}", anyhow::Error::from(failure)),
                 }
@@ -155,8 +160,12 @@ impl Session<'_> {
     /// idle; returns whether it is a new one.
     fn ensure_connected(&mut self) -> Result<bool, Failure> {
         match self.stream.as_mut().map(closed_by_peer) {
-            Some(false) => Ok(false),
-            Some(true) => self.reconnect().map(|()| true),
+            Some(Ok(false)) => Ok(false),
+            Some(Ok(true)) => self.reconnect().map(|()| true),
+            Some(Err(refused)) => {
+                self.stream = None;
+                Err(Failure::Other(refused.into()))
+            }
             None => self.open().map(|()| true).map_err(Failure::Other),
         }
     }
@@ -181,16 +190,16 @@ impl Session<'_> {
 }
 
 /// Whether the peer has ended the connection. Anything it sent unasked (such as the busy line)
-/// is shown on stderr.
-fn closed_by_peer(stream: &mut Stream) -> bool {
+/// is shown on stderr. An error if its TLS refused us meanwhile (after the handshake).
+fn closed_by_peer(stream: &mut Stream) -> Result<bool, TlsRefused> {
     let mut buf = [0u8; NOTICE_BUF];
     loop {
         match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(n) => eprint!("{}", String::from_utf8_lossy(&buf[..n])),
-            Err(e) if not_ready(&e) => return false,
+            Ok(0) => return Ok(true),
+            Ok(n) => eprint!("{}", visible(&buf[..n])),
+            Err(e) if not_ready(&e) => return Ok(false),
             Err(e) if interrupted(&e) => continue,
-            Err(_) => return true,
+            Err(e) => return TlsRefused::in_io(&e).map_or(Ok(true), Err),
         }
     }
 }
@@ -258,9 +267,10 @@ fn send_and_receive(
                 Err(e) if not_ready(&e) || interrupted(&e) => {}
                 Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
                 Err(e) => {
-                    return Err(Failure::Other(
-                        anyhow::Error::new(e).context(format!("cannot send{}", answers.so_far())),
-                    ))
+                    return Err(Failure::Other(lost(
+                        e,
+                        format!("cannot send{}", answers.so_far()),
+                    )))
                 }
             }
         }
@@ -276,17 +286,20 @@ fn send_and_receive(
                 progress = true;
                 let unasked = answers.feed(&buf[..n], out).map_err(Failure::Output)?;
                 if !unasked.is_empty() {
-                    eprint!("{}", String::from_utf8_lossy(unasked));
+                    eprint!("{}", visible(unasked));
                 }
                 out.flush().map_err(Failure::Output)?;
             }
             Err(e) if not_ready(&e) || interrupted(&e) => {}
             Err(e) if peer_ended(&e) && !answers.started() => return Err(Failure::Closed),
             Err(e) => {
-                return Err(Failure::Other(anyhow::Error::new(e).context(format!(
-                    "connection lost while waiting for the answer{}",
-                    answers.so_far()
-                ))))
+                return Err(Failure::Other(lost(
+                    e,
+                    format!(
+                        "connection lost while waiting for the answer{}",
+                        answers.so_far()
+                    ),
+                )))
             }
         }
         let now = Instant::now();

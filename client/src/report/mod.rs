@@ -73,16 +73,17 @@ pub fn write_html(doc: &Value, path: &Path) -> anyhow::Result<()> {
 /// what was asked; errors are one line on stderr.
 pub fn execute(args: &ReportArgs) -> Outcome {
     match report(args) {
+        // Labels come from files: shown with their control characters made visible.
         Ok(table) => {
-            print!("{table}");
+            print!("{}", crate::terminal::visible(table.as_bytes()));
             Outcome::Success
         }
         Err(Failure::Input(e)) => {
-            eprintln!("shout report: {e}");
+            eprintln!("shout report: {}", crate::terminal::visible(e.as_bytes()));
             Outcome::UsageOrConnect
         }
         Err(Failure::Output(e)) => {
-            eprintln!("shout report: {e}");
+            eprintln!("shout report: {}", crate::terminal::visible(e.as_bytes()));
             Outcome::Failed
         }
     }

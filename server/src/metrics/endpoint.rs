@@ -7,7 +7,8 @@
 //! - **A whole-request deadline.** Every connection is closed [`DEADLINE`] after it was
 //!   accepted, whether or not it is still trickling bytes in or taking the answer out: a timeout
 //!   per read would let a byte every second hold a slot forever.
-//! - **Excess gets `503`, and it is the oldest unfinished request that gets it.** When every
+//! - **Excess gets `503`, and it is the oldest unfinished request that gets it** (logged once
+//!   per burst, with how many, as the server's other refusals are). When every
 //!   slot is taken, a new connection displaces the connection that has waited longest without
 //!   completing its request (it gets `503 Service Unavailable` and `Retry-After`). A real
 //!   scrape sends its whole request at once, so it completes long before a flood of slow
@@ -39,9 +40,10 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use prometheus_client::registry::Registry;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::http::{answer, busy, read_head, write_some};
+use crate::burst::{Burst, BURST_LOG_EVERY};
 use crate::shared::Shared;
 use crate::sockets::{close_after_answer, is_per_connection, ACCEPT_PAUSE};
 
@@ -100,7 +102,7 @@ impl Endpoint {
             accept_pending: true,
             paused_until: None,
             error_logged: false,
-            busy_logged: false,
+            busy_log: Burst::default(),
             accepted: 0,
         };
         let thread = thread::Builder::new()
@@ -164,8 +166,9 @@ struct Responder {
     paused_until: Option<Instant>,
     /// An accept error was logged and no accept has succeeded since.
     error_logged: bool,
-    /// A `503` was logged and no connection has found a free slot since.
-    busy_logged: bool,
+    /// `503`s, logged once per burst with their count: a flood of scrapers, or slots that
+    /// free and fill again and again, must not flood the log.
+    busy_log: Burst,
     /// Connections accepted so far.
     accepted: u64,
 }
@@ -249,20 +252,16 @@ impl Responder {
     /// Gives `stream` a slot, displacing the oldest unfinished request if none is free.
     fn admit(&mut self, mut stream: TcpStream, now: Instant) {
         let slot = match self.slots.iter().position(Option::is_none) {
-            Some(free) => {
-                if self.busy_logged {
-                    info!("metrics endpoint has room again");
-                    self.busy_logged = false;
-                }
-                free
-            }
+            Some(free) => free,
             None => {
-                if !self.busy_logged {
+                if let Some(refused) = self.busy_log.note(now) {
                     warn!(
                         slots = SLOTS,
-                        "too many metrics requests at once; answering 503 to the excess"
+                        refused,
+                        "too many metrics requests at once; answering 503 to the excess \
+                         (logged at most every {}s)",
+                        BURST_LOG_EVERY.as_secs()
                     );
-                    self.busy_logged = true;
                 }
                 let oldest = self
                     .slots

@@ -15,7 +15,8 @@ const HEAD_READ: usize = 1024;
 /// What a request head asks for, as far as this endpoint cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Request {
-    /// `GET /metrics` (any query string); `head_only` for `HEAD`.
+    /// `GET /metrics` (any query string; the target in origin or absolute form); `head_only`
+    /// for `HEAD`.
     Metrics { head_only: bool },
     /// `GET` or `HEAD` of another path.
     NotFound { head_only: bool },
@@ -85,11 +86,32 @@ fn parse(head: &[u8]) -> Request {
         b"HEAD" => true,
         _ => return Request::MethodNotAllowed,
     };
-    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    let path = origin_form(target)
+        .split(|&b| b == b'?')
+        .next()
+        .unwrap_or_default();
     if path == b"/metrics" {
         Request::Metrics { head_only }
     } else {
         Request::NotFound { head_only }
+    }
+}
+
+/// The path and query of a request target: the target itself (origin form, `/metrics`), or
+/// what follows the authority of the absolute form (`http://host:9100/metrics`), which
+/// RFC 9112 (3.2.2) requires a server to accept; `/` if the absolute form has no path.
+fn origin_form(target: &[u8]) -> &[u8] {
+    let lower = target.to_ascii_lowercase();
+    let scheme = [&b"http://"[..], b"https://"]
+        .into_iter()
+        .find(|scheme| lower.starts_with(scheme));
+    let Some(scheme) = scheme else {
+        return target;
+    };
+    let rest = &target[scheme.len()..];
+    match rest.iter().position(|&b| b == b'/' || b == b'?') {
+        Some(at) if rest[at] == b'/' => &rest[at..],
+        _ => b"/",
     }
 }
 
@@ -214,6 +236,30 @@ mod tests {
         assert_eq!(parse(b"GET /metrics\r\n\r\n"), Request::Bad);
         assert_eq!(parse(b"GET /metrics SPDY/3\r\n\r\n"), Request::Bad);
         assert_eq!(parse(b"GET /metr"), Request::Bad);
+    }
+
+    /// The absolute form of a target (RFC 9112, 3.2.2), as a proxy or some clients send it,
+    /// names the same path.
+    #[test]
+    fn absolute_form_targets() {
+        let metrics = Request::Metrics { head_only: false };
+        let not_found = Request::NotFound { head_only: false };
+        assert_eq!(parse(b"GET http://host/metrics HTTP/1.1\r\n\r\n"), metrics);
+        assert_eq!(
+            parse(b"GET HTTP://h:9100/metrics?x HTTP/1.1\r\n\r\n"),
+            metrics
+        );
+        assert_eq!(
+            parse(b"GET https://[::1]:9/metrics HTTP/1.1\r\n\r\n"),
+            metrics
+        );
+        assert_eq!(parse(b"GET http://host HTTP/1.1\r\n\r\n"), not_found);
+        assert_eq!(
+            parse(b"GET http://host?/metrics HTTP/1.1\r\n\r\n"),
+            not_found
+        );
+        assert_eq!(parse(b"GET http://host/other HTTP/1.1\r\n\r\n"), not_found);
+        assert_eq!(parse(b"GET ftp://host/metrics HTTP/1.1\r\n\r\n"), not_found);
     }
 
     /// The end of a head is found however the bytes were split.
