@@ -8,8 +8,46 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use shout_server::Config;
-use shout_tests::tls::{tool_available, Certs};
+use std::process::ExitCode;
+
+use shout_tests::needs::{self, Need, Test};
+use shout_tests::tls::Certs;
 use shout_tests::*;
+
+fn main() -> ExitCode {
+    needs::run([
+        Test::new(
+            "version_1_certificate_is_named",
+            &[Need::Openssl],
+            version_1_certificate_is_named,
+        ),
+        Test::new(
+            "encrypted_key_is_named",
+            &[Need::Openssl],
+            encrypted_key_is_named,
+        ),
+        Test::new(
+            "key_file_with_two_keys_is_refused",
+            &[],
+            key_file_with_two_keys_is_refused,
+        ),
+        Test::new(
+            "refused_by_mutual_tls_exits_2",
+            &[],
+            refused_by_mutual_tls_exits_2,
+        ),
+        Test::new(
+            "busy_tls_server_is_called_possibly_busy",
+            &[],
+            busy_tls_server_is_called_possibly_busy,
+        ),
+        Test::new(
+            "client_chain_over_the_cap_is_refused",
+            &[],
+            client_chain_over_the_cap_is_refused,
+        ),
+    ])
+}
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
@@ -74,11 +112,7 @@ fn shoutd_fails(args: &[&str]) -> (Option<i32>, String) {
 /// An X.509 version 1 certificate is called that, with how to make a version 3 one, in
 /// shoutd (`--tls-cert`) and in shout (a client certificate), instead of "the key does not
 /// fit" or "UnsupportedCertVersion".
-#[test]
 fn version_1_certificate_is_named() {
-    if !tool_available("openssl", &["version"]) {
-        return;
-    }
     let certs = Certs::new();
     let (cert, key) = version_1_certificate(&certs.dir);
 
@@ -107,11 +141,7 @@ fn version_1_certificate_is_named() {
 
 /// An encrypted private key (PKCS#8, as `openssl pkey -aes128` writes it) is called encrypted,
 /// and the message says an unencrypted one is needed, in shoutd and shout.
-#[test]
 fn encrypted_key_is_named() {
-    if !tool_available("openssl", &["version"]) {
-        return;
-    }
     let certs = Certs::new();
     let encrypted = certs.dir.join("encrypted.key");
     openssl(
@@ -151,7 +181,6 @@ fn encrypted_key_is_named() {
 
 /// A key file with two keys is refused (which one is meant cannot be told), in shoutd and
 /// shout; rustls alone would take the first silently.
-#[test]
 fn key_file_with_two_keys_is_refused() {
     let certs = Certs::new();
     let two = certs.dir.join("two.key");
@@ -185,7 +214,6 @@ fn key_file_with_two_keys_is_refused() {
 /// A client without a certificate, refused by mutual TLS after its TLS 1.3 handshake, says the
 /// server requires one and exits 2 (as for a failed handshake), in pipe mode and at the
 /// prompt; one with a certificate from another CA says it was refused.
-#[test]
 fn refused_by_mutual_tls_exits_2() {
     let certs = Certs::new();
     let server = TestServer::start(Config {
@@ -229,7 +257,6 @@ fn refused_by_mutual_tls_exits_2() {
 /// A TLS server whose slots for refusing over TLS are all taken closes a new connection at
 /// once, with nothing said: shout says the server may be busy (not only "is it a TLS
 /// server?"), exit 2.
-#[test]
 fn busy_tls_server_is_called_possibly_busy() {
     let certs = Certs::new();
     let server = TestServer::start(Config {
@@ -261,7 +288,6 @@ fn busy_tls_server_is_called_possibly_busy() {
 /// Under mutual TLS a client chain of `MAX_CLIENT_CHAIN` certificates is verified (here the
 /// client's certificate followed by copies of itself, which verification does not need), and
 /// one more certificate is refused before verifying, though the first one is valid.
-#[test]
 fn client_chain_over_the_cap_is_refused() {
     let certs = Certs::new();
     let server = TestServer::start(Config {
