@@ -17,15 +17,23 @@ pub enum Outcome {
     /// A usage error, or the server could not be reached at all; for the bench, connections
     /// that could not be set up or a run that could not start (exit code 2).
     UsageOrConnect,
+    /// The bench was stopped early by this signal (or as by Ctrl-C), its answers otherwise
+    /// exact: exit code 128 + the signal's number, as shells report a death by signal (130 for
+    /// Ctrl-C, 143 for `SIGTERM`).
+    Stopped(i32),
 }
 
 impl Outcome {
     /// The process exit code.
-    pub const fn exit_code(self) -> u8 {
+    pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Success => 0,
             Outcome::Failed => 1,
             Outcome::UsageOrConnect => 2,
+            Outcome::Stopped(signal) => match u8::try_from(128 + signal) {
+                Ok(code) => code,
+                Err(_) => 1,
+            },
         }
     }
 

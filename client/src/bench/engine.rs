@@ -85,6 +85,8 @@ pub struct Driver {
     meter: Meter,
     /// Orders from the main thread, if it steers the run.
     control: Option<Receiver<Control>>,
+    /// The run was stopped early (through `plan.stop`) and this worker has stopped sending.
+    stopped: bool,
     buf: Vec<u8>,
     /// Room for the expected answer of a message being queued.
     scratch: Vec<u8>,
@@ -139,6 +141,7 @@ impl Driver {
                 plan.rate.is_some(),
             ),
             control: None,
+            stopped: false,
             next_timeout_check: plan.start + TIMEOUT_CHECK,
             plan,
             poll,
@@ -189,8 +192,13 @@ impl Driver {
         Ok(())
     }
 
-    /// Follows the main thread's orders, if any came.
+    /// Follows the main thread's orders, if any came, and stops sending once the run is
+    /// stopped early.
     fn obey(&mut self, now: Instant) {
+        if !self.stopped && self.plan.stop.stopped().is_some() {
+            self.stopped = true;
+            self.stop_sending(now);
+        }
         let Some(control) = &self.control else {
             return;
         };
@@ -210,11 +218,19 @@ impl Driver {
             }
             Control::Stop => {
                 self.control = None;
-                self.plan.end = Some(now);
-                if let Some((schedule, _)) = &mut self.schedule {
-                    schedule.set_end(now);
-                }
+                self.stop_sending(now);
             }
+        }
+    }
+
+    /// The run ends now, as if its time were up: no message falls due or starts from now on,
+    /// and those not yet due or started are not owed (so not counted unsent).
+    fn stop_sending(&mut self, now: Instant) {
+        self.plan.end = Some(self.plan.end.map_or(now, |end| end.min(now)));
+        if let Some((schedule, _)) = &mut self.schedule {
+            schedule.set_end(now);
+        } else if let Some(m) = &mut self.plan.messages {
+            *m = (*m).min(self.started);
         }
     }
 
@@ -394,18 +410,29 @@ impl Driver {
         }
     }
 
-    /// A connection has opened (with TLS: its handshake is complete): counts it.
+    /// A connection has opened (with TLS: its handshake is complete). It is counted as opened
+    /// once the server shows it accepted it ([`Driver::confirm`]), as a refusal if it refuses.
     fn opened(&mut self, i: usize, now: Instant) {
-        let slot = &mut self.slots[i];
-        self.meter.counts.opened += 1;
         self.meter.open_connections += 1;
+        self.slots[i].open_at = now;
+    }
+
+    /// Once the server has accepted connection `i` (answer bytes came, or it closed cleanly
+    /// at the end): counts it as opened (reopened, if its slot was accepted before) and its TLS
+    /// handshake, once.
+    fn confirm(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        if slot.counted {
+            return;
+        }
+        self.meter.counts.opened += 1;
         if slot.ever_opened {
             self.meter.counts.reopened += 1;
         }
-        slot.ever_opened = true;
         if slot.is_tls() {
-            self.meter.handshaked(slot.connected_at, now);
+            self.meter.handshaked(slot.connected_at, slot.open_at);
         }
+        slot.accepted();
     }
 
     /// A connection attempt failed: with `--reconnect`, a connection that was open before
@@ -414,15 +441,51 @@ impl Driver {
         if self.slots[i].state == State::Handshaking {
             self.meter.counts.handshake_failures += 1;
         }
+        self.count_failed_attempt(i, reason);
+        if self.plan.reconnect && self.slots[i].ever_opened {
+            self.slots[i].close(self.poll.registry());
+            self.retry_later(i, now);
+        } else {
+            self.retire(i);
+        }
+    }
+
+    /// Counts a failed connection attempt of slot `i` (a set-up failure if none of its
+    /// connections was ever accepted).
+    fn count_failed_attempt(&mut self, i: usize, reason: Reason) {
         self.meter.counts.connect_failures += 1;
         self.meter.failures.connect.add(reason);
         if !self.slots[i].ever_opened {
             self.meter.counts.setup_failures += 1;
         }
-        if self.plan.reconnect && self.slots[i].ever_opened {
-            self.slots[i].close(self.poll.registry());
-            let at = now + self.slots[i].retry_pause();
-            self.wait_until(i, at);
+    }
+
+    /// Slot `i` tries to open again after its backoff.
+    fn retry_later(&mut self, i: usize, now: Instant) {
+        let at = now + self.slots[i].retry_pause();
+        self.wait_until(i, at);
+    }
+
+    /// The server refused connection `i` before answering anything (its busy line; with
+    /// TLS, a fatal alert such as a client certificate required): a failed connection attempt
+    /// (with TLS a failed handshake), not wrong answers. With `--reconnect` its messages go
+    /// out again on other connections, and a slot that was accepted before tries again after
+    /// the backoff of a failed connect.
+    fn refused(&mut self, i: usize, now: Instant, reason: Reason) {
+        if self.slots[i].is_tls() {
+            self.meter.counts.handshake_failures += 1;
+        }
+        self.count_failed_attempt(i, reason);
+        let lost = self.slots[i].checker.take_unanswered();
+        let retry = self.plan.reconnect && !self.phase.closing();
+        if retry {
+            self.resend.extend(lost);
+        } else {
+            self.meter.counts.short += lost.len() as u64;
+        }
+        if retry && self.slots[i].ever_opened {
+            self.drop_socket(i);
+            self.retry_later(i, now);
         } else {
             self.retire(i);
         }
@@ -543,7 +606,7 @@ impl Driver {
             } else if let Err(how) = received {
                 // Still handshaking: a failed connection attempt, not a connection lost.
                 let reason = match how {
-                    End::Broken(reason) => reason,
+                    End::Broken(reason) | End::Refused(reason) => reason,
                     End::Closed | End::Mismatch(_) => Reason::Tls(
                         "the server closed the connection during the TLS handshake".to_owned(),
                     ),
@@ -551,6 +614,9 @@ impl Driver {
                 self.connect_failed(i, now, reason);
                 return;
             }
+        }
+        if self.slots[i].confirmed {
+            self.confirm(i);
         }
         if let Err(how) = received {
             self.end(i, how);
@@ -562,6 +628,10 @@ impl Driver {
 
     /// A connection ended: count what was lost, re-send or give up, reopen if asked.
     fn end(&mut self, i: usize, how: End) {
+        if let End::Refused(reason) = how {
+            self.refused(i, Instant::now(), reason);
+            return;
+        }
         let slot = &mut self.slots[i];
         let closing = slot.state == State::Closing;
         let awaited = !slot.checker.is_empty();
@@ -580,8 +650,12 @@ impl Driver {
             End::Closed => Some(Reason::ClosedByServer),
             // A reset while closing matters only if answers were still awaited.
             End::Broken(_) if closing && !awaited => None,
-            End::Broken(reason) => Some(reason),
+            End::Broken(reason) | End::Refused(reason) => Some(reason),
         };
+        if broken.is_none() && closing {
+            // It ended as asked, never refused: the server had accepted it.
+            self.confirm(i);
+        }
         if let Some(reason) = broken {
             self.meter.counts.conn_errors += 1;
             self.meter.failures.closed.add(reason);

@@ -1,10 +1,8 @@
 //! The final report of `shout bench`, from the series the workers reported: its verdict
-//! (an [`Outcome`]), a table on stdout, JSON (`--json`, version 2: the histograms travel whole,
-//! encoded, so runs can be merged), and the HdrHistogram interval log (`--hdr-log`).
+//! (an [`Outcome`], from [`Verdict`]), a table on stdout, JSON (`--json`, version 2: the
+//! histograms travel whole, encoded, so runs can be merged) and the HTML report.
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -16,8 +14,10 @@ use super::findmax::FindMaxResult;
 use super::profile::{RateProfile, RateSpec};
 use super::schedule::STEP;
 use super::series::{late_sends, Counts, Hists, Second, Series, Summary};
+use super::verdict::{Facts, Stopped, Verdict};
 use crate::histcodec;
 use crate::outcome::Outcome;
+use crate::sys::print_stdout;
 
 pub use super::profile::RATE_REACHED;
 
@@ -50,6 +50,8 @@ pub struct Report {
     find_max: Option<FindMaxResult>,
     /// TLS: from the start of the first handshake to the end of the last one.
     handshake_window: Duration,
+    /// Stopped early: when and by what.
+    stopped: Option<Stopped>,
 }
 
 const MIB: f64 = (1u64 << 20) as f64;
@@ -100,6 +102,7 @@ impl Report {
             // Checked before the run started.
             profile: args.rate_profile().ok().flatten(),
             find_max,
+            stopped: None,
         }
     }
 
@@ -108,17 +111,60 @@ impl Report {
         self.complete && self.total.errors(self.args.reconnect) == 0
     }
 
-    /// How the run ended. `--find-max`: a success when a rate meeting the SLO was found and
-    /// no answer was wrong (timeouts are expected on the steps beyond the answer).
-    pub fn outcome(&self) -> Outcome {
-        let setup_failed = self.total.setup_failures > 0;
-        match &self.find_max {
-            Some(f) => {
-                let wrong = self.total.mismatches + self.total.short;
-                Outcome::of_bench(f.found() && wrong == 0 && self.complete, setup_failed)
-            }
-            None => Outcome::of_bench(self.answers_ok(), setup_failed),
+    /// The verdict: how the run ended and the line that says why (see [`Verdict::of`]).
+    /// `--find-max`: a success when a rate meeting the SLO was found and no answer was wrong
+    /// (timeouts are expected on the steps beyond the answer).
+    pub fn verdict(&self) -> Verdict {
+        let t = &self.total;
+        let Some(f) = &self.find_max else {
+            return Verdict::of(&Facts {
+                setup_failed: t.setup_failures > 0,
+                complete: self.complete,
+                errors: t.errors(self.args.reconnect),
+                sent: t.sent,
+                resent: t.resent,
+                unsent: t.unsent,
+                stopped: self.stopped,
+            });
+        };
+        let wrong = t.mismatches + t.short;
+        let outcome = Outcome::of_bench(
+            f.found() && wrong == 0 && self.complete,
+            t.setup_failures > 0,
+        );
+        let text = match outcome {
+            Outcome::UsageOrConnect => "FAILED: connections could not be set up".to_owned(),
+            Outcome::Success => format!(
+                "OK: {:.0} msgs/s meets the SLO",
+                f.answer.unwrap_or_default()
+            ),
+            _ if f.found() => "FAILED: some answers were wrong or missing".to_owned(),
+            _ if !f.finished => "FAILED: the run ended before the search did".to_owned(),
+            _ => "FAILED: no rate tried met the SLO".to_owned(),
+        };
+        let stop_note = self.stopped.map_or(String::new(), |s| {
+            format!(" (stopped early {})", s.describe())
+        });
+        Verdict {
+            outcome,
+            text: text + &stop_note,
         }
+    }
+
+    /// How the run ended.
+    pub fn outcome(&self) -> Outcome {
+        self.verdict().outcome
+    }
+
+    /// When and why the run was stopped early, if it was.
+    pub fn stopped(&self) -> Option<Stopped> {
+        self.stopped
+    }
+
+    /// The same report, of a run stopped early as `stopped` says.
+    pub fn with_stop(mut self, stopped: Option<Stopped>) -> Report {
+        self.stopped = stopped;
+        self
     }
 
     /// The process exit code.
@@ -283,25 +329,23 @@ impl Report {
         }
     }
 
-    /// Writes the table (unless JSON goes to stdout), the JSON and the histogram log.
-    pub fn write_outputs(&self, args: &BenchArgs, started_at: SystemTime) -> anyhow::Result<()> {
-        match args.json.as_deref() {
-            Some("-") => println!("{}", serde_json::to_string_pretty(&self.json())?),
-            Some(path) => {
-                print!("{}", self.table());
-                let text = serde_json::to_string_pretty(&self.json())?;
-                std::fs::write(path, text + "\n")
-                    .with_context(|| format!("cannot write the JSON report to {path}"))?;
-            }
-            None => print!("{}", self.table()),
+    /// Writes the table (unless JSON goes to stdout), the JSON and the HTML report (the
+    /// histogram log is written as the run goes). A closed stdout drops the table quietly;
+    /// the files are written all the same.
+    pub fn write_outputs(&self, args: &BenchArgs) -> anyhow::Result<()> {
+        let stdout = match args.json.as_deref() {
+            Some("-") => serde_json::to_string_pretty(&self.json())? + "\n",
+            _ => self.table(),
+        };
+        print_stdout(&stdout).context("cannot write the report to standard output")?;
+        if let Some(path) = args.json.as_deref().filter(|p| *p != "-") {
+            let text = serde_json::to_string_pretty(&self.json())?;
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("cannot write the JSON report to {path}"))?;
         }
         if let Some(path) = &args.report {
             crate::report::write_html(&self.json(), path)
                 .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
-        }
-        if let Some(path) = &args.hdr_log {
-            self.write_hdr_log(path, started_at)
-                .with_context(|| format!("cannot write the histogram log {}", path.display()))?;
         }
         Ok(())
     }
@@ -469,22 +513,7 @@ impl Report {
         if let Some(f) = &self.find_max {
             s.push_str(&find_max_table(f));
         }
-        let verdict = match (self.outcome(), &self.find_max) {
-            (Outcome::UsageOrConnect, _) => "FAILED: connections could not be set up".to_owned(),
-            (Outcome::Success, None) => "OK: every message got its exact answer".to_owned(),
-            (Outcome::Failed, None) => "FAILED: some answers were wrong or missing".to_owned(),
-            (Outcome::Success, Some(f)) => format!(
-                "OK: {:.0} msgs/s meets the SLO",
-                f.answer.unwrap_or_default()
-            ),
-            (Outcome::Failed, Some(f)) if f.found() => {
-                "FAILED: some answers were wrong or missing".to_owned()
-            }
-            (Outcome::Failed, Some(f)) if !f.finished => {
-                "FAILED: the run ended before the search did".to_owned()
-            }
-            (Outcome::Failed, Some(_)) => "FAILED: no rate tried met the SLO".to_owned(),
-        };
+        let verdict = self.verdict().text;
         let _ = writeln!(s, "  result        {verdict}");
         s
     }
@@ -566,8 +595,13 @@ impl Report {
                 "client_s_per_million_msgs": self.cpu_per_million(),
             },
             "find_max": self.find_max.as_ref().map(FindMaxResult::json),
-            "ok": self.answers_ok(),
+            "ok": self.outcome() == Outcome::Success,
             "exit_code": self.exit_code(),
+            "verdict": self.verdict().text,
+            "stopped": self.stopped.map(|s| json!({
+                "at_s": s.at.as_secs_f64(),
+                "by": s.cause.name(),
+            })),
             "series": self.series_json(),
         })
     }
@@ -650,33 +684,6 @@ impl Report {
                 })
             })
             .collect()
-    }
-
-    /// Writes one histogram per second in the HdrHistogram interval log format.
-    fn write_hdr_log(&self, path: &std::path::Path, started_at: SystemTime) -> anyhow::Result<()> {
-        use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-        use hdrhistogram::serialization::V2DeflateSerializer;
-        let mut out = BufWriter::new(File::create(path)?);
-        let mut serializer = V2DeflateSerializer::new();
-        let mut log = IntervalLogWriterBuilder::new()
-            .add_comment("shout bench latency log, values in microseconds")
-            .with_start_time(started_at)
-            .with_base_time(started_at)
-            .with_max_value_divisor(1e6)
-            .begin_log_with(&mut out, &mut serializer)?;
-        for (i, second) in self.seconds.iter().enumerate() {
-            let hist = histcodec::decode(&second.hist)?;
-            log.write_histogram(
-                &hist,
-                Duration::from_secs(i as u64),
-                Duration::from_secs(1),
-                None,
-            )
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        }
-        drop(log);
-        out.flush()?;
-        Ok(())
     }
 }
 
