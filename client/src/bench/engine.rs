@@ -323,6 +323,10 @@ impl Driver {
             Some(Change::Close) => self.start_closing(),
             Some(Change::GiveUp) => {
                 for i in 0..self.slots.len() {
+                    if matches!(self.slots[i].state, State::Open | State::Closing) {
+                        // Open and never refused: the server had accepted it.
+                        self.confirm(i);
+                    }
                     if self.slots[i].state != State::Done {
                         self.meter.counts.timeouts += self.slots[i].checker.expire_all() as u64;
                         self.retire(i);
@@ -414,11 +418,14 @@ impl Driver {
     /// once the server shows it accepted it ([`Driver::confirm`]), as a refusal if it refuses.
     fn opened(&mut self, i: usize, now: Instant) {
         self.meter.open_connections += 1;
-        self.slots[i].open_at = now;
+        let slot = &mut self.slots[i];
+        slot.open_at = now;
+        slot.opened_before = slot.ever_opened;
+        slot.ever_opened = true;
     }
 
-    /// Once the server has accepted connection `i` (answer bytes came, or it closed cleanly
-    /// at the end): counts it as opened (reopened, if its slot was accepted before) and its TLS
+    /// Once the server has accepted connection `i` (answer bytes came, or it ended without a
+    /// refusal): counts it as opened (reopened, if its slot was accepted before) and its TLS
     /// handshake, once.
     fn confirm(&mut self, i: usize) {
         let slot = &mut self.slots[i];
@@ -426,7 +433,7 @@ impl Driver {
             return;
         }
         self.meter.counts.opened += 1;
-        if slot.ever_opened {
+        if slot.opened_before {
             self.meter.counts.reopened += 1;
         }
         if slot.is_tls() {
@@ -472,6 +479,8 @@ impl Driver {
     /// out again on other connections, and a slot that was accepted before tries again after
     /// the backoff of a failed connect.
     fn refused(&mut self, i: usize, now: Instant, reason: Reason) {
+        // A refused connection was never open, as far as the run is concerned.
+        self.slots[i].ever_opened = self.slots[i].opened_before;
         if self.slots[i].is_tls() {
             self.meter.counts.handshake_failures += 1;
         }
@@ -632,6 +641,8 @@ impl Driver {
             self.refused(i, Instant::now(), reason);
             return;
         }
+        // Not refused: the server had accepted it, whether it answered or not.
+        self.confirm(i);
         let slot = &mut self.slots[i];
         let closing = slot.state == State::Closing;
         let awaited = !slot.checker.is_empty();
@@ -652,10 +663,6 @@ impl Driver {
             End::Broken(_) if closing && !awaited => None,
             End::Broken(reason) | End::Refused(reason) => Some(reason),
         };
-        if broken.is_none() && closing {
-            // It ended as asked, never refused: the server had accepted it.
-            self.confirm(i);
-        }
         if let Some(reason) = broken {
             self.meter.counts.conn_errors += 1;
             self.meter.failures.closed.add(reason);

@@ -86,12 +86,15 @@ pub struct Slot {
     pub checker: Checker,
     /// The sequence number of its next new message.
     next_seq: u64,
-    /// Whether a connection of this slot was ever accepted (a failure after that is not a
-    /// set-up failure).
+    /// Whether a connection of this slot was ever open and not refused (a failure after that
+    /// is not a set-up failure, and `--reconnect` tries again).
     pub ever_opened: bool,
+    /// `ever_opened` from before the current connection opened: whether it is a reopening,
+    /// and what a refusal of it restores.
+    pub opened_before: bool,
     /// The server has shown it accepted the current connection: answer bytes came, not a
-    /// refusal (or it closed cleanly at the end). Until then a connection is open but not
-    /// counted as opened.
+    /// refusal (or it ended without one). Until then a connection is open but not counted
+    /// as opened.
     pub confirmed: bool,
     /// The current connection has been counted as opened.
     pub counted: bool,
@@ -121,6 +124,7 @@ impl Slot {
             checker: Checker::new(),
             next_seq: 0,
             ever_opened: false,
+            opened_before: false,
             confirmed: false,
             counted: false,
             open_at: at,
@@ -194,7 +198,6 @@ impl Slot {
     pub fn accepted(&mut self) {
         self.confirmed = true;
         self.counted = true;
-        self.ever_opened = true;
         self.backoff.reset();
     }
 
