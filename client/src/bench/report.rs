@@ -122,7 +122,7 @@ impl Report {
                 complete: self.complete,
                 errors: t.errors(self.args.reconnect),
                 sent: t.sent,
-                resent: t.resent,
+                scheduled: self.open_loop().then_some(t.scheduled),
                 unsent: t.unsent,
                 stopped: self.stopped,
             });
@@ -945,6 +945,47 @@ mod tests {
         assert!(json["errors"]["hints"][0]
             .as_str()
             .is_some_and(|h| h.contains("ip_local_port_range")));
+    }
+
+    /// An open-loop run whose answers were all exact but that left messages due unsent is not
+    /// OK (it used to be): the verdict names the share, in the table and the JSON.
+    #[test]
+    fn unsent_messages_fail_the_run() {
+        let counts = Counts {
+            sent: 990,
+            completed: 990,
+            measured: 990,
+            scheduled: 1000,
+            measured_scheduled: 1000,
+            unsent: 10,
+            ..Counts::default()
+        };
+        let r = report(&["-r", "1000", "-d", "1s"], counts, Failures::default());
+        assert_eq!(r.exit_code(), 1, "{}", r.table());
+        let verdict = "FAILED: 10 of 1000 messages due (1.0%) were never sent";
+        assert!(
+            r.table().contains(&format!("result        {verdict}")),
+            "{}",
+            r.table()
+        );
+        let json = r.json();
+        assert_eq!(
+            (&json["ok"], &json["exit_code"]),
+            (&json!(false), &json!(1))
+        );
+        assert_eq!(json["verdict"], verdict);
+        assert!(json["stopped"].is_null());
+        let sent_all = Counts {
+            unsent: 0,
+            sent: 1000,
+            completed: 1000,
+            measured: 1000,
+            ..counts
+        };
+        assert_eq!(
+            report(&["-r", "1000", "-d", "1s"], sent_all, Failures::default()).exit_code(),
+            0
+        );
     }
 
     /// An open-loop run that held its rate but lost connections does not say `reached`.

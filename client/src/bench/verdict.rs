@@ -36,9 +36,10 @@ pub struct Facts {
     pub errors: u64,
     /// Messages written, re-sent ones included.
     pub sent: u64,
-    /// Messages sent again after their connection ended (`--reconnect`).
-    pub resent: u64,
-    /// Messages that fell due (open loop) or were to start (`-n`) but were never sent.
+    /// Open loop: messages that fell due (`None`: closed loop).
+    pub scheduled: Option<u64>,
+    /// Messages that fell due (open loop) or were owed (`-n`, or waiting to be sent again
+    /// with `--reconnect`) but were never sent.
     pub unsent: u64,
     /// Stopped early, if it was.
     pub stopped: Option<Stopped>,
@@ -78,14 +79,17 @@ impl Verdict {
             return failed("no message was sent".to_owned());
         }
         if f.unsent > 0 {
-            // Every message that fell due was either sent once (re-sends aside) or not at all.
-            let due = f.sent.saturating_sub(f.resent) + f.unsent;
-            return failed(format!(
-                "{} of {} messages due ({}) were never sent",
-                f.unsent,
-                due,
-                percent(f.unsent, due)
-            ));
+            return failed(match f.scheduled {
+                // Part of what fell due (what was owed beyond the timetable, when every
+                // connection had failed, is more than that: the count alone says it).
+                Some(due) if due >= f.unsent => format!(
+                    "{} of {} messages due ({}) were never sent",
+                    f.unsent,
+                    due,
+                    percent(f.unsent, due)
+                ),
+                _ => format!("{} messages owed were never sent", f.unsent),
+            });
         }
         match f.stopped {
             Some(s) => Verdict {
@@ -129,7 +133,7 @@ mod tests {
             complete: true,
             errors: 0,
             sent: 100,
-            resent: 0,
+            scheduled: Some(100),
             unsent: 0,
             stopped: None,
         }
@@ -148,14 +152,19 @@ mod tests {
 
         let dropped = Verdict::of(&Facts {
             sent: 0,
+            scheduled: Some(20_000),
             unsent: 20_000,
             ..clean()
         });
         assert_eq!(dropped.outcome, Outcome::Failed);
+        assert_eq!(
+            dropped.text, "FAILED: no message was sent",
+            "nothing sent says so first"
+        );
 
         let some = Verdict::of(&Facts {
             sent: 990,
-            resent: 5,
+            scheduled: Some(1000),
             unsent: 15,
             ..clean()
         });
@@ -164,8 +173,15 @@ mod tests {
             some.text,
             "FAILED: 15 of 1000 messages due (1.5%) were never sent"
         );
+        let closed_loop = Verdict::of(&Facts {
+            scheduled: None,
+            unsent: 5,
+            ..clean()
+        });
+        assert_eq!(closed_loop.text, "FAILED: 5 messages owed were never sent");
         let one = Verdict::of(&Facts {
             sent: 100_000,
+            scheduled: Some(100_000),
             unsent: 1,
             ..clean()
         });

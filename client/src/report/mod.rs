@@ -73,10 +73,14 @@ pub fn write_html(doc: &Value, path: &Path) -> anyhow::Result<()> {
 /// what was asked; errors are one line on stderr.
 pub fn execute(args: &ReportArgs) -> Outcome {
     match report(args) {
-        Ok(table) => {
-            print!("{table}");
-            Outcome::Success
-        }
+        // A closed stdout (`| head`) drops the table quietly, as pipe mode does.
+        Ok(table) => match crate::sys::print_stdout(&table) {
+            Ok(()) => Outcome::Success,
+            Err(e) => {
+                eprintln!("shout report: cannot write to standard output: {e}");
+                Outcome::Failed
+            }
+        },
         Err(Failure::Input(e)) => {
             eprintln!("shout report: {e}");
             Outcome::UsageOrConnect
