@@ -28,12 +28,12 @@ impl StopCause {
         }
     }
 
-    /// `SIGINT`, `SIGTERM`, or `asked` for a stop from inside.
+    /// `SIGINT`, `SIGTERM`, or `asked to stop` for a stop from inside.
     pub fn name(self) -> String {
         match self {
             StopCause::Signal(n) => signal_hook::low_level::signal_name(n)
                 .map_or_else(|| format!("signal {n}"), str::to_owned),
-            StopCause::Asked => "asked".to_owned(),
+            StopCause::Asked => "asked to stop".to_owned(),
         }
     }
 }
