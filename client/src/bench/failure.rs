@@ -88,9 +88,9 @@ impl Reason {
                      --connect-rate ramps connections up",
                 ),
                 Reason::Busy => Some(
-                    "the server is at its connection limit (shoutd --max-connections, \
-                     --max-per-ip): use fewer connections or raise the limit; --reconnect \
-                     tries again after a backoff",
+                    "the server is at its connection limit (shoutd --max-connections or \
+                     --max-connections-per-ip): use fewer connections or raise the limit; \
+                     --reconnect tries again after a backoff",
                 ),
                 Reason::Tls(text) if text.contains("UnknownIssuer") => Some(
                     "the server's certificate is not signed by a CA the bench trusts: give its \
