@@ -30,10 +30,8 @@ impl Outcome {
             Outcome::Success => 0,
             Outcome::Failed => 1,
             Outcome::UsageOrConnect => 2,
-            Outcome::Stopped(signal) => match u8::try_from(128 + signal) {
-                Ok(code) => code,
-                Err(_) => 1,
-            },
+            // Signal numbers are small; one beyond an exit code's range is still no success.
+            Outcome::Stopped(signal) => u8::try_from(128 + signal).unwrap_or(1),
         }
     }
 
