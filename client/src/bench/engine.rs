@@ -8,7 +8,10 @@
 //!
 //! Open loop wakes on a periodic timerfd of one schedule [`STEP`], so a batch of due messages
 //! leaves at its scheduled time. With `--find-max` the main thread steers the rate while the
-//! run goes on ([`Control`]), on the same connections.
+//! run goes on ([`Control`]), on the same connections. A run stopped early (the plan's
+//! [`StopHandle`](super::stop::StopHandle): a signal, a dashboard's key) ends as if its time
+//! were up, seen on the loop's next turn (within 100 ms). How connections open, are
+//! counted, refused, fail and end is in `lifecycle`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

@@ -1,12 +1,14 @@
 //! `shout bench`: a load generator that checks every answer.
 //!
-//! The main thread plans the run ([`plan`]), starts a small fixed set of worker threads (each
-//! an event loop over many connections, see [`engine`]), gathers their per-second reports
-//! ([`series`]), shows progress on a terminal ([`progress`]), and writes the final report
-//! ([`report`]). The engine drives sans-IO parts that are tested on their own: the answer
-//! [`checker`], the open-loop [`schedule`] and its rate [`profile`], the run's [`phase`]s and
-//! the figures. With `--find-max` the main thread also runs the search ([`findmax`]) and
-//! tells the workers each new rate.
+//! The main thread checks the options and the output files ([`args`], [`outputs`]), plans the
+//! run ([`plan`]), starts a small fixed set of worker threads (each an event loop over many
+//! connections, see [`engine`]), gathers their per-second reports ([`series`]), writes the
+//! HdrHistogram log as they come ([`hdrlog`]), shows progress on a terminal ([`progress`]),
+//! and writes the final report ([`report`]) with its [`verdict`]. The engine drives sans-IO
+//! parts that are tested on their own: the answer [`checker`], the open-loop [`schedule`] and
+//! its rate [`profile`], the run's [`phase`]s and the figures. With `--find-max` the main
+//! thread also runs the search ([`findmax`]) and tells the workers each new rate. A
+//! [`StopHandle`] ends a run early (the signals of `shout bench`, see [`stop`]).
 
 pub mod args;
 pub mod checker;

@@ -162,8 +162,12 @@ impl Report {
         self.stopped
     }
 
-    /// The same report, of a run stopped early as `stopped` says.
+    /// The same report, of a run stopped early as `stopped` says: its timetable ended then.
     pub fn with_stop(mut self, stopped: Option<Stopped>) -> Report {
+        if let Some(s) = stopped {
+            let ran = s.at.saturating_sub(self.warmup_seconds);
+            self.scheduled_window = self.scheduled_window.min(ran);
+        }
         self.stopped = stopped;
         self
     }
@@ -512,6 +516,7 @@ mod tests {
     use super::*;
     use crate::bench::failure::Reason;
     use crate::bench::series::{Hists, SecondReport};
+    use crate::bench::stop::StopCause;
     use rustix::io::Errno;
 
     /// A report from one worker's final report with `counts`, `failures` and `hists`, its
@@ -734,6 +739,38 @@ mod tests {
             report(&["-r", "1000", "-d", "1s"], sent_all, Failures::default()).exit_code(),
             0
         );
+    }
+
+    /// A profile stopped early is judged against what it scheduled until the stop, and the
+    /// report says it was stopped: exit code 128 + the signal, in the table and the JSON.
+    #[test]
+    fn a_stopped_profile_is_judged_until_the_stop() {
+        let counts = Counts {
+            sent: 1000,
+            completed: 1000,
+            measured: 1000,
+            scheduled: 1000,
+            measured_scheduled: 1000,
+            ..Counts::default()
+        };
+        let opts = ["--rate", "1000..3000", "--ramp", "10s"];
+        let stopped = Stopped {
+            at: Duration::from_millis(500),
+            cause: StopCause::Signal(15),
+        };
+        let r = report(&opts, counts, Failures::default()).with_stop(Some(stopped));
+        assert_eq!(r.target_rate(), Some(2000.0), "{}", r.table());
+        assert_eq!(r.exit_code(), 143);
+        assert!(
+            r.table()
+                .contains("result        STOPPED early at 0.5 s (SIGTERM)"),
+            "{}",
+            r.table()
+        );
+        let json = r.json();
+        assert_eq!(json["stopped"]["by"], "SIGTERM");
+        assert_eq!(json["stopped"]["at_s"], 0.5);
+        assert_eq!(json["exit_code"], 143);
     }
 
     /// An open-loop run that held its rate but lost connections does not say `reached`.
