@@ -11,7 +11,7 @@ use std::thread::{self, JoinHandle};
 
 use shout_client::bench::failure::Reason;
 use shout_common::{busy_line, Mode, Transform};
-use shout_server::Config;
+use shout_server::{Config, Model};
 use shout_tests::bench::{run_bench, shared_cores};
 use shout_tests::*;
 
@@ -47,6 +47,37 @@ fn busy_lines_are_refusals_not_mismatches() {
     assert_eq!(
         json["errors"]["connect_failure_reasons"]["refused by the server: busy (ERR server busy)"],
         2
+    );
+}
+
+/// The same over TLS: shoutd sends its busy line once the handshake is complete; it is a
+/// refusal too, neither a failed handshake nor a completed one in the counts.
+#[test]
+fn busy_lines_over_tls_are_refusals() {
+    let _cores = shared_cores();
+    let certs = Certs::new();
+    let server = tls_server(
+        Model::default(),
+        &certs,
+        Config {
+            max_connections: 2,
+            ..Config::default()
+        },
+    );
+    let ca = certs.ca_file.to_str().expect("a UTF-8 path");
+    let report = run_bench(
+        &[server.addr],
+        &["--tls-ca", ca, "-c", "4", "-d", "1s", "--timeout", "2s"],
+    );
+    let c = *report.counts();
+    let table = report.table();
+    assert_eq!(report.exit_code(), 2, "{c:?}\n{table}");
+    assert_eq!(c.mismatches, 0, "{c:?}");
+    assert_eq!(report.failures().connect.get(&Reason::Busy), 2, "{table}");
+    assert_eq!(
+        (c.opened, c.handshakes, c.handshake_failures),
+        (2, 2, 0),
+        "{c:?}"
     );
 }
 

@@ -100,7 +100,9 @@ impl Driver {
     pub(super) fn refused(&mut self, i: usize, now: Instant, reason: Reason) {
         // A refused connection was never open, as far as the run is concerned.
         self.slots[i].ever_opened = self.slots[i].opened_before;
-        if self.slots[i].is_tls() {
+        if matches!(reason, Reason::Tls(_)) {
+            // A fatal alert: the handshake failed after all. (A busy line over TLS comes
+            // after a complete handshake: a refusal, but not a failed handshake.)
             self.meter.counts.handshake_failures += 1;
         }
         self.count_failed_attempt(i, reason);
