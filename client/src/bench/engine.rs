@@ -436,10 +436,8 @@ impl Driver {
                 continue;
             }
             while self.slots[i].has_room(self.plan.pipeline) {
-                if let Some(mut msg) = self.resend.pop_front() {
-                    self.meter.counts.resent += 1;
-                    msg.sent_at = now;
-                    self.enqueue(i, msg);
+                if self.resend_one(i, now) {
+                    continue;
                 } else if let Some(at) = self.schedule.as_mut().and_then(|(s, _)| s.take()) {
                     batch = match batch {
                         Some((t, n)) if t == at => Some((t, n + 1)),
@@ -463,20 +461,35 @@ impl Driver {
         }
     }
 
-    /// Closed loop: keeps the connection's pipeline full of new messages.
+    /// Closed loop: keeps the connection's pipeline full: messages owed again first (so they
+    /// are not starved by new ones until the run's end), then new messages.
     fn fill(&mut self, i: usize, now: Instant) {
         if self.schedule.is_some() {
             return;
         }
-        while self.slots[i].has_room(self.plan.pipeline)
-            && self.sending_allowed(now)
-            && self.plan.messages.is_none_or(|m| self.started < m)
-        {
+        while self.slots[i].has_room(self.plan.pipeline) {
+            if self.resend_one(i, now) {
+                continue;
+            }
+            if !self.sending_allowed(now) || self.plan.messages.is_some_and(|m| self.started >= m) {
+                break;
+            }
             self.started += 1;
             let msg = self.slots[i].new_message(now, now);
             self.enqueue(i, msg);
         }
         self.flush(i);
+    }
+
+    /// Queues on connection `i` the oldest message waiting to be sent again, if one is.
+    fn resend_one(&mut self, i: usize, now: Instant) -> bool {
+        let Some(mut msg) = self.resend.pop_front() else {
+            return false;
+        };
+        self.meter.counts.resent += 1;
+        msg.sent_at = now;
+        self.enqueue(i, msg);
+        true
     }
 
     /// Adds a message to a connection's output and its answer to those awaited.
