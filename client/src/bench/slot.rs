@@ -508,3 +508,39 @@ fn flush_tls(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The busy line (or its start) on a connection not yet confirmed is a refusal; answer
+    /// bytes confirm it, and once confirmed nothing more is screened.
+    #[test]
+    fn the_busy_line_is_a_refusal() {
+        let busy = shout_common::busy_line(2);
+        for first in [busy.as_bytes(), b"ERR server", b"ER"] {
+            let mut confirmed = false;
+            assert_eq!(
+                screen(first, &mut confirmed),
+                Err(End::Refused(Reason::Busy)),
+                "{first:?}"
+            );
+            assert!(!confirmed);
+        }
+        let mut confirmed = false;
+        assert_eq!(screen(b"1F:0:AB", &mut confirmed), Ok(()));
+        assert!(confirmed);
+        assert_eq!(
+            screen(busy.as_bytes(), &mut confirmed),
+            Ok(()),
+            "confirmed already"
+        );
+        let mut confirmed = false;
+        assert_eq!(
+            screen(b"E", &mut confirmed),
+            Ok(()),
+            "an answer may begin with E"
+        );
+        assert!(confirmed);
+    }
+}
