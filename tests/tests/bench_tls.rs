@@ -169,7 +169,11 @@ fn reconnect_through_restart_over_tls(model) {
     let addr = first.addr;
     let opts = ["--tls-ca", path(&certs.ca_file), "-c", "5", "-d", "3s", "-p", "4", "--timeout", "3s", "--reconnect"];
     let bench = spawn_bench(bench_args(&[addr], &opts));
-    first.wait_for("the bench's connections", |s| s.active == 5);
+    // Every handshake complete (the server's part ends after the client's): a connection
+    // stopped in mid-handshake would be a set-up failure, not a connection to reopen.
+    first.wait_for("the bench's connections", |s| {
+        s.active == 5 && s.handshakes(shout_server::Handshake::Ok) == 5
+    });
     first.stop();
     let second = TestServer::start_on(config, addr);
     let report = join_within(bench, TIMEOUT * 2).expect("the bench runs");

@@ -715,7 +715,7 @@ mod tests {
         };
         let r = report(&["-r", "1000", "-d", "1s"], counts, Failures::default());
         assert_eq!(r.exit_code(), 1, "{}", r.table());
-        let verdict = "FAILED: 10 of 1000 messages due (1.0%) were never sent";
+        let verdict = "FAILED: 10 of 1000 messages due (1.0%) never sent";
         assert!(
             r.table().contains(&format!("result        {verdict}")),
             "{}",

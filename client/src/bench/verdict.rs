@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use shout_common::plural;
+
 use super::stop::StopCause;
 use crate::outcome::Outcome;
 
@@ -83,12 +85,12 @@ impl Verdict {
                 // Part of what fell due (what was owed beyond the timetable, when every
                 // connection had failed, is more than that: the count alone says it).
                 Some(due) if due >= f.unsent => format!(
-                    "{} of {} messages due ({}) were never sent",
+                    "{} of {} due ({}) never sent",
                     f.unsent,
-                    due,
+                    plural(due, "message"),
                     percent(f.unsent, due)
                 ),
-                _ => format!("{} messages owed were never sent", f.unsent),
+                _ => format!("{} owed, never sent", plural(f.unsent, "message")),
             });
         }
         match f.stopped {
@@ -171,14 +173,27 @@ mod tests {
         assert_eq!(some.outcome, Outcome::Failed);
         assert_eq!(
             some.text,
-            "FAILED: 15 of 1000 messages due (1.5%) were never sent"
+            "FAILED: 15 of 1000 messages due (1.5%) never sent"
         );
         let closed_loop = Verdict::of(&Facts {
             scheduled: None,
             unsent: 5,
             ..clean()
         });
-        assert_eq!(closed_loop.text, "FAILED: 5 messages owed were never sent");
+        assert_eq!(closed_loop.text, "FAILED: 5 messages owed, never sent");
+        let one = Verdict::of(&Facts {
+            scheduled: Some(1),
+            sent: 0,
+            unsent: 1,
+            ..clean()
+        });
+        assert_eq!(one.text, "FAILED: no message was sent");
+        let one = Verdict::of(&Facts {
+            scheduled: None,
+            unsent: 1,
+            ..clean()
+        });
+        assert_eq!(one.text, "FAILED: 1 message owed, never sent");
         let one = Verdict::of(&Facts {
             sent: 100_000,
             scheduled: Some(100_000),
