@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use shout_common::cli::{format_duration, parse_duration};
 use shout_common::DEFAULT_ADDR;
 
-use crate::bench::BenchArgs;
+use crate::bench::{BenchArgs, StopHandle};
 use crate::connect::{ConnectOptions, DEFAULT_RETRIES, DEFAULT_TIMEOUT};
 use crate::interactive::{self, DEFAULT_REPLY_TIMEOUT};
 use crate::outcome::Outcome;
@@ -94,9 +94,15 @@ pub fn run(args: &Args) -> Outcome {
     }
 }
 
-/// `shout bench`: the report says how the run went; an error means it could not start.
+/// `shout bench`: the report says how the run went; an error means it could not start. The
+/// first SIGINT or SIGTERM stops the run early (its reports written), a second exits at once.
 fn run_bench(args: &BenchArgs) -> Outcome {
-    match crate::bench::execute(args) {
+    let stop = StopHandle::new();
+    if let Err(e) = crate::bench::stop::watch_signals(stop.clone()) {
+        eprintln!("shout bench: {e:#}");
+        return Outcome::Failed;
+    }
+    match crate::bench::execute_with(args, &stop) {
         Ok(report) => report.outcome(),
         Err(e) => {
             eprintln!("shout bench: {e:#}");

@@ -18,15 +18,21 @@ pub enum Outcome {
     /// want of a client certificate it accepts); for the bench, connections
     /// that could not be set up or a run that could not start (exit code 2).
     UsageOrConnect,
+    /// The bench was stopped early by this signal (or as by Ctrl-C), its answers otherwise
+    /// exact: exit code 128 + the signal's number, as shells report a death by signal (130 for
+    /// Ctrl-C, 143 for `SIGTERM`).
+    Stopped(i32),
 }
 
 impl Outcome {
     /// The process exit code.
-    pub const fn exit_code(self) -> u8 {
+    pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Success => 0,
             Outcome::Failed => 1,
             Outcome::UsageOrConnect => 2,
+            // Signal numbers are small; one beyond an exit code's range is still no success.
+            Outcome::Stopped(signal) => u8::try_from(128 + signal).unwrap_or(1),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The few system-level helpers the prompt and the bench share: the error kinds their
-//! non-blocking loops test for, by name, a `Duration` as the kernel's `Timespec`, and the
-//! periodic timer that paces the bench's open loop.
+//! non-blocking loops test for, by name, a `Duration` as the kernel's `Timespec`, the
+//! periodic timer that paces the bench's open loop, and printing to a stdout that may have
+//! been closed.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -19,6 +20,22 @@ pub fn would_block(e: &io::Error) -> bool {
 /// A signal interrupted the call: make it again.
 pub fn interrupted(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Interrupted
+}
+
+/// Whoever read our output went away (`shout bench | head -2`): stop writing, quietly.
+pub fn broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// Prints `text` to stdout. A stdout whose reader has gone is not an error (as in pipe mode:
+/// the rest is dropped quietly, where `print!` would panic); any other failure is.
+pub fn print_stdout(text: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if broken_pipe(&e) => Ok(()),
+        result => result,
+    }
 }
 
 /// `d` as a `Timespec`, for `poll` and `timerfd`; a duration too long for it is as long as

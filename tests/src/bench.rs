@@ -1,9 +1,12 @@
 //! `shout bench` run in this process: parsing its options, running it on a thread with a
-//! bound, checking a clean report, and keeping timing-sensitive runs off each other's cores.
+//! bound, checking a clean report, and keeping timing-sensitive runs off each other's cores;
+//! a temporary directory for its output files.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{self, JoinHandle};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use shout_client::bench::report::Report;
 use shout_client::bench::{execute, BenchArgs};
@@ -67,4 +70,31 @@ pub fn assert_clean(report: &Report, connections: u64) {
     assert_eq!(c.reopened, 0, "{c:?}");
     assert_eq!(c.opened, connections, "{c:?}");
     assert!(c.measured > 0, "{c:?}");
+}
+
+/// A directory of its own under the system temporary directory; removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory, `tag` in its name.
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("shout-bench-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    /// `name` in the directory, as text (for command lines).
+    pub fn file(&self, name: &str) -> String {
+        self.0.join(name).to_str().expect("a UTF-8 path").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -4,38 +4,16 @@
 //! the warm-up out of the figures. (Wrong servers: `bench_faults.rs`; the real binary:
 //! `bench_binary.rs`.)
 
-use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::Value;
 use shout_client::bench::report::Report;
 use shout_common::Mode;
 use shout_server::{Config, Model};
 use shout_tests::bench::{
-    assert_clean, bench_args, exclusive_cores, run_bench, shared_cores, spawn_bench,
+    assert_clean, bench_args, exclusive_cores, run_bench, shared_cores, spawn_bench, TempDir,
 };
 use shout_tests::*;
-
-/// A directory of its own under the system temporary directory; removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("shout-bench-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Closed loop: 20 connections, 20,000 messages, every one answered exactly.
 #[test]

@@ -163,6 +163,37 @@ fn answer_faulty(mut stream: &TcpStream, fault: Fault) {
     }
 }
 
+/// Closed loop with `--reconnect` against a server that closes each connection after ten
+/// answers: the messages it left unanswered go out again on the reopened connection before
+/// any new one (they used to wait until no new message could start, the end of the run, so
+/// their latency counted the whole run), and the run passes.
+#[test]
+fn resends_go_before_new_messages() {
+    let _cores = shared_cores();
+    let server = FaultyServer::start(Fault::CloseAfter(640));
+    let report = run_bench(
+        &[server.addr],
+        &[
+            "-c",
+            "1",
+            "-p",
+            "4",
+            "-d",
+            "3s",
+            "--timeout",
+            "2s",
+            "--reconnect",
+        ],
+    );
+    let c = *report.counts();
+    assert_eq!(report.exit_code(), 0, "{c:?}\n{}", report.table());
+    assert!(c.resent > 0, "{c:?}");
+    assert_eq!(c.unsent, 0, "{c:?}");
+    // A resend's latency counts from its first send: a reconnection's worth, not the run's.
+    let max = report.latency_us(1.0);
+    assert!(max < 1_500_000, "max latency {max} µs\n{}", report.table());
+}
+
 /// Options for the runs against wrong servers.
 const FAULTY_OPTS: &[&str] = &["-c", "4", "-n", "400", "--timeout", "2s"];
 

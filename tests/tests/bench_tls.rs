@@ -85,13 +85,19 @@ fn mutual_tls(model) {
     assert_eq!(report.counts().handshakes, 4);
 
     // TLS 1.3: the server checks the certificate after the client has finished its part of
-    // the handshake, so the refusal comes as an alert on the open connection.
+    // the handshake, so the refusal comes as an alert once the handshake looks complete: it
+    // is a failed handshake (connections could not be set up, exit code 2), not a handshake
+    // counted as a success and a connection lost in use.
     let report = run_bench(&[server.addr], &["--tls-ca", ca, "-c", "2", "-n", "20", "--timeout", "3s"]);
     let c = report.counts();
-    assert_ne!(report.exit_code(), 0, "{c:?}");
-    assert_eq!(c.completed, 0, "answered without a certificate: {c:?}");
     let table = report.table();
-    assert!(table.contains("CertificateRequired"), "{table}");
+    assert_eq!(report.exit_code(), 2, "{c:?}\n{table}");
+    assert_eq!(c.completed, 0, "answered without a certificate: {c:?}");
+    assert_eq!((c.handshakes, c.handshake_failures), (0, 2), "{c:?}");
+    assert_eq!((c.opened, c.connect_failures, c.setup_failures, c.conn_errors), (0, 2, 2, 0), "{c:?}");
+    let reason = Reason::Tls("TLS handshake failed: received fatal alert: CertificateRequired".to_owned());
+    assert_eq!(report.failures().connect.get(&reason), 2, "{table}");
+    assert!(table.contains("TLS           handshakes 0  failed 2"), "{table}");
     assert!(table.contains("--tls-cert FILE"), "the hint: {table}");
 }
 
@@ -163,7 +169,11 @@ fn reconnect_through_restart_over_tls(model) {
     let addr = first.addr;
     let opts = ["--tls-ca", path(&certs.ca_file), "-c", "5", "-d", "3s", "-p", "4", "--timeout", "3s", "--reconnect"];
     let bench = spawn_bench(bench_args(&[addr], &opts));
-    first.wait_for("the bench's connections", |s| s.active == 5);
+    // Every handshake complete (the server's part ends after the client's): a connection
+    // stopped in mid-handshake would be a set-up failure, not a connection to reopen.
+    first.wait_for("the bench's connections", |s| {
+        s.active == 5 && s.handshakes(shout_server::Handshake::Ok) == 5
+    });
     first.stop();
     let second = TestServer::start_on(config, addr);
     let report = join_within(bench, TIMEOUT * 2).expect("the bench runs");

@@ -27,6 +27,12 @@ pub const MAX_SIZE: u64 = 16 << 20;
 /// that a connection's expected answers stay in memory.
 pub const MAX_PIPELINE: u64 = 65_536;
 
+/// The most message bytes in flight in one process: `--connections` × `--pipeline` ×
+/// `--size`. Each message in flight is held with its expected answer until it is answered,
+/// so the bench's memory for messages stays within about twice this; a larger product is a
+/// usage error rather than a run that grows until it is killed.
+pub const MAX_BYTES_IN_FLIGHT: u64 = 1 << 30;
+
 /// The largest `--threads`: more than any machine this runs on has cores.
 pub const MAX_THREADS: u64 = 1024;
 
@@ -226,9 +232,13 @@ impl BenchArgs {
     }
 
     /// Checks what clap cannot: the combinations of the rate, profile and `--find-max`
-    /// options.
+    /// options, the bytes in flight, and that an open-loop run schedules a message.
     pub fn check(&self) -> Result<(), String> {
-        self.rate_profile()?;
+        let profile = self.rate_profile()?;
+        self.check_bytes_in_flight()?;
+        if let Some(profile) = &profile {
+            self.check_schedule(profile)?;
+        }
         if self.find_max && self.slo.is_empty() {
             return Err("--find-max needs a target: --slo p99=1ms (or p50, p90, p99.9)".into());
         }
@@ -245,6 +255,52 @@ impl BenchArgs {
             }
         }
         Ok(())
+    }
+
+    /// Refuses more than [`MAX_BYTES_IN_FLIGHT`] bytes of messages in flight.
+    fn check_bytes_in_flight(&self) -> Result<(), String> {
+        let bytes =
+            u128::from(self.connections) * u128::from(self.pipeline) * u128::from(self.size);
+        if bytes <= u128::from(MAX_BYTES_IN_FLIGHT) {
+            return Ok(());
+        }
+        Err(format!(
+            "--connections {} x --pipeline {} x --size {} puts {} MiB of messages in flight; \
+             the most is {} MiB per process (each message is held with its expected answer \
+             until answered): lower one of them, or spread the load over several processes",
+            self.connections,
+            self.pipeline,
+            self.size,
+            bytes >> 20,
+            MAX_BYTES_IN_FLIGHT >> 20
+        ))
+    }
+
+    /// An open-loop run with a duration must schedule at least one message after the
+    /// warm-up (`--rate 0.001 -d 2s` would send nothing); `--find-max` sets its own rates.
+    fn check_schedule(&self, profile: &RateProfile) -> Result<(), String> {
+        let Length::Duration(d) = self.length() else {
+            return Ok(());
+        };
+        if self.find_max {
+            return Ok(());
+        }
+        let warmup = self.effective_warmup();
+        let mut curve = profile.curve(warmup);
+        let due = curve.due_by(warmup + d) - curve.due_by(warmup);
+        // The schedule counts a hair over, as it does (see `Schedule::due_by`).
+        if due + 1e-6 >= 1.0 {
+            return Ok(());
+        }
+        let d_text = shout_common::cli::format_duration(d);
+        Err(format!(
+            "--rate {} over {d_text} schedules no message ({due:.3} due): give a rate of at \
+             least {} msgs/s, or a longer --duration",
+            self.rate
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string),
+            1.0 / d.as_secs_f64()
+        ))
     }
 
     /// The warm-up: `--warmup`; with `--find-max` each step's, at least a second and in whole
@@ -353,6 +409,22 @@ mod tests {
         assert!(BenchArgs::try_parse_from(["-n", "7", "-d", "1s"]).is_err());
     }
 
+    /// Messages in flight are capped: connections x pipeline x size.
+    #[test]
+    fn bytes_in_flight_are_capped() {
+        let parse = |a: &[&str]| BenchArgs::try_parse_from(a).expect("parses");
+        let most = parse(&["-c", "64", "-s", "16777216"]);
+        assert_eq!(most.check(), Ok(()), "64 x 16 MiB is the cap");
+        let e = parse(&["-c", "65", "-s", "16777216"])
+            .check()
+            .expect_err("over");
+        assert!(e.contains("the most is 1024 MiB per process"), "{e}");
+        let e = parse(&["-c", "100", "-p", "65536", "-s", "16777216"])
+            .check()
+            .expect_err("over");
+        assert!(e.contains("--pipeline 65536"), "{e}");
+    }
+
     /// Rate profiles: their options go together, and a profile's length is the default run
     /// length; --find-max wants an SLO and one starting rate.
     #[test]
@@ -397,6 +469,15 @@ mod tests {
             assert!(e.contains(words), "{bad:?}: {e}");
         }
         assert!(BenchArgs::try_parse_from(["--rate", "1..x"]).is_err());
+        // A run that would schedule no message is refused, with the rate it needs.
+        let e = parse(&["--rate", "0.001", "-d", "2s"])
+            .check()
+            .expect_err("no message");
+        assert!(e.contains("schedules no message"), "{e}");
+        assert!(e.contains("at least 0.5 msgs/s"), "{e}");
+        assert_eq!(parse(&["--rate", "0.5", "-d", "2s"]).check(), Ok(()));
+        let warm = parse(&["--rate", "0.4", "-d", "2s", "--warmup", "10s"]);
+        assert!(warm.check().is_err(), "none due after the warm-up");
         assert!(BenchArgs::try_parse_from(["--slo", "p42=1ms"]).is_err());
         assert!(BenchArgs::try_parse_from(["--slo-error-rate", "2"]).is_err());
         let fm = parse(&["--find-max", "--slo", "p99=1ms", "--warmup", "300ms"]);

@@ -8,7 +8,10 @@
 //!
 //! Open loop wakes on a periodic timerfd of one schedule [`STEP`], so a batch of due messages
 //! leaves at its scheduled time. With `--find-max` the main thread steers the rate while the
-//! run goes on ([`Control`]), on the same connections.
+//! run goes on ([`Control`]), on the same connections. A run stopped early (the plan's
+//! [`StopHandle`](super::stop::StopHandle): a signal, a dashboard's key) ends as if its time
+//! were up, seen on the loop's next turn (within 100 ms). How connections open, are
+//! counted, refused, fail and end is in `lifecycle`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -21,7 +24,7 @@ use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::checker::{Mismatch, Msg};
+use super::checker::Msg;
 use super::failure::Reason;
 use super::phase::{Change, Phase};
 use super::plan::Plan;
@@ -29,6 +32,8 @@ use super::schedule::{until_next_step, Schedule, STEP};
 use super::series::{Meter, SecondReport};
 use super::slot::{End, Slot, State};
 use crate::sys::{interrupted, periodic_timer, read_expiries};
+
+mod lifecycle;
 
 /// How often in-flight messages are checked against the answer timeout.
 const TIMEOUT_CHECK: Duration = Duration::from_millis(100);
@@ -85,6 +90,8 @@ pub struct Driver {
     meter: Meter,
     /// Orders from the main thread, if it steers the run.
     control: Option<Receiver<Control>>,
+    /// The run was stopped early (through `plan.stop`) and this worker has stopped sending.
+    stopped: bool,
     buf: Vec<u8>,
     /// Room for the expected answer of a message being queued.
     scratch: Vec<u8>,
@@ -139,6 +146,7 @@ impl Driver {
                 plan.rate.is_some(),
             ),
             control: None,
+            stopped: false,
             next_timeout_check: plan.start + TIMEOUT_CHECK,
             plan,
             poll,
@@ -189,8 +197,13 @@ impl Driver {
         Ok(())
     }
 
-    /// Follows the main thread's orders, if any came.
+    /// Follows the main thread's orders, if any came, and stops sending once the run is
+    /// stopped early.
     fn obey(&mut self, now: Instant) {
+        if !self.stopped && self.plan.stop.stopped().is_some() {
+            self.stopped = true;
+            self.stop_sending(now);
+        }
         let Some(control) = &self.control else {
             return;
         };
@@ -210,11 +223,19 @@ impl Driver {
             }
             Control::Stop => {
                 self.control = None;
-                self.plan.end = Some(now);
-                if let Some((schedule, _)) = &mut self.schedule {
-                    schedule.set_end(now);
-                }
+                self.stop_sending(now);
             }
+        }
+    }
+
+    /// The run ends now, as if its time were up: no message falls due or starts from now on,
+    /// and those not yet due or started are not owed (so not counted unsent).
+    fn stop_sending(&mut self, now: Instant) {
+        self.plan.end = Some(self.plan.end.map_or(now, |end| end.min(now)));
+        if let Some((schedule, _)) = &mut self.schedule {
+            schedule.set_end(now);
+        } else if let Some(m) = &mut self.plan.messages {
+            *m = (*m).min(self.started);
         }
     }
 
@@ -307,6 +328,10 @@ impl Driver {
             Some(Change::Close) => self.start_closing(),
             Some(Change::GiveUp) => {
                 for i in 0..self.slots.len() {
+                    if matches!(self.slots[i].state, State::Open | State::Closing) {
+                        // Open and never refused: the server had accepted it.
+                        self.confirm(i);
+                    }
                     if self.slots[i].state != State::Done {
                         self.meter.counts.timeouts += self.slots[i].checker.expire_all() as u64;
                         self.retire(i);
@@ -336,27 +361,6 @@ impl Driver {
                 State::Waiting { .. } | State::Connecting | State::Handshaking => self.retire(i),
             }
         }
-    }
-
-    /// Closes a connection for good.
-    fn retire(&mut self, i: usize) {
-        self.drop_socket(i);
-        self.slots[i].state = State::Done;
-    }
-
-    /// Drops a connection's socket (the caller sets its state), counting it out of the open
-    /// connections if it was open.
-    fn drop_socket(&mut self, i: usize) {
-        if matches!(self.slots[i].state, State::Open | State::Closing) {
-            self.meter.open_connections = self.meter.open_connections.saturating_sub(1);
-        }
-        self.slots[i].close(self.poll.registry());
-    }
-
-    /// Puts a connection in the waiting state until `at`.
-    fn wait_until(&mut self, i: usize, at: Instant) {
-        self.slots[i].state = State::Waiting { at };
-        self.opens.push(Reverse((at, i)));
     }
 
     /// Starts connections whose time has come; once no new message may start, a connection
@@ -391,40 +395,6 @@ impl Driver {
                 self.make_ready(i);
                 self.fill(i, Instant::now());
             }
-        }
-    }
-
-    /// A connection has opened (with TLS: its handshake is complete): counts it.
-    fn opened(&mut self, i: usize, now: Instant) {
-        let slot = &mut self.slots[i];
-        self.meter.counts.opened += 1;
-        self.meter.open_connections += 1;
-        if slot.ever_opened {
-            self.meter.counts.reopened += 1;
-        }
-        slot.ever_opened = true;
-        if slot.is_tls() {
-            self.meter.handshaked(slot.connected_at, now);
-        }
-    }
-
-    /// A connection attempt failed: with `--reconnect`, a connection that was open before
-    /// tries again after a backoff; any other is done.
-    fn connect_failed(&mut self, i: usize, now: Instant, reason: Reason) {
-        if self.slots[i].state == State::Handshaking {
-            self.meter.counts.handshake_failures += 1;
-        }
-        self.meter.counts.connect_failures += 1;
-        self.meter.failures.connect.add(reason);
-        if !self.slots[i].ever_opened {
-            self.meter.counts.setup_failures += 1;
-        }
-        if self.plan.reconnect && self.slots[i].ever_opened {
-            self.slots[i].close(self.poll.registry());
-            let at = now + self.slots[i].retry_pause();
-            self.wait_until(i, at);
-        } else {
-            self.retire(i);
         }
     }
 
@@ -466,10 +436,8 @@ impl Driver {
                 continue;
             }
             while self.slots[i].has_room(self.plan.pipeline) {
-                if let Some(mut msg) = self.resend.pop_front() {
-                    self.meter.counts.resent += 1;
-                    msg.sent_at = now;
-                    self.enqueue(i, msg);
+                if self.resend_one(i, now) {
+                    continue;
                 } else if let Some(at) = self.schedule.as_mut().and_then(|(s, _)| s.take()) {
                     batch = match batch {
                         Some((t, n)) if t == at => Some((t, n + 1)),
@@ -493,20 +461,35 @@ impl Driver {
         }
     }
 
-    /// Closed loop: keeps the connection's pipeline full of new messages.
+    /// Closed loop: keeps the connection's pipeline full: messages owed again first (so they
+    /// are not starved by new ones until the run's end), then new messages.
     fn fill(&mut self, i: usize, now: Instant) {
         if self.schedule.is_some() {
             return;
         }
-        while self.slots[i].has_room(self.plan.pipeline)
-            && self.sending_allowed(now)
-            && self.plan.messages.is_none_or(|m| self.started < m)
-        {
+        while self.slots[i].has_room(self.plan.pipeline) {
+            if self.resend_one(i, now) {
+                continue;
+            }
+            if !self.sending_allowed(now) || self.plan.messages.is_some_and(|m| self.started >= m) {
+                break;
+            }
             self.started += 1;
             let msg = self.slots[i].new_message(now, now);
             self.enqueue(i, msg);
         }
         self.flush(i);
+    }
+
+    /// Queues on connection `i` the oldest message waiting to be sent again, if one is.
+    fn resend_one(&mut self, i: usize, now: Instant) -> bool {
+        let Some(mut msg) = self.resend.pop_front() else {
+            return false;
+        };
+        self.meter.counts.resent += 1;
+        msg.sent_at = now;
+        self.enqueue(i, msg);
+        true
     }
 
     /// Adds a message to a connection's output and its answer to those awaited.
@@ -543,7 +526,7 @@ impl Driver {
             } else if let Err(how) = received {
                 // Still handshaking: a failed connection attempt, not a connection lost.
                 let reason = match how {
-                    End::Broken(reason) => reason,
+                    End::Broken(reason) | End::Refused(reason) => reason,
                     End::Closed | End::Mismatch(_) => Reason::Tls(
                         "the server closed the connection during the TLS handshake".to_owned(),
                     ),
@@ -552,75 +535,14 @@ impl Driver {
                 return;
             }
         }
+        if self.slots[i].confirmed {
+            self.confirm(i);
+        }
         if let Err(how) = received {
             self.end(i, how);
             return;
         }
         self.fill(i, Instant::now());
         self.make_ready(i);
-    }
-
-    /// A connection ended: count what was lost, re-send or give up, reopen if asked.
-    fn end(&mut self, i: usize, how: End) {
-        let slot = &mut self.slots[i];
-        let closing = slot.state == State::Closing;
-        let awaited = !slot.checker.is_empty();
-        // Timed-out messages were counted when they timed out; the rest are lost now.
-        let mut lost = slot.checker.take_unanswered();
-        let broken = match how {
-            End::Mismatch(mismatch) => {
-                self.meter.counts.mismatches += 1;
-                if let Mismatch::WrongByte { late: false, .. } = mismatch {
-                    lost.pop_front(); // the wrong answer's message: a mismatch, not lost
-                }
-                None
-            }
-            // The end we asked for by half-closing.
-            End::Closed if closing => None,
-            End::Closed => Some(Reason::ClosedByServer),
-            // A reset while closing matters only if answers were still awaited.
-            End::Broken(_) if closing && !awaited => None,
-            End::Broken(reason) => Some(reason),
-        };
-        if let Some(reason) = broken {
-            self.meter.counts.conn_errors += 1;
-            self.meter.failures.closed.add(reason);
-        }
-        // Once closing, nothing is reopened.
-        let retry = self.plan.reconnect && !self.phase.closing();
-        if retry {
-            // The server answered a prefix of what it was sent: the rest goes out again, with
-            // its original latency base.
-            self.resend.extend(lost);
-            self.drop_socket(i);
-            self.wait_until(i, Instant::now());
-        } else {
-            self.meter.counts.short += lost.len() as u64;
-            self.retire(i);
-        }
-    }
-
-    /// Counts the messages that have passed their timeout (once each); they stay awaited, so
-    /// an answer that comes later is still checked. Gives up connections stuck connecting.
-    /// With `--reconnect`, a connection whose answer timed out is taken for dead (a reset
-    /// lost on the way, a peer gone silent): it is closed and reopened, and its messages not
-    /// yet timed out go out again on the new one.
-    fn check_timeouts(&mut self, now: Instant) {
-        let timeout = self.plan.timeout;
-        for i in 0..self.slots.len() {
-            let slot = &mut self.slots[i];
-            let expired = slot.checker.expire(now, timeout) as u64;
-            self.meter.counts.timeouts += expired;
-            if expired > 0 && self.plan.reconnect && slot.state == State::Open {
-                self.end(i, End::Broken(Reason::AnswerTimeout));
-            } else if slot.connect_timed_out(now, timeout) {
-                let reason = if slot.state == State::Handshaking {
-                    Reason::Tls("TLS handshake not complete within --timeout".to_owned())
-                } else {
-                    Reason::ConnectTimeout
-                };
-                self.connect_failed(i, now, reason);
-            }
-        }
     }
 }

@@ -23,6 +23,9 @@ pub enum Reason {
     ClosedByServer,
     /// An answer did not come within `--timeout` and `--reconnect` gave the connection up.
     AnswerTimeout,
+    /// The server refused the connection with its busy line (`ERR server busy`): it is at its
+    /// connection limit, in all or for this address.
+    Busy,
     /// TLS went wrong: the handshake failed (a certificate not trusted, an alert from the
     /// server), a record could not be decrypted, or the connection ended without close_notify.
     /// The text says which, in rustls' words (such as `TLS handshake failed: invalid peer
@@ -70,6 +73,7 @@ impl Reason {
             Reason::ConnectTimeout => "not connected within --timeout".to_owned(),
             Reason::ClosedByServer => "closed by the server".to_owned(),
             Reason::AnswerTimeout => "no answer within --timeout (reconnected)".to_owned(),
+            Reason::Busy => "refused by the server: busy (ERR server busy)".to_owned(),
             Reason::Tls(text) => text.clone(),
         }
     }
@@ -82,6 +86,11 @@ impl Reason {
                     "connections were not accepted in time: the server's accept queue may be \
                      full (its --backlog, net.core.somaxconn) or it is unreachable; \
                      --connect-rate ramps connections up",
+                ),
+                Reason::Busy => Some(
+                    "the server is at its connection limit (shoutd --max-connections or \
+                     --max-connections-per-ip): use fewer connections or raise the limit; \
+                     --reconnect tries again after a backoff",
                 ),
                 Reason::Tls(text) if text.contains("UnknownIssuer") => Some(
                     "the server's certificate is not signed by a CA the bench trusts: give its \

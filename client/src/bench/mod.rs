@@ -1,18 +1,22 @@
 //! `shout bench`: a load generator that checks every answer.
 //!
-//! The main thread plans the run ([`plan`]), starts a small fixed set of worker threads (each
-//! an event loop over many connections, see [`engine`]), gathers their per-second reports
-//! ([`series`]), shows progress on a terminal ([`progress`]), and writes the final report
-//! ([`report`]). The engine drives sans-IO parts that are tested on their own: the answer
-//! [`checker`], the open-loop [`schedule`] and its rate [`profile`], the run's [`phase`]s and
-//! the figures. With `--find-max` the main thread also runs the search ([`findmax`]) and
-//! tells the workers each new rate.
+//! The main thread checks the options and the output files ([`args`], [`outputs`]), plans the
+//! run ([`plan`]), starts a small fixed set of worker threads (each an event loop over many
+//! connections, see [`engine`]), gathers their per-second reports ([`series`]), writes the
+//! HdrHistogram log as they come ([`hdrlog`]), shows progress on a terminal ([`progress`]),
+//! and writes the final report ([`report`]) with its [`verdict`]. The engine drives sans-IO
+//! parts that are tested on their own: the answer [`checker`], the open-loop [`schedule`] and
+//! its rate [`profile`], the run's [`phase`]s and the figures. With `--find-max` the main
+//! thread also runs the search ([`findmax`]) and tells the workers each new rate. A
+//! [`StopHandle`] ends a run early (the signals of `shout bench`, see [`stop`]).
 
 pub mod args;
 pub mod checker;
 pub mod engine;
 pub mod failure;
 pub mod findmax;
+pub mod hdrlog;
+pub mod outputs;
 pub mod payload;
 pub mod phase;
 pub mod plan;
@@ -22,6 +26,8 @@ pub mod report;
 pub mod schedule;
 pub mod series;
 pub mod slot;
+pub mod stop;
+pub mod verdict;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -36,45 +42,33 @@ use shout_common::fdlimit::RESERVED_FDS;
 pub use args::BenchArgs;
 use engine::Control;
 use findmax::{Action, FindMax, Slo};
+use hdrlog::HdrLog;
 use plan::{worker_count, Plan};
 use progress::Progress;
 use report::Report;
 use series::{SecondReport, Series};
+pub use stop::{StopCause, StopHandle};
+use verdict::Stopped;
 
 use crate::tls::TlsClient;
 
-/// Creates each output file (`--json=FILE`, `--report`, `--hdr-log`) before the run, so one
-/// that cannot be written is a usage error now rather than a run's figures lost at its end.
-fn check_outputs_writable(args: &BenchArgs) -> anyhow::Result<()> {
-    let json = args
-        .json
-        .as_deref()
-        .filter(|p| *p != "-")
-        .map(std::path::Path::new);
-    let outputs = [
-        ("the JSON report", json),
-        ("the HTML report", args.report.as_deref()),
-        ("the histogram log", args.hdr_log.as_deref()),
-    ];
-    for (what, path) in outputs {
-        if let Some(path) = path {
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write {what} {}", path.display()))?;
-        }
-    }
-    Ok(())
+/// Runs the bench, writes its outputs (table, JSON, HTML, histogram log) and returns the
+/// report. An error means the run could not start, or its report could not be written.
+pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
+    execute_with(args, &StopHandle::new())
 }
 
-/// Runs the bench, writes its outputs (table, JSON, histogram log) and returns the report.
-/// An error means the run could not start, or its report could not be written.
-pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
+/// [`execute`], stopped early when `stop` says so (a signal, a dashboard's stop key): the run
+/// ends as if its time were up and every output is written for the time measured, saying it
+/// was stopped.
+pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Report> {
     if args.timeout.is_zero() {
         bail!("--timeout must be greater than zero");
     }
     args.check().map_err(anyhow::Error::msg)?;
     let profile = args.rate_profile().map_err(anyhow::Error::msg)?;
     check_json_path_not_taken_for_an_address(args)?;
-    check_outputs_writable(args)?;
+    outputs::prepare(args)?;
     let addrs = resolve_all(&args.addrs)?;
     let tls = tls_clients(args)?;
     check_fd_limit(args.connections)?;
@@ -82,6 +76,13 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let cpu_start = process_cpu_time();
     let started_at = SystemTime::now();
     let start = Instant::now();
+    let mut hdr_log = match &args.hdr_log {
+        Some(path) => Some(
+            HdrLog::create(path, started_at)
+                .with_context(|| format!("cannot write the histogram log {}", path.display()))?,
+        ),
+        None => None,
+    };
 
     let (tx, rx) = mpsc::channel::<SecondReport>();
     let mut workers = Vec::with_capacity(threads as usize);
@@ -90,6 +91,7 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     for w in 0..threads {
         let mut plan = Plan::for_worker(args, profile.as_ref(), &addrs, w, threads, start);
         plan.tls.clone_from(&tls);
+        plan.stop = stop.clone();
         let control = args.find_max.then(|| {
             let (control_tx, control_rx) = mpsc::channel();
             controls.push((plan.share, control_tx));
@@ -117,11 +119,22 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
             args.reconnect,
         )
     });
+    // The first error writing the histogram log; the log is given up then, the run goes on.
+    let mut log_error = None;
+    let mut log_second = |i: usize, hists: &series::Hists| {
+        if let Some(log) = &mut hdr_log {
+            if let Err(e) = log.interval(i, &hists.corrected) {
+                log_error.get_or_insert(e);
+                hdr_log = None;
+            }
+        }
+    };
     let mut series = Series::new(threads as usize, profile.is_some());
     let progress = std::io::stderr().is_terminal().then(Progress::start);
     for second in rx {
         let mut actions = Vec::new();
         series.add(second, |i, second, hists| {
+            log_second(i, hists);
             if let Some(f) = &mut find_max {
                 actions.extend(f.on_second(i, second, hists, start.elapsed()));
             }
@@ -140,7 +153,7 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
             p.update(&series, args.reconnect);
         }
     }
-    series.flush(|_, _, _| ());
+    series.flush(|i, _, hists| log_second(i, hists));
     if let Some(p) = progress {
         p.finish();
     }
@@ -151,10 +164,26 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
             Err(_) => bail!("a worker thread panicked"),
         }
     }
+    // A stop counts if it came while the workers ran (one during the writing changes nothing).
+    let stopped = stop.stopped().map(|(at, cause)| Stopped {
+        at: at.saturating_duration_since(start),
+        cause,
+    });
     let cpu = process_cpu_time().saturating_sub(cpu_start);
     let find_max = find_max.map(|f| f.result());
-    let report = Report::new(args, series, start, started_at, cpu, threads, find_max);
-    report.write_outputs(args, started_at)?;
+    let report =
+        Report::new(args, series, start, started_at, cpu, threads, find_max).with_stop(stopped);
+    if let (Some(log), Some(s)) = (&mut hdr_log, stopped) {
+        let note = format!("shout bench: stopped early {}", s.describe());
+        if let Err(e) = log.comment(&note) {
+            log_error.get_or_insert(e);
+        }
+    }
+    report.write_outputs(args)?;
+    if let (Some(e), Some(path)) = (log_error, &args.hdr_log) {
+        return Err(e)
+            .with_context(|| format!("cannot write the histogram log {}", path.display()));
+    }
     Ok(report)
 }
 

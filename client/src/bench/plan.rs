@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::args::{BenchArgs, Length, CONNECTIONS_PER_THREAD, OPEN_LOOP_RATE_PER_THREAD};
 use super::payload::Payload;
 use super::profile::{Curve, RateProfile};
+use super::stop::StopHandle;
 use crate::tls::TlsClient;
 
 /// What one worker is told to do (shared with its thread, read-only).
@@ -44,6 +45,9 @@ pub struct Plan {
     pub reconnect: bool,
     /// An answer later than this is a timeout; also the limit for connecting and closing.
     pub timeout: Duration,
+    /// Says when the run is stopped early (shared with whoever may stop it; set by the
+    /// caller).
+    pub stop: StopHandle,
 }
 
 impl Plan {
@@ -87,6 +91,7 @@ impl Plan {
             connect_interval: args.connect_rate.map(|c| Duration::from_secs_f64(1.0 / c)),
             reconnect: args.reconnect,
             timeout: args.timeout,
+            stop: StopHandle::new(),
         }
     }
 }

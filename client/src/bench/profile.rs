@@ -11,6 +11,17 @@ use serde_json::{json, Value};
 /// percent from scheduling alone).
 pub const RATE_REACHED: f64 = 0.95;
 
+/// The lowest rate `--rate` takes: one message every 1,000 s. A lower one would leave the
+/// schedule's millisecond grid (which reaches 49 days) before a few messages fell due.
+pub const MIN_RATE: f64 = 0.001;
+
+/// The highest rate `--rate` takes, in all: ten times what a large machine's generator sends
+/// (about 50,000 msgs/s per thread, `bench/generator-cost.sh`), and small enough that one
+/// tick's batch (10,000 messages) stays far within a worker's backlog
+/// ([`MAX_BACKLOG`](super::schedule::MAX_BACKLOG)); beyond it every tick's batch would be
+/// dropped unsent.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
 /// What `--rate` says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RateSpec {
@@ -23,10 +34,15 @@ pub enum RateSpec {
 }
 
 impl RateSpec {
-    /// Parses `R`, `A..B` or `A,B,...` (rates are finite numbers greater than zero).
+    /// Parses `R`, `A..B` or `A,B,...` (rates from [`MIN_RATE`] to [`MAX_RATE`]).
     pub fn parse(s: &str) -> Result<RateSpec, String> {
         let rate = |part: &str| match part.trim().parse::<f64>() {
-            Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+            Ok(v) if (MIN_RATE..=MAX_RATE).contains(&v) => Ok(v),
+            Ok(v) if v > 0.0 && v.is_finite() => Err(format!(
+                "'{part}' in '{s}' is outside the rates the generator can schedule: from \
+                 {MIN_RATE} to {} msgs/s",
+                crate::report::units::thousands(MAX_RATE)
+            )),
             _ => Err(format!(
                 "'{part}' in '{s}' is not a positive number (give R, A..B with --ramp, or \
                  A,B,C with --step)"
@@ -365,6 +381,14 @@ mod tests {
             let e = RateSpec::parse(bad).expect_err(bad);
             assert!(e.contains("not a positive number"), "{bad}: {e}");
         }
+        // Rates whose ticks would all be dropped (beyond the backlog) or that would never
+        // schedule a message are refused with the limits.
+        for bad in ["1e10", "1000..2e7", "1,0.0001", "1e-300"] {
+            let e = RateSpec::parse(bad).expect_err(bad);
+            assert!(e.contains("from 0.001 to 10,000,000 msgs/s"), "{bad}: {e}");
+        }
+        assert!(RateSpec::parse("10000000").is_ok());
+        assert!(RateSpec::parse("0.001").is_ok());
         assert_eq!(
             RateSpec::parse("1..2").map(|r| r.to_string()),
             Ok("1..2".into())

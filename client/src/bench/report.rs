@@ -1,10 +1,7 @@
 //! The final report of `shout bench`, from the series the workers reported: its verdict
-//! (an [`Outcome`]), a table on stdout, JSON (`--json`, version 2: the histograms travel whole,
-//! encoded, so runs can be merged), and the HdrHistogram interval log (`--hdr-log`).
+//! (an [`Outcome`], from [`Verdict`]), a table on stdout, JSON (`--json`, version 2: the
+//! histograms travel whole, encoded, so runs can be merged) and the HTML report.
 
-use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -16,10 +13,14 @@ use super::findmax::FindMaxResult;
 use super::profile::{RateProfile, RateSpec};
 use super::schedule::STEP;
 use super::series::{late_sends, Counts, Hists, Second, Series, Summary};
+use super::verdict::{Facts, Stopped, Verdict};
 use crate::histcodec;
 use crate::outcome::Outcome;
+use crate::sys::print_stdout;
 
 pub use super::profile::RATE_REACHED;
+
+mod table;
 
 /// The version of the JSON report (version 1 had no `schema` field).
 pub const SCHEMA: u64 = 2;
@@ -50,6 +51,8 @@ pub struct Report {
     find_max: Option<FindMaxResult>,
     /// TLS: from the start of the first handshake to the end of the last one.
     handshake_window: Duration,
+    /// Stopped early: when and by what.
+    stopped: Option<Stopped>,
 }
 
 const MIB: f64 = (1u64 << 20) as f64;
@@ -100,6 +103,7 @@ impl Report {
             // Checked before the run started.
             profile: args.rate_profile().ok().flatten(),
             find_max,
+            stopped: None,
         }
     }
 
@@ -108,17 +112,64 @@ impl Report {
         self.complete && self.total.errors(self.args.reconnect) == 0
     }
 
-    /// How the run ended. `--find-max`: a success when a rate meeting the SLO was found and
-    /// no answer was wrong (timeouts are expected on the steps beyond the answer).
-    pub fn outcome(&self) -> Outcome {
-        let setup_failed = self.total.setup_failures > 0;
-        match &self.find_max {
-            Some(f) => {
-                let wrong = self.total.mismatches + self.total.short;
-                Outcome::of_bench(f.found() && wrong == 0 && self.complete, setup_failed)
-            }
-            None => Outcome::of_bench(self.answers_ok(), setup_failed),
+    /// The verdict: how the run ended and the line that says why (see [`Verdict::of`]).
+    /// `--find-max`: a success when a rate meeting the SLO was found and no answer was wrong
+    /// (timeouts are expected on the steps beyond the answer).
+    pub fn verdict(&self) -> Verdict {
+        let t = &self.total;
+        let Some(f) = &self.find_max else {
+            return Verdict::of(&Facts {
+                setup_failed: t.setup_failures > 0,
+                complete: self.complete,
+                errors: t.errors(self.args.reconnect),
+                sent: t.sent,
+                scheduled: self.open_loop().then_some(t.scheduled),
+                unsent: t.unsent,
+                stopped: self.stopped,
+            });
+        };
+        let wrong = t.mismatches + t.short;
+        let outcome = Outcome::of_bench(
+            f.found() && wrong == 0 && self.complete,
+            t.setup_failures > 0,
+        );
+        let text = match outcome {
+            Outcome::UsageOrConnect => "FAILED: connections could not be set up".to_owned(),
+            Outcome::Success => format!(
+                "OK: {:.0} msgs/s meets the SLO",
+                f.answer.unwrap_or_default()
+            ),
+            _ if f.found() => "FAILED: some answers were wrong or missing".to_owned(),
+            _ if !f.finished => "FAILED: the run ended before the search did".to_owned(),
+            _ => "FAILED: no rate tried met the SLO".to_owned(),
+        };
+        let stop_note = self.stopped.map_or(String::new(), |s| {
+            format!(" (stopped early {})", s.describe())
+        });
+        Verdict {
+            outcome,
+            text: text + &stop_note,
         }
+    }
+
+    /// How the run ended.
+    pub fn outcome(&self) -> Outcome {
+        self.verdict().outcome
+    }
+
+    /// When and why the run was stopped early, if it was.
+    pub fn stopped(&self) -> Option<Stopped> {
+        self.stopped
+    }
+
+    /// The same report, of a run stopped early as `stopped` says: its timetable ended then.
+    pub fn with_stop(mut self, stopped: Option<Stopped>) -> Report {
+        if let Some(s) = stopped {
+            let ran = s.at.saturating_sub(self.warmup_seconds);
+            self.scheduled_window = self.scheduled_window.min(ran);
+        }
+        self.stopped = stopped;
+        self
     }
 
     /// The process exit code.
@@ -206,18 +257,6 @@ impl Report {
         })
     }
 
-    /// Open loop, when the rate was not reached: why, if not (only) the rate.
-    fn rate_note(&self) -> &'static str {
-        let t = &self.total;
-        if t.connect_failures > 0 || t.conn_errors > 0 {
-            " (connections failed)"
-        } else if t.unsent > 0 {
-            " (messages unsent)"
-        } else {
-            ""
-        }
-    }
-
     /// Whether the run spoke TLS.
     pub fn tls(&self) -> bool {
         self.args.tls.enabled()
@@ -232,22 +271,6 @@ impl Report {
         } else {
             0.0
         }
-    }
-
-    /// The TLS line of the table.
-    fn tls_line(&self) -> String {
-        let h = Summary::of(&self.hists.handshake);
-        format!(
-            "  TLS           handshakes {}  failed {}  {:.0}/s   latency p50 {}  p90 {}  p99 {}  max {} µs   \
-             (from the TCP connection established to the handshake complete)\n",
-            self.total.handshakes,
-            self.total.handshake_failures,
-            self.handshakes_per_sec(),
-            h.p50,
-            h.p90,
-            h.p99,
-            h.max
-        )
     }
 
     /// The JSON report's `tls` (`null` without TLS).
@@ -283,210 +306,25 @@ impl Report {
         }
     }
 
-    /// Writes the table (unless JSON goes to stdout), the JSON and the histogram log.
-    pub fn write_outputs(&self, args: &BenchArgs, started_at: SystemTime) -> anyhow::Result<()> {
-        match args.json.as_deref() {
-            Some("-") => println!("{}", serde_json::to_string_pretty(&self.json())?),
-            Some(path) => {
-                print!("{}", self.table());
-                let text = serde_json::to_string_pretty(&self.json())?;
-                std::fs::write(path, text + "\n")
-                    .with_context(|| format!("cannot write the JSON report to {path}"))?;
-            }
-            None => print!("{}", self.table()),
+    /// Writes the table (unless JSON goes to stdout), the JSON and the HTML report (the
+    /// histogram log is written as the run goes). A closed stdout drops the table quietly;
+    /// the files are written all the same.
+    pub fn write_outputs(&self, args: &BenchArgs) -> anyhow::Result<()> {
+        let stdout = match args.json.as_deref() {
+            Some("-") => serde_json::to_string_pretty(&self.json())? + "\n",
+            _ => self.table(),
+        };
+        print_stdout(&stdout).context("cannot write the report to standard output")?;
+        if let Some(path) = args.json.as_deref().filter(|p| *p != "-") {
+            let text = serde_json::to_string_pretty(&self.json())?;
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("cannot write the JSON report to {path}"))?;
         }
         if let Some(path) = &args.report {
             crate::report::write_html(&self.json(), path)
                 .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
         }
-        if let Some(path) = &args.hdr_log {
-            self.write_hdr_log(path, started_at)
-                .with_context(|| format!("cannot write the histogram log {}", path.display()))?;
-        }
         Ok(())
-    }
-
-    /// How the load was offered, for the title.
-    fn loop_kind(&self) -> String {
-        let d = shout_common::cli::format_duration;
-        if self.find_max.is_some() {
-            let first = self.profile.as_ref().map_or(0.0, RateProfile::first);
-            return format!("open loop, searching for the highest rate from {first} msgs/s");
-        }
-        match &self.profile {
-            None => "closed loop".to_owned(),
-            Some(RateProfile::Constant(r)) => format!("open loop at {r} msgs/s"),
-            Some(RateProfile::Ramp { from, to, ramp }) => {
-                format!(
-                    "open loop ramping from {from} to {to} msgs/s over {}",
-                    d(*ramp)
-                )
-            }
-            Some(RateProfile::Steps { rates, step }) => format!(
-                "open loop in steps of {} msgs/s, {} each",
-                RateSpec::List(rates.clone()),
-                d(*step)
-            ),
-        }
-    }
-
-    /// The table's first line: what was run.
-    fn title(&self) -> String {
-        let a = &self.args;
-        let d = shout_common::cli::format_duration;
-        let length = match a.length() {
-            _ if a.find_max => format!(
-                "steps of {} warm-up + {} measured",
-                d(a.effective_warmup()),
-                d(a.step_measure())
-            ),
-            Length::Messages(m) => format!("{m} messages"),
-            Length::Duration(duration) => d(duration),
-        };
-        let warmup = if a.warmup.is_zero() || a.find_max {
-            String::new()
-        } else {
-            format!(" after {} warm-up", d(a.warmup))
-        };
-        let label = a
-            .label
-            .as_ref()
-            .map_or(String::new(), |l| format!(" [{l}]"));
-        format!(
-            "shout bench{label}: {} connections to {}, {}, pipeline {}, {}-byte messages, mode {}, {length}{warmup}",
-            a.connections,
-            a.addrs.join(" "),
-            self.loop_kind(),
-            a.pipeline,
-            a.size,
-            a.mode,
-        )
-    }
-
-    /// One latency line of the table.
-    fn latency_line(name: &str, s: &Summary, note: &str) -> String {
-        format!(
-            "  {name:<14}min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}{note}\n",
-            s.min, s.p50, s.p90, s.p99, s.p99_9, s.p99_99, s.max
-        )
-    }
-
-    /// The readable table.
-    pub fn table(&self) -> String {
-        let t = &self.total;
-        let mut s = String::new();
-        let _ = writeln!(s, "{}", self.title());
-        let _ = writeln!(
-            s,
-            "  throughput    {:.0} msgs/s   {:.2} MiB/s out   {:.2} MiB/s in   (measured {} messages over {:.2} s)",
-            self.msgs_per_sec(),
-            self.per_second(t.measured_bytes_out) / MIB,
-            self.per_second(t.measured_bytes_in) / MIB,
-            t.measured,
-            self.elapsed.as_secs_f64()
-        );
-        if let Some(reached) = self.rate_reached() {
-            let mean = match self.profile {
-                Some(RateProfile::Constant(_)) => "",
-                _ => " (the profile's mean)",
-            };
-            let _ = writeln!(
-                s,
-                "  rate          target {:.0} msgs/s{mean}, achieved {:.0} msgs/s: {}{}",
-                self.target_rate().unwrap_or_default(),
-                self.msgs_per_sec(),
-                if reached { "reached" } else { "NOT reached" },
-                if reached { "" } else { self.rate_note() }
-            );
-        }
-        let corrected = Summary::of(&self.hists.corrected);
-        if self.open_loop() {
-            s.push_str(&Self::latency_line(
-                "latency (µs)",
-                &corrected,
-                "   (from the scheduled send time)",
-            ));
-            let uncorrected = Summary::of(&self.hists.uncorrected);
-            s.push_str(&Self::latency_line(
-                "uncorrected",
-                &uncorrected,
-                "   (from the actual send)",
-            ));
-            let lag = Summary::of(&self.hists.lag);
-            let _ = writeln!(
-                s,
-                "  schedule lag  p50 {}  p99 {}  max {} µs; {} of {} messages sent more than {} ms behind the schedule",
-                lag.p50,
-                lag.p99,
-                lag.max,
-                late_sends(&self.hists.lag),
-                lag.count,
-                STEP.as_millis()
-            );
-            let _ = writeln!(
-                s,
-                "  resolution    the schedule ticks every {} ms: messages due within a tick leave together at its end, so \
-                 sub-millisecond latencies include the queueing of each tick's burst, and a lag under a tick is the timer's wake-up",
-                STEP.as_millis()
-            );
-        } else {
-            s.push_str(&Self::latency_line("latency (µs)", &corrected, ""));
-        }
-        let _ = writeln!(
-            s,
-            "  messages      sent {}  answered {}  late {}  re-sent {}  unsent {}",
-            t.sent, t.completed, t.late, t.resent, t.unsent
-        );
-        let _ = writeln!(
-            s,
-            "  errors        mismatches {}  short answers {}  timeouts {}  connection errors {}  connect failures {}",
-            t.mismatches, t.short, t.timeouts, t.conn_errors, t.connect_failures
-        );
-        let _ = writeln!(
-            s,
-            "  connections   opened {}  failed {}  reopened {}",
-            t.opened, t.connect_failures, t.reopened
-        );
-        if self.tls() {
-            s.push_str(&self.tls_line());
-        }
-        if !self.failures.connect.is_empty() {
-            let _ = writeln!(s, "  why failed    {}", self.failures.connect.line());
-        }
-        if !self.failures.closed.is_empty() {
-            let _ = writeln!(s, "  why closed    {}", self.failures.closed.line());
-        }
-        for hint in self.failures.hints() {
-            let _ = writeln!(s, "  hint          {hint}");
-        }
-        let _ = writeln!(
-            s,
-            "  client CPU    {:.2} s on {}, {:.3} s per million messages",
-            self.cpu.as_secs_f64(),
-            shout_common::plural(self.threads, "thread"),
-            self.cpu_per_million()
-        );
-        if let Some(f) = &self.find_max {
-            s.push_str(&find_max_table(f));
-        }
-        let verdict = match (self.outcome(), &self.find_max) {
-            (Outcome::UsageOrConnect, _) => "FAILED: connections could not be set up".to_owned(),
-            (Outcome::Success, None) => "OK: every message got its exact answer".to_owned(),
-            (Outcome::Failed, None) => "FAILED: some answers were wrong or missing".to_owned(),
-            (Outcome::Success, Some(f)) => format!(
-                "OK: {:.0} msgs/s meets the SLO",
-                f.answer.unwrap_or_default()
-            ),
-            (Outcome::Failed, Some(f)) if f.found() => {
-                "FAILED: some answers were wrong or missing".to_owned()
-            }
-            (Outcome::Failed, Some(f)) if !f.finished => {
-                "FAILED: the run ended before the search did".to_owned()
-            }
-            (Outcome::Failed, Some(_)) => "FAILED: no rate tried met the SLO".to_owned(),
-        };
-        let _ = writeln!(s, "  result        {verdict}");
-        s
     }
 
     /// The JSON report (fields documented in the README).
@@ -566,8 +404,13 @@ impl Report {
                 "client_s_per_million_msgs": self.cpu_per_million(),
             },
             "find_max": self.find_max.as_ref().map(FindMaxResult::json),
-            "ok": self.answers_ok(),
+            "ok": self.outcome() == Outcome::Success,
             "exit_code": self.exit_code(),
+            "verdict": self.verdict().text,
+            "stopped": self.stopped.map(|s| json!({
+                "at_s": s.at.as_secs_f64(),
+                "by": s.cause.name(),
+            })),
             "series": self.series_json(),
         })
     }
@@ -651,33 +494,6 @@ impl Report {
             })
             .collect()
     }
-
-    /// Writes one histogram per second in the HdrHistogram interval log format.
-    fn write_hdr_log(&self, path: &std::path::Path, started_at: SystemTime) -> anyhow::Result<()> {
-        use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-        use hdrhistogram::serialization::V2DeflateSerializer;
-        let mut out = BufWriter::new(File::create(path)?);
-        let mut serializer = V2DeflateSerializer::new();
-        let mut log = IntervalLogWriterBuilder::new()
-            .add_comment("shout bench latency log, values in microseconds")
-            .with_start_time(started_at)
-            .with_base_time(started_at)
-            .with_max_value_divisor(1e6)
-            .begin_log_with(&mut out, &mut serializer)?;
-        for (i, second) in self.seconds.iter().enumerate() {
-            let hist = histcodec::decode(&second.hist)?;
-            log.write_histogram(
-                &hist,
-                Duration::from_secs(i as u64),
-                Duration::from_secs(1),
-                None,
-            )
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        }
-        drop(log);
-        out.flush()?;
-        Ok(())
-    }
 }
 
 /// A latency summary as the JSON report gives it.
@@ -695,68 +511,12 @@ fn summary_json(s: &Summary) -> Value {
     })
 }
 
-/// The `--find-max` part of the table: the SLO, every step, the answer.
-fn find_max_table(f: &FindMaxResult) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "  find-max      SLO {}; each step {} s warm-up + {} s measured (once more if not steady), at most {} steps",
-        f.slo.describe(),
-        f.warmup_s,
-        f.measure_s,
-        f.max_steps
-    );
-    let _ = writeln!(
-        s,
-        "  {:>6} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}  {:<7} met",
-        "start",
-        "target/s",
-        "achieved/s",
-        "p50 µs",
-        "p99 µs",
-        "p99.9 µs",
-        "max µs",
-        "errors",
-        "steady"
-    );
-    let yes = |b: bool| if b { "yes" } else { "no" };
-    for step in &f.steps {
-        let _ = writeln!(
-            s,
-            "  {:>5}s {:>11.0} {:>11.0} {:>9} {:>9} {:>9} {:>9} {:>7}  {:<7} {}",
-            step.start_s,
-            step.target,
-            step.achieved,
-            step.latency.p50,
-            step.latency.p99,
-            step.latency.p99_9,
-            step.latency.max,
-            step.errors,
-            format!(
-                "{}{}",
-                yes(step.steady),
-                if step.extended { "+" } else { "" }
-            ),
-            yes(step.met)
-        );
-    }
-    let answer = match (f.found(), f.finished) {
-        (true, _) => format!(
-            "{:.0} msgs/s: the highest rate tried whose steady state met the SLO",
-            f.answer.unwrap_or_default()
-        ),
-        (false, true) => "none: no rate tried met the SLO".to_owned(),
-        (false, false) => "none: the run ended before the search did".to_owned(),
-    };
-    let _ = writeln!(s, "  answer        {answer}");
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bench::failure::Reason;
     use crate::bench::series::{Hists, SecondReport};
+    use crate::bench::stop::StopCause;
     use rustix::io::Errno;
 
     /// A report from one worker's final report with `counts`, `failures` and `hists`, its
@@ -938,6 +698,79 @@ mod tests {
         assert!(json["errors"]["hints"][0]
             .as_str()
             .is_some_and(|h| h.contains("ip_local_port_range")));
+    }
+
+    /// An open-loop run whose answers were all exact but that left messages due unsent is not
+    /// OK (it used to be): the verdict names the share, in the table and the JSON.
+    #[test]
+    fn unsent_messages_fail_the_run() {
+        let counts = Counts {
+            sent: 990,
+            completed: 990,
+            measured: 990,
+            scheduled: 1000,
+            measured_scheduled: 1000,
+            unsent: 10,
+            ..Counts::default()
+        };
+        let r = report(&["-r", "1000", "-d", "1s"], counts, Failures::default());
+        assert_eq!(r.exit_code(), 1, "{}", r.table());
+        let verdict = "FAILED: 10 of 1000 messages due (1.0%) never sent";
+        assert!(
+            r.table().contains(&format!("result        {verdict}")),
+            "{}",
+            r.table()
+        );
+        let json = r.json();
+        assert_eq!(
+            (&json["ok"], &json["exit_code"]),
+            (&json!(false), &json!(1))
+        );
+        assert_eq!(json["verdict"], verdict);
+        assert!(json["stopped"].is_null());
+        let sent_all = Counts {
+            unsent: 0,
+            sent: 1000,
+            completed: 1000,
+            measured: 1000,
+            ..counts
+        };
+        assert_eq!(
+            report(&["-r", "1000", "-d", "1s"], sent_all, Failures::default()).exit_code(),
+            0
+        );
+    }
+
+    /// A profile stopped early is judged against what it scheduled until the stop, and the
+    /// report says it was stopped: exit code 128 + the signal, in the table and the JSON.
+    #[test]
+    fn a_stopped_profile_is_judged_until_the_stop() {
+        let counts = Counts {
+            sent: 1000,
+            completed: 1000,
+            measured: 1000,
+            scheduled: 1000,
+            measured_scheduled: 1000,
+            ..Counts::default()
+        };
+        let opts = ["--rate", "1000..3000", "--ramp", "10s"];
+        let stopped = Stopped {
+            at: Duration::from_millis(500),
+            cause: StopCause::Signal(15),
+        };
+        let r = report(&opts, counts, Failures::default()).with_stop(Some(stopped));
+        assert_eq!(r.target_rate(), Some(2000.0), "{}", r.table());
+        assert_eq!(r.exit_code(), 143);
+        assert!(
+            r.table()
+                .contains("result        STOPPED early at 0.5 s (SIGTERM)"),
+            "{}",
+            r.table()
+        );
+        let json = r.json();
+        assert_eq!(json["stopped"]["by"], "SIGTERM");
+        assert_eq!(json["stopped"]["at_s"], 0.5);
+        assert_eq!(json["exit_code"], 143);
     }
 
     /// An open-loop run that held its rate but lost connections does not say `reached`.

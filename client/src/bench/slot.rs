@@ -26,6 +26,7 @@ use super::payload::Payload;
 use crate::connect::Backoff;
 use crate::sys::{interrupted, would_block};
 use crate::tls::TlsClient;
+use shout_common::BUSY_PREFIX;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub enum End {
     Broken(Reason),
     /// An answer byte was wrong, or bytes came that nobody asked for.
     Mismatch(Mismatch),
+    /// The server refused the connection before answering anything: its busy line, or (TLS)
+    /// a fatal alert, such as a client certificate it wanted and did not get.
+    Refused(Reason),
 }
 
 /// One connection of a worker.
@@ -82,8 +86,20 @@ pub struct Slot {
     pub checker: Checker,
     /// The sequence number of its next new message.
     next_seq: u64,
-    /// Whether it was ever open (a failure after that is not a set-up failure).
+    /// Whether a connection of this slot was ever open and not refused (a failure after that
+    /// is not a set-up failure, and `--reconnect` tries again).
     pub ever_opened: bool,
+    /// `ever_opened` from before the current connection opened: whether it is a reopening,
+    /// and what a refusal of it restores.
+    pub opened_before: bool,
+    /// The server has shown it accepted the current connection: answer bytes came, not a
+    /// refusal (or it ended without one). Until then a connection is open but not counted
+    /// as opened.
+    pub confirmed: bool,
+    /// The current connection has been counted as opened.
+    pub counted: bool,
+    /// When the current connection became open (with TLS: its handshake complete).
+    pub open_at: Instant,
     /// When the current connection attempt began.
     connect_started: Instant,
     backoff: Backoff,
@@ -108,6 +124,10 @@ impl Slot {
             checker: Checker::new(),
             next_seq: 0,
             ever_opened: false,
+            opened_before: false,
+            confirmed: false,
+            counted: false,
+            open_at: at,
             connect_started: at,
             backoff: Backoff::default(),
             ready: false,
@@ -171,6 +191,13 @@ impl Slot {
     /// The connection is open: messages may go.
     fn opened(&mut self) {
         self.state = State::Open;
+    }
+
+    /// The connection is counted as accepted (see [`Slot::confirmed`]): the backoff starts
+    /// again from its first pause.
+    pub fn accepted(&mut self) {
+        self.confirmed = true;
+        self.counted = true;
         self.backoff.reset();
     }
 
@@ -263,6 +290,7 @@ impl Slot {
             match stream.read(buf) {
                 Ok(0) => return Err(End::Closed),
                 Ok(n) => {
+                    screen(&buf[..n], &mut self.confirmed)?;
                     check(&mut self.checker, &buf[..n]).map_err(End::Mismatch)?;
                     if n < buf.len() && !hup {
                         return Ok(()); // drained: the next arrival raises a new edge
@@ -302,7 +330,12 @@ impl Slot {
                 }
                 // The end of TCP: rustls now says whether close_notify came before it.
                 let _ = tls.read_tls(&mut io::empty());
-                return match drain_plaintext(tls, &mut self.checker, &mut check) {
+                return match drain_plaintext(
+                    tls,
+                    &mut self.checker,
+                    &mut self.confirmed,
+                    &mut check,
+                ) {
                     Err(End::Broken(Reason::Kind(io::ErrorKind::UnexpectedEof))) | Ok(()) => {
                         Err(End::Broken(Reason::Tls(
                             "the server closed the connection without TLS close_notify".to_owned(),
@@ -322,6 +355,13 @@ impl Slot {
                 if let Err(e) = tls.process_new_packets() {
                     // The alert that says why, for the server.
                     let _ = send_records(tls, stream);
+                    if !self.confirmed && matches!(e, rustls::Error::AlertReceived(_)) {
+                        // TLS 1.3: the server checks the client after the client has finished
+                        // its part, so a refusal comes once the handshake looks complete.
+                        return Err(End::Refused(Reason::Tls(format!(
+                            "TLS handshake failed: {e}"
+                        ))));
+                    }
                     let what = if tls.is_handshaking() {
                         "TLS handshake failed"
                     } else {
@@ -331,9 +371,8 @@ impl Slot {
                 }
                 if self.state == State::Handshaking && !tls.is_handshaking() {
                     self.state = State::Open;
-                    self.backoff.reset();
                 }
-                drain_plaintext(tls, &mut self.checker, &mut check)?;
+                drain_plaintext(tls, &mut self.checker, &mut self.confirmed, &mut check)?;
             }
             send_records(tls, stream).map_err(End::Broken)?;
             if n < buf.len() && !hup {
@@ -370,17 +409,37 @@ impl Slot {
         }
         self.tls = None;
         self.shutdown_pending = false;
+        self.confirmed = false;
+        self.counted = false;
         self.out.clear();
         self.out_pos = 0;
         self.checker = Checker::new();
     }
 }
 
-/// Hands the plaintext rustls has decrypted to `check`, in place: `End::Closed` after the
-/// server's close_notify.
+/// Looks at the first bytes a connection receives: the server's busy line is a refusal;
+/// anything else shows the server accepted it (`confirmed`). No answer can begin like the busy
+/// line: a message begins with its connection number in hexadecimal, and the answer with the
+/// same digits (in upper case).
+fn screen(data: &[u8], confirmed: &mut bool) -> Result<(), End> {
+    if *confirmed || data.is_empty() {
+        return Ok(());
+    }
+    let busy = BUSY_PREFIX.as_bytes();
+    let refused = data.starts_with(busy) || (data.len() >= 2 && busy.starts_with(data));
+    if refused {
+        return Err(End::Refused(Reason::Busy));
+    }
+    *confirmed = true;
+    Ok(())
+}
+
+/// Hands the plaintext rustls has decrypted to `check`, in place (screening the first bytes
+/// of a connection not yet `confirmed`): `End::Closed` after the server's close_notify.
 fn drain_plaintext(
     tls: &mut ClientConnection,
     checker: &mut Checker,
+    confirmed: &mut bool,
     check: &mut impl FnMut(&mut Checker, &[u8]) -> Result<(), Mismatch>,
 ) -> Result<(), End> {
     loop {
@@ -389,6 +448,7 @@ fn drain_plaintext(
             Ok([]) => return Err(End::Closed),
             Ok(chunk) => {
                 let len = chunk.len();
+                screen(chunk, confirmed)?;
                 check(checker, chunk).map_err(End::Mismatch)?;
                 reader.consume(len);
             }
@@ -447,4 +507,40 @@ fn flush_tls(
         let _ = stream.shutdown(Shutdown::Write);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The busy line (or its start) on a connection not yet confirmed is a refusal; answer
+    /// bytes confirm it, and once confirmed nothing more is screened.
+    #[test]
+    fn the_busy_line_is_a_refusal() {
+        let busy = shout_common::busy_line(2);
+        for first in [busy.as_bytes(), b"ERR server", b"ER"] {
+            let mut confirmed = false;
+            assert_eq!(
+                screen(first, &mut confirmed),
+                Err(End::Refused(Reason::Busy)),
+                "{first:?}"
+            );
+            assert!(!confirmed);
+        }
+        let mut confirmed = false;
+        assert_eq!(screen(b"1F:0:AB", &mut confirmed), Ok(()));
+        assert!(confirmed);
+        assert_eq!(
+            screen(busy.as_bytes(), &mut confirmed),
+            Ok(()),
+            "confirmed already"
+        );
+        let mut confirmed = false;
+        assert_eq!(
+            screen(b"E", &mut confirmed),
+            Ok(()),
+            "an answer may begin with E"
+        );
+        assert!(confirmed);
+    }
 }

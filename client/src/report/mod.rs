@@ -73,11 +73,15 @@ pub fn write_html(doc: &Value, path: &Path) -> anyhow::Result<()> {
 /// what was asked; errors are one line on stderr.
 pub fn execute(args: &ReportArgs) -> Outcome {
     match report(args) {
-        // Labels come from files: shown with their control characters made visible.
-        Ok(table) => {
-            print!("{}", crate::terminal::visible(table.as_bytes()));
-            Outcome::Success
-        }
+        // Labels come from files: shown with their control characters made visible. A closed
+        // stdout (`| head`) drops the table quietly, as pipe mode does.
+        Ok(table) => match crate::sys::print_stdout(&crate::terminal::visible(table.as_bytes())) {
+            Ok(()) => Outcome::Success,
+            Err(e) => {
+                eprintln!("shout report: cannot write to standard output: {e}");
+                Outcome::Failed
+            }
+        },
         Err(Failure::Input(e)) => {
             eprintln!("shout report: {}", crate::terminal::visible(e.as_bytes()));
             Outcome::UsageOrConnect

@@ -430,6 +430,10 @@ impl Run {
     /// The verdict line: OK, or FAILED and why.
     pub fn verdict(&self) -> String {
         let d = &self.doc;
+        // The bench's own words, when the report has them (a run stopped early says so).
+        if let Some(verdict) = d["verdict"].as_str() {
+            return verdict.to_owned();
+        }
         let ok = d["ok"].as_bool().unwrap_or(false);
         let exit = d["exit_code"].as_i64().unwrap_or(if ok { 0 } else { 1 });
         let mut why = Vec::new();
