@@ -15,6 +15,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+pub use super::digest::{step_for, HEATMAP_COLUMNS, MAX_POINTS};
 use super::run::{Run, Second};
 use super::units;
 
@@ -22,10 +23,6 @@ use super::units;
 pub const WIDTH: u32 = 900;
 /// Height of every chart, in pixels.
 pub const HEIGHT: u32 = 380;
-/// Most points a time series is drawn with (longer runs are averaged into wider steps).
-pub const MAX_POINTS: usize = 600;
-/// Most time columns of a heatmap.
-pub const HEATMAP_COLUMNS: usize = 120;
 /// Latency rows of a heatmap.
 pub const HEATMAP_ROWS: usize = 28;
 /// Colours of a heatmap, from few messages to most.
@@ -201,7 +198,12 @@ impl Plot {
 
     /// Ranges that hold every point, from zero on linear axes, with room above.
     fn fit(&mut self, x: Axis, y: Axis) {
-        let points = self.lines.iter().flat_map(|l| l.points.iter());
+        // Points that are not numbers (only in hostile files) are left out of the ranges.
+        let points = self
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(px, py) in points {
             x0 = x0.min(px);
@@ -358,18 +360,44 @@ fn nice_step(span: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
+/// The largest magnitude an axis reaches; only hostile files go beyond, and are cut there.
+const AXIS_LIMIT: f64 = 1e300;
+
+/// The most ticks an axis has, whatever its range.
+pub const MAX_TICKS: usize = 64;
+
+/// The range `lo..hi` made drawable: ends finite (NaN as 0) and within ±[`AXIS_LIMIT`], in
+/// order, and a span not lost in the rounding of its ends (at least a millionth of their
+/// size, and of 1), so that ticks step from one end to the other.
+pub fn drawable(lo: f64, hi: f64) -> (f64, f64) {
+    let clamp = |v: f64| {
+        if v.is_nan() {
+            0.0
+        } else {
+            v.clamp(-AXIS_LIMIT, AXIS_LIMIT)
+        }
+    };
+    let (lo, hi) = (clamp(lo), clamp(hi));
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    let least = lo.abs().max(hi.abs()).max(1.0) * 1e-6;
+    (lo, if hi - lo >= least { hi } else { lo + least })
+}
+
 /// Where an axis from `lo` to `hi` has its ticks and grid lines: round numbers on a linear
-/// axis; 1, 2 and 5 of each decade on a log axis (only 1 when it spans many decades); each
-/// whole number (0%, 90%, 99%...) on the percentile axis.
+/// axis; 1, 2 and 5 of each decade on a log axis (only 1 when it spans many decades, and only
+/// some decades when they are more than [`MAX_TICKS`]); each whole number (0%, 90%, 99%...)
+/// on the percentile axis. Never more than [`MAX_TICKS`], for any range.
 pub fn keys(lo: f64, hi: f64, axis: Axis) -> Vec<f64> {
+    let (lo, hi) = drawable(lo, hi);
     let mut out = Vec::new();
     match axis {
         Axis::Percentile => {
-            let mut k = lo.ceil();
-            while k <= hi + 1e-9 {
-                out.push(k);
-                k += 1.0;
-            }
+            let first = lo.ceil();
+            out.extend(
+                (0..MAX_TICKS)
+                    .map(|i| first + i as f64)
+                    .take_while(|&k| k <= hi + 1e-9),
+            );
         }
         Axis::LogMicros => {
             let marks: &[f64] = if hi - lo > 4.0 {
@@ -377,26 +405,32 @@ pub fn keys(lo: f64, hi: f64, axis: Axis) -> Vec<f64> {
             } else {
                 &[1.0, 2.0, 5.0]
             };
-            let mut decade = lo.floor();
-            while decade <= hi.ceil() {
+            let (first, last) = (lo.floor(), hi.ceil());
+            let every = ((last - first) / MAX_TICKS as f64).ceil().max(1.0);
+            for i in 0..=MAX_TICKS {
+                let decade = first + i as f64 * every;
+                if decade > last {
+                    break;
+                }
                 for m in marks {
                     let v = decade + m.log10();
                     if v >= lo - 1e-9 && v <= hi + 1e-9 {
                         out.push(v);
                     }
                 }
-                decade += 1.0;
             }
         }
         Axis::Linear | Axis::Micros => {
             let step = nice_step(hi - lo);
-            let mut k = (lo / step).ceil();
-            while k * step <= hi + step * 1e-9 {
-                out.push(k * step);
-                k += 1.0;
-            }
+            let first = (lo / step).ceil();
+            out.extend(
+                (0..MAX_TICKS)
+                    .map(|i| (first + i as f64) * step)
+                    .take_while(|&v| v <= hi + step * 1e-9),
+            );
         }
     }
+    out.truncate(MAX_TICKS);
     out
 }
 
@@ -410,6 +444,7 @@ struct Ticked {
 
 impl Ticked {
     fn new(lo: f64, hi: f64, axis: Axis) -> Ticked {
+        let (lo, hi) = drawable(lo, hi);
         Ticked {
             lo,
             hi,
@@ -438,11 +473,6 @@ impl Ranged for Ticked {
     fn range(&self) -> std::ops::Range<f64> {
         self.lo..self.hi
     }
-}
-
-/// How many seconds each drawn point stands for, so `n` seconds make at most `max` points.
-pub fn step_for(n: usize, max: usize) -> usize {
-    n.div_ceil(max.max(1)).max(1)
 }
 
 /// The seconds of `run` in groups of `step`, each with the second it starts at.
@@ -661,49 +691,17 @@ pub fn throughput(runs: &[Run]) -> Chart {
     Chart::drawn("throughput", title, plot.draw(), note)
 }
 
-/// (p50, p99, max) in µs of a group of seconds: from their histograms added when there are
-/// some, else the mean of the medians and the largest p99 and max.
-fn group_latency(group: &[Second]) -> Option<(f64, f64, f64)> {
-    if group.iter().all(|s| s.hist.is_some()) {
-        let mut sum: Option<Histogram<u64>> = None;
-        for h in group.iter().filter_map(|s| s.hist.as_ref()) {
-            match &mut sum {
-                Some(acc) => {
-                    let _ = acc.add(h);
-                }
-                None => sum = Some(h.clone()),
-            }
-        }
-        let h = sum?;
-        if h.is_empty() {
-            return None;
-        }
-        return Some((
-            h.value_at_quantile(0.5) as f64,
-            h.value_at_quantile(0.99) as f64,
-            h.max() as f64,
-        ));
-    }
-    let with: Vec<&Second> = group.iter().filter(|s| s.max_us > 0.0).collect();
-    if with.is_empty() {
-        return None;
-    }
-    let p50 = with.iter().map(|s| s.p50_us).sum::<f64>() / with.len() as f64;
-    let p99 = with.iter().map(|s| s.p99_us).fold(0.0, f64::max);
-    let max = with.iter().map(|s| s.max_us).fold(0.0, f64::max);
-    Some((p50, p99, max))
-}
-
 /// p50, p99 and max latency per second, on a log scale.
 pub fn latency_over_time(runs: &[Run]) -> Chart {
     let title = "Latency over time";
     let single = runs.len() == 1;
     let mut lines = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let step = step_for(run.seconds.len(), MAX_POINTS);
+        // The digest has one latency per group of `step` seconds, in order.
+        let step = run.digest.step;
         let mut kinds: [Vec<(f64, f64)>; 3] = Default::default();
-        for (t, g) in groups(run, step) {
-            if let Some((p50, p99, max)) = group_latency(g) {
+        for ((t, _), latency) in groups(run, step).zip(&run.digest.latency) {
+            if let Some((p50, p99, max)) = *latency {
                 for (k, v) in [p50, p99, max].into_iter().enumerate() {
                     kinds[k].push((t, v.max(1.0).log10()));
                 }
@@ -754,21 +752,20 @@ fn heat(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-/// Counts per heatmap cell: columns of `step` seconds, `HEATMAP_ROWS` rows of log10(µs)
-/// from `lo` to `hi`.
-fn heat_counts(run: &Run, step: usize, lo: f64, hi: f64) -> Vec<Vec<u64>> {
+/// Counts per heatmap cell: the digest's columns, `HEATMAP_ROWS` rows of log10(µs) from `lo`
+/// to `hi`.
+fn heat_counts(run: &Run, lo: f64, hi: f64) -> Vec<Vec<u64>> {
     let span = (hi - lo).max(1e-9);
-    run.seconds
-        .chunks(step)
-        .map(|group| {
+    run.digest
+        .heat
+        .iter()
+        .map(|values| {
             let mut column = vec![0u64; HEATMAP_ROWS];
-            for h in group.iter().filter_map(|s| s.hist.as_ref()) {
-                for v in h.iter_recorded() {
-                    let y = (v.value_iterated_to().max(1) as f64).log10();
-                    let row = (((y - lo) / span) * HEATMAP_ROWS as f64).floor();
-                    let row = (row.max(0.0) as usize).min(HEATMAP_ROWS - 1);
-                    column[row] += v.count_at_value();
-                }
+            for &(value, count) in values {
+                let y = (value.max(1) as f64).log10();
+                let row = (((y - lo) / span) * HEATMAP_ROWS as f64).floor();
+                let row = (row.max(0.0) as usize).min(HEATMAP_ROWS - 1);
+                column[row] = column[row].saturating_add(count);
             }
             column
         })
@@ -794,24 +791,18 @@ pub fn heatmap(run: &Run, index: usize, several: bool) -> Chart {
             ),
         );
     }
-    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-    for h in run.seconds.iter().filter_map(|s| s.hist.as_ref()) {
-        if !h.is_empty() {
-            lo = lo.min((h.min().max(1) as f64).log10());
-            hi = hi.max((h.max().max(1) as f64).log10());
-        }
-    }
-    if lo > hi {
+    let Some((min, max)) = run.digest.range else {
         return Chart::missing(
             &id,
             &title,
             format!("{}: no latency was measured", run.name),
         );
-    }
+    };
+    let (lo, hi) = ((min.max(1) as f64).log10(), (max.max(1) as f64).log10());
     let lo = (((lo - 0.05) * 10.0).floor() / 10.0).max(0.0);
     let hi = (hi + 0.05).max(lo + 0.7);
-    let step = step_for(run.seconds.len(), HEATMAP_COLUMNS);
-    let counts = heat_counts(run, step, lo, hi);
+    let step = run.digest.heat_step;
+    let counts = heat_counts(run, lo, hi);
     let top = counts.iter().flatten().copied().max().unwrap_or(0).max(1);
     let row_h = (hi - lo) / HEATMAP_ROWS as f64;
     let mut cells = Vec::new();

@@ -10,6 +10,7 @@
 
 pub mod charts;
 pub mod compare;
+pub mod digest;
 pub mod html;
 pub mod merge;
 pub mod run;
@@ -56,7 +57,7 @@ enum Failure {
 /// Renders the JSON report `doc` of one run as an HTML page (its `label` names it, else
 /// `name`).
 pub fn html_of_json(doc: &Value, name: &str) -> Result<String, LoadError> {
-    Ok(html::page(&[Run::from_json(doc.clone(), name)?]))
+    Ok(html::page(&[Run::from_json_ref(doc, name)?]))
 }
 
 /// Writes the HTML page of the JSON report `doc` to `path` (`shout bench --report`).

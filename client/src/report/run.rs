@@ -2,13 +2,23 @@
 //! per-second counts; version 2 adds histograms, uncorrected latency, schedule lag, per-second
 //! error kinds and connections, the rate profile and the find-max curve). Whatever a version-1
 //! document lacks is `None` here, and the charts say so instead of drawing it.
+//!
+//! Reading is bounded for any file: at most [`MAX_REPORT_BYTES`] are read, each histogram is
+//! checked before it is decoded ([`histcodec::decode`]), and the per-second histograms are
+//! decoded one second at a time into what the charts need ([`Digest`]), never all at once.
 
+use std::io::Read;
 use std::path::Path;
 
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
+use super::digest::{Builder, Digest};
 use crate::histcodec;
+
+/// The most `shout report` reads of one file: 1 GiB. A one-hour report at 5,000 messages a
+/// second is about 24 MiB (a day about 600 MiB); a larger input is refused, not read.
+pub const MAX_REPORT_BYTES: u64 = 1 << 30;
 
 /// Why a JSON report could not be read.
 #[derive(Debug)]
@@ -124,10 +134,9 @@ pub struct Second {
     pub kinds: Option<ErrorKinds>,
     /// Connections (version 2).
     pub connections: Option<Connections>,
-    /// The second's corrected latency histogram (version 2).
-    pub hist: Option<Histogram<u64>>,
-    /// The second's uncorrected latency histogram (version 2).
-    pub hist_uncorrected: Option<Histogram<u64>>,
+    /// Whether the second has its latency histogram (version 2): the run's [`Digest`] holds
+    /// what the charts need of it, [`Run::second_hists`] decodes it again.
+    pub has_hist: bool,
 }
 
 /// A second's errors by kind.
@@ -222,6 +231,8 @@ pub struct Run {
     pub hist_lag: Option<Histogram<u64>>,
     /// One entry per second.
     pub seconds: Vec<Second>,
+    /// What the charts need of the per-second histograms.
+    pub digest: Digest,
     /// The find-max search (version 2, when run with `--find-max`).
     pub find_max: Option<FindMax>,
     /// Wall-clock start (Unix seconds; version 2).
@@ -240,6 +251,74 @@ pub(crate) fn count(v: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// A reader that fails once more than `left` bytes were asked of it.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more tells a file of exactly the limit from a larger one.
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? == 0 {
+                return Ok(0);
+            }
+            self.exceeded = true;
+            return Err(std::io::Error::other("larger than the limit"));
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Why `path` was refused: larger than `limit` bytes.
+fn too_large(path: &Path, limit: u64) -> LoadError {
+    LoadError(format!(
+        "{} is larger than {} MiB, the most shout report reads of one file (a one-hour report \
+         is a few tens of MiB): refused",
+        path.display(),
+        limit >> 20
+    ))
+}
+
+/// The JSON document at `path`, reading at most `limit` bytes of it.
+pub(crate) fn read_json(path: &Path, limit: u64) -> Result<Value, LoadError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit)
+    {
+        return Err(too_large(path, limit));
+    }
+    let mut reader = Bounded {
+        inner: std::io::BufReader::with_capacity(1 << 16, file),
+        left: limit,
+        exceeded: false,
+    };
+    let parsed = serde_json::from_reader(&mut reader);
+    if reader.exceeded {
+        return Err(too_large(path, limit));
+    }
+    parsed.map_err(|e| {
+        if e.is_io() {
+            LoadError(format!("cannot read {}: {e}", path.display()))
+        } else {
+            LoadError(format!(
+                "{} is not JSON (a `shout bench --json=FILE` report): {e}",
+                path.display()
+            ))
+        }
+    })
+}
+
 /// The histogram in field `v` (a base64 string) if there is one.
 fn hist_field(v: &Value, what: &str) -> Result<Option<Histogram<u64>>, LoadError> {
     match v {
@@ -254,14 +333,7 @@ fn hist_field(v: &Value, what: &str) -> Result<Option<Histogram<u64>>, LoadError
 impl Run {
     /// Reads the JSON report at `path`; the name is its `label`, else the file name.
     pub fn load(path: &Path) -> Result<Run, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
-        let doc: Value = serde_json::from_str(&text).map_err(|e| {
-            LoadError(format!(
-                "{} is not JSON (a `shout bench --json=FILE` report): {e}",
-                path.display()
-            ))
-        })?;
+        let doc = read_json(path, MAX_REPORT_BYTES)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -269,13 +341,42 @@ impl Run {
         Run::from_json(doc, &name).map_err(|e| LoadError(format!("{}: {e}", path.display())))
     }
 
-    /// The run of JSON report `doc`; `fallback_name` names it when it has no `label`.
-    pub fn from_json(doc: Value, fallback_name: &str) -> Result<Run, LoadError> {
+    /// The run of JSON report `doc`; `fallback_name` names it when it has no `label`. The run
+    /// keeps the whole document (a merge decodes the per-second histograms again from it).
+    pub fn from_json(mut doc: Value, fallback_name: &str) -> Result<Run, LoadError> {
+        Self::check(&doc)?;
+        let series = doc["series"].take();
+        let mut run = Self::read(doc, &series, fallback_name)?;
+        run.doc["series"] = series;
+        Ok(run)
+    }
+
+    /// The run of JSON report `doc`, borrowed: the run keeps a copy of the document without
+    /// its per-second series (all that drawing it needs), so the series is not copied.
+    pub fn from_json_ref(doc: &Value, fallback_name: &str) -> Result<Run, LoadError> {
+        Self::check(doc)?;
+        let mut light = serde_json::Map::new();
+        for (k, v) in doc.as_object().into_iter().flatten() {
+            if k != "series" {
+                light.insert(k.clone(), v.clone());
+            }
+        }
+        light.insert("series".into(), Value::Array(Vec::new()));
+        Self::read(Value::Object(light), &doc["series"], fallback_name)
+    }
+
+    /// Checks that `doc` looks like a report at all.
+    fn check(doc: &Value) -> Result<(), LoadError> {
         if !doc.is_object() || !doc["latency_us"].is_object() || !doc["series"].is_array() {
             return Err(LoadError(
                 "not a shout bench report (no `latency_us` object or `series` array)".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// The run of `doc` (without its series) and `series`, its per-second entries.
+    fn read(doc: Value, series: &Value, fallback_name: &str) -> Result<Run, LoadError> {
         let schema = doc["schema"].as_u64().unwrap_or(1);
         if schema > 2 {
             return Err(LoadError(format!(
@@ -298,9 +399,14 @@ impl Run {
                 }
             }
         }
-        let mut seconds = Vec::new();
-        for (i, s) in doc["series"].as_array().into_iter().flatten().enumerate() {
-            seconds.push(Self::second(s).map_err(|e| LoadError(format!("series[{i}]: {e}")))?);
+        let entries = series.as_array().map_or(&[][..], Vec::as_slice);
+        let mut seconds = Vec::with_capacity(entries.len());
+        let mut digest = Builder::new(entries.len());
+        for (i, s) in entries.iter().enumerate() {
+            let (second, hist) =
+                Self::second(s).map_err(|e| LoadError(format!("series[{i}]: {e}")))?;
+            seconds.push(second);
+            digest.add(&seconds, hist.as_ref());
         }
         Ok(Run {
             name,
@@ -315,13 +421,16 @@ impl Run {
             )?,
             hist_lag: hist_field(&hists["schedule_lag_us"], "histograms.schedule_lag_us")?,
             seconds,
+            digest: digest.finish(),
             find_max: Self::find_max(&doc["find_max"]),
             started_at_unix_s: num(&doc["started_at_unix_s"]),
             doc,
         })
     }
 
-    fn second(s: &Value) -> Result<Second, LoadError> {
+    /// The second of series entry `s`, with its histogram (decoded to be digested, then
+    /// dropped); its uncorrected histogram is checked and dropped.
+    fn second(s: &Value) -> Result<(Second, Option<Histogram<u64>>), LoadError> {
         let has = |k: &str| !s[k].is_null();
         let kinds = has("timeouts").then(|| ErrorKinds {
             timeouts: count(&s["timeouts"]),
@@ -335,7 +444,9 @@ impl Run {
             reopened: count(&s["reopened"]),
             open: count(&s["open_connections"]),
         });
-        Ok(Second {
+        let hist = hist_field(&s["hist"], "hist")?;
+        hist_field(&s["hist_uncorrected"], "hist_uncorrected")?;
+        let second = Second {
             second: count(&s["second"]),
             warmup: s["warmup"].as_bool().unwrap_or(false),
             sent: count(&s["sent"]),
@@ -348,9 +459,23 @@ impl Run {
             target_msgs_per_s: num(&s["target_msgs_per_s"]),
             kinds,
             connections,
-            hist: hist_field(&s["hist"], "hist")?,
-            hist_uncorrected: hist_field(&s["hist_uncorrected"], "hist_uncorrected")?,
-        })
+            has_hist: hist.is_some(),
+        };
+        Ok((second, hist))
+    }
+
+    /// The corrected and uncorrected histograms of second `k`, decoded again from the
+    /// document (for a merge, one second at a time).
+    pub fn second_hists(
+        &self,
+        k: usize,
+    ) -> Result<(Option<Histogram<u64>>, Option<Histogram<u64>>), LoadError> {
+        let s = &self.doc["series"][k];
+        let what = |e: LoadError| LoadError(format!("series[{k}]: {e}"));
+        Ok((
+            hist_field(&s["hist"], "hist").map_err(what)?,
+            hist_field(&s["hist_uncorrected"], "hist_uncorrected").map_err(what)?,
+        ))
     }
 
     fn find_max(v: &Value) -> Option<FindMax> {
@@ -424,7 +549,7 @@ impl Run {
 
     /// Whether the per-second series carries histograms (version 2).
     pub fn has_second_hists(&self) -> bool {
-        self.seconds.iter().any(|s| s.hist.is_some())
+        self.digest.any_hist
     }
 
     /// The verdict line: OK, or FAILED and why.
