@@ -180,6 +180,22 @@ fn check_counts(payload: &[u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// What `inflater` yields, refused once it is more than `cap` bytes: at most `cap + 1` bytes
+/// are ever asked of it, however much its input would inflate to (a deflate bomb).
+fn inflate(inflater: impl std::io::Read, cap: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut inflated = Vec::new();
+    inflater
+        .take(cap as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| DecodeError::Malformed(format!("not deflate data: {e}")))?;
+    if inflated.len() > cap {
+        return Err(DecodeError::TooLarge(format!(
+            "it inflates to more than {cap} bytes"
+        )));
+    }
+    Ok(inflated)
+}
+
 /// The histogram that [`encode`] made `text` from; refused (before anything of the size it
 /// claims is allocated) when larger than [`MAX_DECODED_BYTES`] inflated or with bounds
 /// outside the accepted range.
@@ -206,16 +222,7 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, DecodeError> {
             bytes.len() - 8
         )));
     }
-    let mut inflated = Vec::new();
-    ZlibDecoder::new(&bytes[8..])
-        .take(MAX_DECODED_BYTES as u64 + 1)
-        .read_to_end(&mut inflated)
-        .map_err(|e| DecodeError::Malformed(format!("not deflate data: {e}")))?;
-    if inflated.len() > MAX_DECODED_BYTES {
-        return Err(DecodeError::TooLarge(format!(
-            "it inflates to more than {MAX_DECODED_BYTES} bytes"
-        )));
-    }
+    let inflated = inflate(ZlibDecoder::new(&bytes[8..]), MAX_DECODED_BYTES)?;
     if inflated.len() < V2_HEADER {
         return Err(DecodeError::Malformed("shorter than its header".into()));
     }
@@ -332,8 +339,22 @@ mod tests {
         ));
     }
 
+    /// Counts the bytes read through it.
+    struct Counted<R> {
+        inner: R,
+        read: usize,
+    }
+
+    impl<R: std::io::Read> std::io::Read for Counted<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read += n;
+            Ok(n)
+        }
+    }
+
     /// A deflate bomb stops at the cap: 64 MiB of zeros (64 KiB compressed) is refused having
-    /// inflated no more than `MAX_DECODED_BYTES + 1`; a longer text is refused unread.
+    /// inflated no more than `MAX_DECODED_BYTES + 1` bytes; a longer text is refused unread.
     #[test]
     fn a_deflate_bomb_is_refused_at_the_cap() {
         let mut inner = header(64 << 20, 3, 1, 3_600_000_000);
@@ -344,6 +365,20 @@ mod tests {
             Err(DecodeError::TooLarge(e)) => assert!(e.contains("inflates to more than"), "{e}"),
             other => panic!("{other:?}"),
         }
+        let bytes = STANDARD.decode(&text).unwrap();
+        let mut counted = Counted {
+            inner: ZlibDecoder::new(&bytes[8..]),
+            read: 0,
+        };
+        assert!(matches!(
+            inflate(&mut counted, MAX_DECODED_BYTES),
+            Err(DecodeError::TooLarge(_))
+        ));
+        assert!(
+            counted.read <= MAX_DECODED_BYTES + 1,
+            "{} bytes inflated",
+            counted.read
+        );
         let long = "A".repeat(MAX_TEXT_BYTES + 4);
         match decode(&long) {
             Err(e @ DecodeError::TooLarge(_)) => {
