@@ -484,7 +484,8 @@ fn groups(run: &Run, step: usize) -> impl Iterator<Item = (f64, &[Second])> {
 
 /// The sum of `f` over a group, per second.
 fn per_second(group: &[Second], f: impl Fn(&Second) -> u64) -> f64 {
-    group.iter().map(f).sum::<u64>() as f64 / group.len().max(1) as f64
+    // As floats: counts from a file may be anything up to u64::MAX, and must not overflow.
+    group.iter().map(|s| f(s) as f64).sum::<f64>() / group.len().max(1) as f64
 }
 
 /// The name a run's line goes by: the run's name, with `what` if the chart draws several
@@ -973,7 +974,10 @@ pub fn connections(runs: &[Run]) -> Chart {
                 .map(|(t, g)| {
                     (
                         t,
-                        per_second(g, |s| s.connections.map_or(0, |c| c.opened + c.reopened)),
+                        per_second(g, |s| {
+                            s.connections
+                                .map_or(0, |c| c.opened.saturating_add(c.reopened))
+                        }),
                     )
                 })
                 .collect();
@@ -1097,6 +1101,96 @@ mod tests {
             .map(|&v| Axis::LogMicros.label(v))
             .collect();
         assert_eq!(log, ["100 µs", "200 µs", "500 µs", "1 ms", "2 ms"]);
+    }
+
+    /// Any range, hostile ones included, gives a drawable axis (finite ends, a span its ticks
+    /// can step over) and at most `MAX_TICKS` ticks, all finite: a find-max target of -1e16
+    /// once made a span of zero and an endless tick loop.
+    #[test]
+    fn axes_are_bounded_for_any_range() {
+        let ranges = [
+            (-1e16, -1e16),
+            (-1e16, -1e16 + 1.0),
+            (0.0, 0.0),
+            (f64::NAN, 1.0),
+            (f64::NAN, f64::NAN),
+            (0.0, f64::INFINITY),
+            (f64::NEG_INFINITY, f64::INFINITY),
+            (1e308, 1.7e308),
+            (5.0, -5.0),
+            (0.0, 1e300),
+            (3.0, 3.0 + 1e-12),
+        ];
+        let axes = [
+            Axis::Linear,
+            Axis::LogMicros,
+            Axis::Micros,
+            Axis::Percentile,
+        ];
+        let all = crate::report::within(move || {
+            let mut out = Vec::new();
+            for (lo, hi) in ranges {
+                for axis in axes {
+                    out.push((lo, hi, drawable(lo, hi), keys(lo, hi, axis)));
+                }
+            }
+            out
+        });
+        for (lo, hi, (a, b), ticks) in all {
+            assert!(
+                a.is_finite() && b.is_finite() && b > a,
+                "{lo}..{hi}: {a}..{b}"
+            );
+            assert!(
+                ticks.len() <= MAX_TICKS,
+                "{lo}..{hi}: {} ticks",
+                ticks.len()
+            );
+            assert!(ticks.iter().all(|t| t.is_finite()), "{lo}..{hi}: {ticks:?}");
+        }
+        // A single point far from zero still gets ticks around it.
+        assert!(keys(-1e16, -1e16, Axis::Linear).len() >= 2);
+    }
+
+    /// A report with hostile numbers (find-max targets of -1e16 and 1e300, seconds and counts
+    /// at u64::MAX, latencies of 1.7e308) draws every chart, in bounded time and size.
+    #[test]
+    fn hostile_numbers_draw_every_chart() {
+        let second = |i: u64| {
+            serde_json::json!({"second": i, "sent": u64::MAX, "answered": u64::MAX,
+                "errors": u64::MAX, "p50_us": 1.7e308, "p99_us": 1.7e308, "max_us": 1.7e308,
+                "target_msgs_per_s": -1e16, "timeouts": u64::MAX, "opened": u64::MAX,
+                "reopened": u64::MAX, "open_connections": u64::MAX})
+        };
+        let step = |target: f64, achieved: f64, p99: f64| {
+            serde_json::json!({"target_msgs_per_s": target, "achieved_msgs_per_s": achieved,
+                               "p50_us": p99, "p99_us": p99, "met": true})
+        };
+        let doc = serde_json::json!({
+            "latency_us": {"count": u64::MAX, "p50": 1.7e308, "max": 1.7e308},
+            "config": {"rate": 1e308, "warmup_s": 1e300},
+            "elapsed_s": -1e16,
+            "series": (0..1300).map(|i| second(if i == 5 { u64::MAX } else { i })).collect::<Vec<_>>(),
+            "find_max": {"slo": {"p99_us": 1.0}, "steps": [
+                step(-1e16, 0.0, 20.0), step(1e300, -1e300, 1.7e308), step(-1e16, 1e16, 0.0)]},
+        });
+        let run = Run::from_json(doc, "hostile").unwrap();
+        let charts = crate::report::within(move || all(&[run]));
+        for id in [
+            "throughput",
+            "latency",
+            "errors",
+            "connections",
+            "find-max-rate",
+            "find-max-latency",
+        ] {
+            let chart = charts.iter().find(|c| c.id == id).unwrap();
+            let svg = chart
+                .svg
+                .as_ref()
+                .unwrap_or_else(|| panic!("{id}: {}", chart.note));
+            assert!(svg.len() < 1 << 20, "{id}: {} bytes", svg.len());
+        }
     }
 
     #[test]

@@ -52,7 +52,10 @@ fn sum_values(values: &[&Value]) -> Value {
     match first {
         Value::Number(_) => {
             if present.iter().all(|v| v.is_u64()) {
-                json!(present.iter().filter_map(|v| v.as_u64()).sum::<u64>())
+                json!(present
+                    .iter()
+                    .filter_map(|v| v.as_u64())
+                    .fold(0u64, u64::saturating_add))
             } else {
                 json!(present.iter().filter_map(|v| v.as_f64()).sum::<f64>())
             }
@@ -188,19 +191,20 @@ fn merged_second(
     hist: Option<Histogram<u64>>,
     hist_uncorrected: Option<Histogram<u64>>,
 ) -> Value {
-    let sum = |f: fn(&Second) -> u64| parts.iter().map(|s| f(s)).sum::<u64>();
+    // Counts from files may be anything up to u64::MAX: sums saturate rather than overflow.
+    let sum = |f: fn(&Second) -> u64| parts.iter().map(|s| f(s)).fold(0, u64::saturating_add);
     let targets: Vec<f64> = parts.iter().filter_map(|s| s.target_msgs_per_s).collect();
     let kinds = |f: fn(&super::run::ErrorKinds) -> u64| {
         parts
             .iter()
             .map(|s| s.kinds.map_or(0, |k| f(&k)))
-            .sum::<u64>()
+            .fold(0, u64::saturating_add)
     };
     let conns = |f: fn(&super::run::Connections) -> u64| {
         parts
             .iter()
             .map(|s| s.connections.map_or(0, |c| f(&c)))
-            .sum::<u64>()
+            .fold(0, u64::saturating_add)
     };
     let q = |q: f64| hist.as_ref().map_or(0, |h| h.value_at_quantile(q));
     json!({
@@ -288,7 +292,7 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
         let late: u64 = docs
             .iter()
             .map(|d| d["schedule_lag_us"]["late"].as_u64().unwrap_or(0))
-            .sum();
+            .fold(0, u64::saturating_add);
         json!({
             "count": h.len(),
             "late": late,

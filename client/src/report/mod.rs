@@ -89,6 +89,18 @@ pub fn execute(args: &ReportArgs) -> Outcome {
     }
 }
 
+/// Runs `f` on a thread and fails the test if it has not returned within 10 s: an endless
+/// loop (a tick loop, a reader without a bound) fails a test instead of hanging it.
+#[cfg(test)]
+pub(crate) fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("returned within 10 s")
+}
+
 fn write(path: &Path, text: &str, what: &str) -> Result<(), Failure> {
     std::fs::write(path, text)
         .map_err(|e| Failure::Output(format!("cannot write the {what} {}: {e}", path.display())))

@@ -280,16 +280,21 @@ impl<R: Read> Read for Bounded<R> {
 
 /// Why `path` was refused: larger than `limit` bytes.
 fn too_large(path: &Path, limit: u64) -> LoadError {
+    let size = if limit % (1 << 20) == 0 {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{limit} bytes")
+    };
     LoadError(format!(
-        "{} is larger than {} MiB, the most shout report reads of one file (a one-hour report \
+        "{} is larger than {size}, the most shout report reads of one file (a one-hour report \
          is a few tens of MiB): refused",
-        path.display(),
-        limit >> 20
+        path.display()
     ))
 }
 
-/// The JSON document at `path`, reading at most `limit` bytes of it.
-pub(crate) fn read_json(path: &Path, limit: u64) -> Result<Value, LoadError> {
+/// The JSON document at `path`, reading at most `limit` bytes of it (a larger regular file
+/// is refused from its size, unread).
+fn read_json(path: &Path, limit: u64) -> Result<Value, LoadError> {
     let file = std::fs::File::open(path)
         .map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
     if file
@@ -298,8 +303,18 @@ pub(crate) fn read_json(path: &Path, limit: u64) -> Result<Value, LoadError> {
     {
         return Err(too_large(path, limit));
     }
+    parse_within(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        limit,
+        path,
+    )
+}
+
+/// The JSON document `input` (read from `path`) holds, refused once more than `limit` bytes
+/// were read.
+fn parse_within(input: impl Read, limit: u64, path: &Path) -> Result<Value, LoadError> {
     let mut reader = Bounded {
-        inner: std::io::BufReader::with_capacity(1 << 16, file),
+        inner: input,
         left: limit,
         exceeded: false,
     };
@@ -529,7 +544,7 @@ impl Run {
         ]
         .iter()
         .map(|k| count(&e[*k]))
-        .sum()
+        .fold(0, u64::saturating_add)
     }
 
     /// The open-loop target rate of the run (`config.rate`), if any.
@@ -542,7 +557,7 @@ impl Run {
     pub fn is_partial(&self, s: &Second) -> bool {
         let warmup = num(&self.doc["config"]["warmup_s"]).unwrap_or(0.0);
         match num(&self.doc["elapsed_s"]) {
-            Some(elapsed) => (s.second + 1) as f64 > warmup + elapsed + 0.01,
+            Some(elapsed) => s.second as f64 + 1.0 > warmup + elapsed + 0.01,
             None => false,
         }
     }
@@ -622,6 +637,25 @@ mod tests {
         let verdict = run.verdict();
         assert!(verdict.starts_with("FAILED"), "{verdict}");
         assert!(verdict.contains("2 timeouts"), "{verdict}");
+    }
+
+    /// Reading stops at the limit: a stream longer than it (endless blanks after a `{`, which
+    /// a JSON parser would read for ever) is refused as too large, a file of exactly the limit
+    /// is read and a longer one refused.
+    #[test]
+    fn reading_is_bounded() {
+        let endless = std::io::Cursor::new(b"{").chain(std::io::repeat(b' '));
+        let e =
+            crate::report::within(move || parse_within(endless, 1000, Path::new("s"))).unwrap_err();
+        assert!(e.0.starts_with("s is larger than 1000 bytes"), "{e}");
+        let text = br#"{"a": 1}"#;
+        let limit = text.len() as u64;
+        let parsed = parse_within(&text[..], limit, Path::new("f")).unwrap();
+        assert_eq!(parsed["a"], 1);
+        let e = parse_within(&text[..], limit - 1, Path::new("f")).unwrap_err();
+        assert!(e.0.contains("larger than 7 bytes"), "{e}");
+        let e = parse_within(&b"\0\0\0"[..], limit, Path::new("/dev/zero")).unwrap_err();
+        assert!(e.0.contains("/dev/zero is not JSON"), "{e}");
     }
 
     #[test]
