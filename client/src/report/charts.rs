@@ -361,7 +361,7 @@ fn nice_step(span: f64) -> f64 {
 }
 
 /// The largest magnitude an axis reaches; only hostile files go beyond, and are cut there.
-const AXIS_LIMIT: f64 = 1e300;
+pub const AXIS_LIMIT: f64 = 1e300;
 
 /// The most ticks an axis has, whatever its range.
 pub const MAX_TICKS: usize = 64;

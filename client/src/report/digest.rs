@@ -2,11 +2,9 @@
 //! the report is read: the latency of each drawn point (p50, p99 and max of the seconds it
 //! stands for) and the heatmap's columns. A per-second histogram takes about 190 KiB decoded
 //! and an hour-long run has 7,200 of them; kept whole they took 1.3 GiB, digested they take a
-//! few MiB, and at most three are decoded at once.
+//! few MiB, and only a few are decoded at any time.
 
 use hdrhistogram::Histogram;
-
-use super::run::Second;
 
 /// Most points a time series is drawn with (longer runs are averaged into wider steps).
 pub const MAX_POINTS: usize = 600;
@@ -45,16 +43,16 @@ fn latency_of(h: &Histogram<u64>) -> Option<Latency> {
     })
 }
 
-/// The latency of seconds without histograms (version 1): the mean of their medians and the
-/// largest p99 and max.
-fn latency_of_figures(group: &[Second]) -> Option<Latency> {
-    let with: Vec<&Second> = group.iter().filter(|s| s.max_us > 0.0).collect();
+/// The latency of seconds without histograms (version 1) from their own figures: the mean of
+/// their medians and the largest p99 and max, of the seconds that measured any.
+fn latency_of_figures(group: &[Latency]) -> Option<Latency> {
+    let with: Vec<&Latency> = group.iter().filter(|f| f.2 > 0.0).collect();
     if with.is_empty() {
         return None;
     }
-    let p50 = with.iter().map(|s| s.p50_us).sum::<f64>() / with.len() as f64;
-    let p99 = with.iter().map(|s| s.p99_us).fold(0.0, f64::max);
-    let max = with.iter().map(|s| s.max_us).fold(0.0, f64::max);
+    let p50 = with.iter().map(|f| f.0).sum::<f64>() / with.len() as f64;
+    let p99 = with.iter().map(|f| f.1).fold(0.0, f64::max);
+    let max = with.iter().map(|f| f.2).fold(0.0, f64::max);
     Some((p50, p99, max))
 }
 
@@ -81,11 +79,15 @@ pub struct Digest {
 /// Builds a [`Digest`] from the seconds of a run, in order.
 #[derive(Debug)]
 pub struct Builder {
+    /// Seconds in the run, and added so far.
     seconds: usize,
+    added: usize,
     digest: Digest,
-    /// The histograms of the current point's seconds, added, and whether each had one.
+    /// The histograms of the current point's seconds, added, whether each had one, and their
+    /// own figures (at most a step of them).
     point: Option<Histogram<u64>>,
     point_complete: bool,
+    point_figures: Vec<Latency>,
     /// The histograms of the current heatmap column's seconds, added.
     column: Option<Histogram<u64>>,
 }
@@ -100,15 +102,20 @@ impl Builder {
                 heat_step: step_for(seconds, HEATMAP_COLUMNS),
                 ..Digest::default()
             },
+            added: 0,
             point: None,
             point_complete: true,
+            point_figures: Vec::new(),
             column: None,
         }
     }
 
-    /// Adds the last of `read` (the run's seconds read so far) with its histogram, if any.
-    pub fn add(&mut self, read: &[Second], hist: Option<&Histogram<u64>>) {
-        let n = read.len();
+    /// Adds the next second: its own figures (p50, p99 and max from the JSON) and its
+    /// histogram, if it has one.
+    pub fn add(&mut self, figures: Latency, hist: Option<&Histogram<u64>>) {
+        self.added += 1;
+        let n = self.added;
+        self.point_figures.push(figures);
         match hist {
             Some(h) => {
                 self.digest.any_hist = true;
@@ -123,14 +130,13 @@ impl Builder {
         }
         let step = self.digest.step;
         if n % step == 0 || n == self.seconds {
-            let group = &read[(n - 1) / step * step..];
-            let sum = self.point.take();
-            let latency = match sum {
+            let latency = match self.point.take() {
                 Some(h) if self.point_complete => latency_of(&h),
-                _ => latency_of_figures(group),
+                _ => latency_of_figures(&self.point_figures),
             };
             self.digest.latency.push(latency);
             self.point_complete = true;
+            self.point_figures.clear();
         }
         if n % self.digest.heat_step == 0 || n == self.seconds {
             let column = self.column.take().map_or_else(Vec::new, |h| {
@@ -152,14 +158,8 @@ impl Builder {
 mod tests {
     use super::*;
 
-    fn second(i: u64) -> Second {
-        Second {
-            second: i,
-            p50_us: 10.0,
-            p99_us: 20.0 + i as f64,
-            max_us: 30.0 + i as f64,
-            ..Second::default()
-        }
+    fn figures(i: u64) -> Latency {
+        (10.0, 20.0 + i as f64, 30.0 + i as f64)
     }
 
     fn hist(values: impl IntoIterator<Item = u64>) -> Histogram<u64> {
@@ -176,13 +176,11 @@ mod tests {
     fn points_and_columns_add_their_seconds() {
         let n = 2 * MAX_POINTS;
         let mut b = Builder::new(n);
-        let mut read = Vec::new();
         let mut all = hist([]);
         for i in 0..n as u64 {
-            read.push(second(i));
             let h = hist((1..=100).map(|k| k * (i + 1)));
             all.add(&h).unwrap();
-            b.add(&read, Some(&h));
+            b.add(figures(i), Some(&h));
         }
         let d = b.finish();
         assert_eq!((d.step, d.latency.len()), (2, MAX_POINTS));
@@ -202,10 +200,8 @@ mod tests {
     #[test]
     fn points_without_histograms_use_the_figures() {
         let mut b = Builder::new(3);
-        let mut read = Vec::new();
         for i in 0..3 {
-            read.push(second(i));
-            b.add(&read, None);
+            b.add(figures(i), None);
         }
         let d = b.finish();
         assert_eq!(

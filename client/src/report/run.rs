@@ -251,6 +251,9 @@ pub(crate) fn count(v: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// A second's corrected and uncorrected histograms, each if it has one.
+pub type SecondHists = (Option<Histogram<u64>>, Option<Histogram<u64>>);
+
 /// A reader that fails once more than `left` bytes were asked of it.
 struct Bounded<R> {
     inner: R,
@@ -420,8 +423,8 @@ impl Run {
         for (i, s) in entries.iter().enumerate() {
             let (second, hist) =
                 Self::second(s).map_err(|e| LoadError(format!("series[{i}]: {e}")))?;
+            digest.add((second.p50_us, second.p99_us, second.max_us), hist.as_ref());
             seconds.push(second);
-            digest.add(&seconds, hist.as_ref());
         }
         Ok(Run {
             name,
@@ -481,10 +484,7 @@ impl Run {
 
     /// The corrected and uncorrected histograms of second `k`, decoded again from the
     /// document (for a merge, one second at a time).
-    pub fn second_hists(
-        &self,
-        k: usize,
-    ) -> Result<(Option<Histogram<u64>>, Option<Histogram<u64>>), LoadError> {
+    pub fn second_hists(&self, k: usize) -> Result<SecondHists, LoadError> {
         let s = &self.doc["series"][k];
         let what = |e: LoadError| LoadError(format!("series[{k}]: {e}"));
         Ok((
