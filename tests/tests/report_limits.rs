@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use rustix::process::{prlimit, Pid, Resource, Rlimit};
 use serde_json::{json, Value};
 use shout_client::histcodec::{encode, ENCODING};
-use shout_client::report::run::MAX_REPORT_BYTES;
+use shout_client::report::MAX_REPORT_BYTES;
 use shout_tests::bench::shared_cores;
 use shout_tests::bin;
 

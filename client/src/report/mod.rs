@@ -8,10 +8,12 @@
 //! cannot read or merge (a file missing, not JSON, not a bench report, or a version-1 report
 //! or runs that did not overlap given to `--merge`), 1 when an output cannot be written.
 
+pub mod axis;
 pub mod charts;
 pub mod compare;
 pub mod digest;
 pub mod html;
+pub mod input;
 pub mod merge;
 pub mod run;
 pub mod units;
@@ -21,7 +23,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::outcome::Outcome;
-pub use run::{LoadError, Run};
+pub use input::{LoadError, MAX_REPORT_BYTES};
+pub use run::Run;
 
 /// Options of `shout report`.
 #[derive(Debug, Clone, clap::Args)]
