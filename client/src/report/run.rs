@@ -17,6 +17,10 @@ use super::digest::{Builder, Digest};
 use super::input::{read_json, LoadError, MAX_REPORT_BYTES};
 use crate::histcodec;
 
+/// The most seconds a run's `series` may have: a million (11 days). Each takes a [`Second`]
+/// in memory, however little its JSON holds.
+pub const MAX_SECONDS: usize = 1_000_000;
+
 /// Latency figures (µs) as the JSON's `latency_us` object has them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Figures {
@@ -292,6 +296,13 @@ impl Run {
                 "not a shout bench report (no `latency_us` object or `series` array)".into(),
             ));
         }
+        let seconds = doc["series"].as_array().map_or(0, Vec::len);
+        if seconds > MAX_SECONDS {
+            return Err(LoadError(format!(
+                "`series` has {seconds} seconds, more than the {MAX_SECONDS} (11 days) shout \
+                 report reads: refused"
+            )));
+        }
         Ok(())
     }
 
@@ -550,6 +561,10 @@ mod tests {
         let mut doc = v1();
         doc["schema"] = json!(3);
         assert!(Run::from_json(doc, "x").unwrap_err().0.contains("schema 3"));
+        let mut doc = v1();
+        doc["series"] = json!(vec![json!({}); MAX_SECONDS + 1]);
+        let e = Run::from_json(doc, "x").unwrap_err().0;
+        assert!(e.contains("1000001 seconds, more than the 1000000"), "{e}");
         let mut doc = v1();
         doc["series"][0]["hist"] = json!("not base64!");
         assert!(Run::from_json(doc, "x")
