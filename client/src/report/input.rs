@@ -1,8 +1,8 @@
 //! Reading a report file with a bound: at most [`MAX_REPORT_BYTES`] of it, parsed as it is
 //! read (no copy of the text is kept), a larger regular file refused from its size unread and
 //! a longer stream (a pipe, a device) once the limit is passed; and at most
-//! [`MAX_JSON_VALUES`] values in it, since a value takes up to 60 times its text once parsed
-//! (`{}` is 2 bytes of text and a map, a series entry and its second in memory).
+//! [`MAX_JSON_VALUES`] values in it, since a value takes many times its text once parsed (`0`
+//! is 2 bytes of text and 32 in memory, `{}` a map of about 640 bytes).
 
 use std::cell::Cell;
 use std::io::Read;
@@ -15,10 +15,14 @@ use serde_json::{Map, Number, Value};
 /// second is about 6.5 MiB (a day about 160 MiB); a larger input is refused, not read.
 pub const MAX_REPORT_BYTES: u64 = 1 << 30;
 
-/// The most JSON values (numbers, strings, arrays, objects...) `shout report` reads of one
-/// file: 10 million, about four days of per-second series (a one-hour report has about
-/// 90,000). At most about 1 GiB parsed, whatever the values are.
-pub const MAX_JSON_VALUES: u64 = 10_000_000;
+/// The most JSON values `shout report` reads of one file: 16 million, an object counting as
+/// [`OBJECT_COST`] values (about four days of per-second series: a one-hour report has about
+/// 160,000). About 600 MiB at most once parsed, whatever the values are.
+pub const MAX_JSON_VALUES: u64 = 16_000_000;
+
+/// What an object counts for in [`MAX_JSON_VALUES`]: serde_json's map allocates room for 11
+/// entries at once (about 640 bytes), a number or a null takes 32.
+pub const OBJECT_COST: u64 = 20;
 
 /// Why a JSON report could not be read.
 #[derive(Debug)]
@@ -92,8 +96,8 @@ pub(crate) fn read_json(path: &Path, limit: u64) -> Result<Value, LoadError> {
     )
 }
 
-/// Builds a JSON value as serde_json's `Value` does, spending one of `left` for each value and
-/// failing (with `exceeded` set) once none is left.
+/// Builds a JSON value as serde_json's `Value` does, spending one of `left` for each value
+/// ([`OBJECT_COST`] for an object) and failing (with `exceeded` set) once none is left.
 #[derive(Clone, Copy)]
 struct Budget<'a> {
     left: &'a Cell<u64>,
@@ -102,13 +106,17 @@ struct Budget<'a> {
 
 impl Budget<'_> {
     fn spend<E: serde::de::Error>(&self) -> Result<(), E> {
-        match self.left.get() {
-            0 => {
+        self.spend_n(1)
+    }
+
+    fn spend_n<E: serde::de::Error>(&self, n: u64) -> Result<(), E> {
+        match self.left.get().checked_sub(n) {
+            None => {
                 self.exceeded.set(true);
                 Err(E::custom("too many values"))
             }
-            n => {
-                self.left.set(n - 1);
+            Some(left) => {
+                self.left.set(left);
                 Ok(())
             }
         }
@@ -175,7 +183,7 @@ impl<'de> Visitor<'de> for Budget<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        self.spend()?;
+        self.spend_n(OBJECT_COST)?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(self)?;
@@ -214,8 +222,8 @@ fn parse_within(
     }
     if exceeded.get() {
         return Err(LoadError(format!(
-            "{} has more than {values} JSON values, the most shout report reads of one file (a \
-             one-hour report has about 90,000): refused",
+            "{} has more than {values} JSON values (an object counting {OBJECT_COST}), the most \
+             shout report reads of one file (a one-hour report has about 160,000): refused",
             path.display()
         )));
     }
@@ -241,16 +249,16 @@ mod tests {
     #[test]
     fn reading_is_bounded() {
         let endless = std::io::Cursor::new(b"{").chain(std::io::repeat(b' '));
-        let e = crate::report::within(move || parse_within(endless, 1000, 10, Path::new("s")))
+        let e = crate::report::within(move || parse_within(endless, 1000, 100, Path::new("s")))
             .unwrap_err();
         assert!(e.0.starts_with("s is larger than 1000 bytes"), "{e}");
         let text = br#"{"a": 1}"#;
         let limit = text.len() as u64;
-        let parsed = parse_within(&text[..], limit, 10, Path::new("f")).unwrap();
+        let parsed = parse_within(&text[..], limit, 100, Path::new("f")).unwrap();
         assert_eq!(parsed["a"], 1);
-        let e = parse_within(&text[..], limit - 1, 10, Path::new("f")).unwrap_err();
+        let e = parse_within(&text[..], limit - 1, 100, Path::new("f")).unwrap_err();
         assert!(e.0.contains("larger than 7 bytes"), "{e}");
-        let e = parse_within(&b"\0\0\0"[..], limit, 10, Path::new("/dev/zero")).unwrap_err();
+        let e = parse_within(&b"\0\0\0"[..], limit, 100, Path::new("/dev/zero")).unwrap_err();
         assert!(e.0.contains("/dev/zero is not JSON"), "{e}");
     }
 
@@ -260,12 +268,15 @@ mod tests {
     #[test]
     fn values_are_bounded() {
         let doc = br#"{"a": [0, 1.5, -2, "x", null, true, {}], "b": {"c": []}}"#;
-        // The two objects, two arrays and seven values in them.
-        let n = 11;
+        // Three objects, two arrays and six other values.
+        let n = 3 * OBJECT_COST + 8;
         let parsed = parse_within(&doc[..], 1 << 20, n, Path::new("f")).unwrap();
         assert_eq!(parsed, serde_json::from_slice::<Value>(doc).unwrap());
         let e = parse_within(&doc[..], 1 << 20, n - 1, Path::new("f")).unwrap_err();
-        assert!(e.0.starts_with("f has more than 10 JSON values"), "{e}");
+        assert!(
+            e.0.starts_with(&format!("f has more than {} JSON values", n - 1)),
+            "{e}"
+        );
         let e = parse_within(&br#"{"a": 1} x"#[..], 1 << 20, n, Path::new("f")).unwrap_err();
         assert!(e.0.contains("f is not JSON"), "{e}");
     }
