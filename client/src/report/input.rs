@@ -17,7 +17,7 @@ pub const MAX_REPORT_BYTES: u64 = 1 << 30;
 
 /// The most JSON values `shout report` reads of one file: 16 million, an object counting as
 /// [`OBJECT_COST`] values (about four days of per-second series: a one-hour report has about
-/// 160,000). About 600 MiB at most once parsed, whatever the values are.
+/// 160,000). About 650 MiB at most once parsed, whatever the values are.
 pub const MAX_JSON_VALUES: u64 = 16_000_000;
 
 /// What an object counts for in [`MAX_JSON_VALUES`]: serde_json's map allocates room for 11
