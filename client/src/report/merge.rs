@@ -2,7 +2,6 @@
 //! service) into one version-2 report: histograms add exactly (percentiles are never
 //! averaged), counts add, per-second series line up by `started_at_unix_s` rounded to the
 //! second, and the configuration adds connections and rates and joins the addresses.
-
 //!
 //! The per-second histograms are decoded one merged second at a time (a second of each run),
 //! added, encoded and dropped: merging hour-long runs holds a few histograms, not thousands.

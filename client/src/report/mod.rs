@@ -5,8 +5,10 @@
 //! this module imports nothing of `bench`.
 //!
 //! `shout report` exits 0 when it wrote what was asked, 2 on a usage error or an input it
-//! cannot read or merge (a file missing, not JSON, not a bench report, or a version-1 report
-//! or runs that did not overlap given to `--merge`), 1 when an output cannot be written.
+//! cannot read or merge (a file missing, not JSON, not a bench report, past a limit of
+//! [`input`] or of [`crate::histcodec`], or a version-1 report or runs that did not overlap
+//! given to `--merge`), 1 when an output cannot be written. Whatever a file holds, reading and
+//! drawing it takes bounded memory and time.
 
 pub mod axis;
 pub mod charts;

@@ -552,6 +552,19 @@ mod tests {
         assert!(verdict.contains("2 timeouts"), "{verdict}");
     }
 
+    /// A run read from a borrowed document (`shout bench --report`) has the same seconds and
+    /// figures without keeping a copy of the series.
+    #[test]
+    fn a_borrowed_document_is_not_copied() {
+        let doc = v1();
+        let owned = Run::from_json(doc.clone(), "a").unwrap();
+        let borrowed = Run::from_json_ref(&doc, "a").unwrap();
+        assert_eq!(owned.seconds.len(), borrowed.seconds.len());
+        assert_eq!(owned.digest.latency, borrowed.digest.latency);
+        assert_eq!(owned.doc["series"], doc["series"]);
+        assert_eq!(borrowed.doc["series"], json!([]));
+    }
+
     #[test]
     fn label_names_the_run_and_bad_documents_are_errors() {
         let mut doc = v1();
