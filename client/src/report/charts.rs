@@ -10,11 +10,12 @@
 use std::sync::Once;
 
 use hdrhistogram::Histogram;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::axis::{Axis, Ticked};
+pub use super::digest::{step_for, HEATMAP_COLUMNS, MAX_POINTS};
 use super::run::{Run, Second};
 use super::units;
 
@@ -22,10 +23,6 @@ use super::units;
 pub const WIDTH: u32 = 900;
 /// Height of every chart, in pixels.
 pub const HEIGHT: u32 = 380;
-/// Most points a time series is drawn with (longer runs are averaged into wider steps).
-pub const MAX_POINTS: usize = 600;
-/// Most time columns of a heatmap.
-pub const HEATMAP_COLUMNS: usize = 120;
 /// Latency rows of a heatmap.
 pub const HEATMAP_ROWS: usize = 28;
 /// Colours of a heatmap, from few messages to most.
@@ -139,36 +136,6 @@ impl Line {
     }
 }
 
-/// What an axis shows.
-#[derive(Clone, Copy, Debug)]
-pub enum Axis {
-    /// Plain numbers.
-    Linear,
-    /// Latency in µs on a log scale: values are log10(µs).
-    LogMicros,
-    /// Latency on a linear scale (in µs or ms, as the axis title says).
-    Micros,
-    /// Percentiles as log10(1/(1-p)).
-    Percentile,
-}
-
-impl Axis {
-    fn label(self, v: f64) -> String {
-        match self {
-            Axis::Linear => {
-                if v.abs() >= 10_000.0 {
-                    format!("{}k", units::short(v / 1000.0))
-                } else {
-                    units::short(v)
-                }
-            }
-            Axis::LogMicros => units::us(10f64.powf(v)),
-            Axis::Micros => units::short(v),
-            Axis::Percentile => units::percentile_label(v),
-        }
-    }
-}
-
 /// A per-second count of a series entry.
 type Count = fn(&Second) -> u64;
 
@@ -201,7 +168,12 @@ impl Plot {
 
     /// Ranges that hold every point, from zero on linear axes, with room above.
     fn fit(&mut self, x: Axis, y: Axis) {
-        let points = self.lines.iter().flat_map(|l| l.points.iter());
+        // Points that are not numbers (only in hostile files) are left out of the ranges.
+        let points = self
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(px, py) in points {
             x0 = x0.min(px);
@@ -347,104 +319,6 @@ impl Plot {
     }
 }
 
-/// A step of 1, 2 or 5 times a power of ten, near `span / 8`.
-fn nice_step(span: f64) -> f64 {
-    let raw = (span / 8.0).max(f64::MIN_POSITIVE);
-    let power = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * power)
-        .find(|&s| s >= raw * 0.999)
-        .unwrap_or(10.0 * power)
-}
-
-/// Where an axis from `lo` to `hi` has its ticks and grid lines: round numbers on a linear
-/// axis; 1, 2 and 5 of each decade on a log axis (only 1 when it spans many decades); each
-/// whole number (0%, 90%, 99%...) on the percentile axis.
-pub fn keys(lo: f64, hi: f64, axis: Axis) -> Vec<f64> {
-    let mut out = Vec::new();
-    match axis {
-        Axis::Percentile => {
-            let mut k = lo.ceil();
-            while k <= hi + 1e-9 {
-                out.push(k);
-                k += 1.0;
-            }
-        }
-        Axis::LogMicros => {
-            let marks: &[f64] = if hi - lo > 4.0 {
-                &[1.0]
-            } else {
-                &[1.0, 2.0, 5.0]
-            };
-            let mut decade = lo.floor();
-            while decade <= hi.ceil() {
-                for m in marks {
-                    let v = decade + m.log10();
-                    if v >= lo - 1e-9 && v <= hi + 1e-9 {
-                        out.push(v);
-                    }
-                }
-                decade += 1.0;
-            }
-        }
-        Axis::Linear | Axis::Micros => {
-            let step = nice_step(hi - lo);
-            let mut k = (lo / step).ceil();
-            while k * step <= hi + step * 1e-9 {
-                out.push(k * step);
-                k += 1.0;
-            }
-        }
-    }
-    out
-}
-
-/// A linear axis from `lo` to `hi` with its ticks where [`keys`] puts them (plotters'
-/// own ticks are evenly spaced, which on a log axis gives values such as 316 µs).
-struct Ticked {
-    lo: f64,
-    hi: f64,
-    keys: Vec<f64>,
-}
-
-impl Ticked {
-    fn new(lo: f64, hi: f64, axis: Axis) -> Ticked {
-        Ticked {
-            lo,
-            hi,
-            keys: keys(lo, hi, axis),
-        }
-    }
-}
-
-impl Ranged for Ticked {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let span = self.hi - self.lo;
-        if span <= 0.0 {
-            return (limit.0 + limit.1) / 2;
-        }
-        let share = (value - self.lo) / span;
-        limit.0 + (share * (limit.1 - limit.0) as f64).round() as i32
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
-        self.keys.clone()
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        self.lo..self.hi
-    }
-}
-
-/// How many seconds each drawn point stands for, so `n` seconds make at most `max` points.
-pub fn step_for(n: usize, max: usize) -> usize {
-    n.div_ceil(max.max(1)).max(1)
-}
-
 /// The seconds of `run` in groups of `step`, each with the second it starts at.
 fn groups(run: &Run, step: usize) -> impl Iterator<Item = (f64, &[Second])> {
     run.seconds
@@ -454,7 +328,8 @@ fn groups(run: &Run, step: usize) -> impl Iterator<Item = (f64, &[Second])> {
 
 /// The sum of `f` over a group, per second.
 fn per_second(group: &[Second], f: impl Fn(&Second) -> u64) -> f64 {
-    group.iter().map(f).sum::<u64>() as f64 / group.len().max(1) as f64
+    // As floats: counts from a file may be anything up to u64::MAX, and must not overflow.
+    group.iter().map(|s| f(s) as f64).sum::<f64>() / group.len().max(1) as f64
 }
 
 /// The name a run's line goes by: the run's name, with `what` if the chart draws several
@@ -661,49 +536,17 @@ pub fn throughput(runs: &[Run]) -> Chart {
     Chart::drawn("throughput", title, plot.draw(), note)
 }
 
-/// (p50, p99, max) in µs of a group of seconds: from their histograms added when there are
-/// some, else the mean of the medians and the largest p99 and max.
-fn group_latency(group: &[Second]) -> Option<(f64, f64, f64)> {
-    if group.iter().all(|s| s.hist.is_some()) {
-        let mut sum: Option<Histogram<u64>> = None;
-        for h in group.iter().filter_map(|s| s.hist.as_ref()) {
-            match &mut sum {
-                Some(acc) => {
-                    let _ = acc.add(h);
-                }
-                None => sum = Some(h.clone()),
-            }
-        }
-        let h = sum?;
-        if h.is_empty() {
-            return None;
-        }
-        return Some((
-            h.value_at_quantile(0.5) as f64,
-            h.value_at_quantile(0.99) as f64,
-            h.max() as f64,
-        ));
-    }
-    let with: Vec<&Second> = group.iter().filter(|s| s.max_us > 0.0).collect();
-    if with.is_empty() {
-        return None;
-    }
-    let p50 = with.iter().map(|s| s.p50_us).sum::<f64>() / with.len() as f64;
-    let p99 = with.iter().map(|s| s.p99_us).fold(0.0, f64::max);
-    let max = with.iter().map(|s| s.max_us).fold(0.0, f64::max);
-    Some((p50, p99, max))
-}
-
 /// p50, p99 and max latency per second, on a log scale.
 pub fn latency_over_time(runs: &[Run]) -> Chart {
     let title = "Latency over time";
     let single = runs.len() == 1;
     let mut lines = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let step = step_for(run.seconds.len(), MAX_POINTS);
+        // The digest has one latency per group of `step` seconds, in order.
+        let step = run.digest.step;
         let mut kinds: [Vec<(f64, f64)>; 3] = Default::default();
-        for (t, g) in groups(run, step) {
-            if let Some((p50, p99, max)) = group_latency(g) {
+        for ((t, _), latency) in groups(run, step).zip(&run.digest.latency) {
+            if let Some((p50, p99, max)) = *latency {
                 for (k, v) in [p50, p99, max].into_iter().enumerate() {
                     kinds[k].push((t, v.max(1.0).log10()));
                 }
@@ -754,21 +597,20 @@ fn heat(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-/// Counts per heatmap cell: columns of `step` seconds, `HEATMAP_ROWS` rows of log10(µs)
-/// from `lo` to `hi`.
-fn heat_counts(run: &Run, step: usize, lo: f64, hi: f64) -> Vec<Vec<u64>> {
+/// Counts per heatmap cell: the digest's columns, `HEATMAP_ROWS` rows of log10(µs) from `lo`
+/// to `hi`.
+fn heat_counts(run: &Run, lo: f64, hi: f64) -> Vec<Vec<u64>> {
     let span = (hi - lo).max(1e-9);
-    run.seconds
-        .chunks(step)
-        .map(|group| {
+    run.digest
+        .heat
+        .iter()
+        .map(|values| {
             let mut column = vec![0u64; HEATMAP_ROWS];
-            for h in group.iter().filter_map(|s| s.hist.as_ref()) {
-                for v in h.iter_recorded() {
-                    let y = (v.value_iterated_to().max(1) as f64).log10();
-                    let row = (((y - lo) / span) * HEATMAP_ROWS as f64).floor();
-                    let row = (row.max(0.0) as usize).min(HEATMAP_ROWS - 1);
-                    column[row] += v.count_at_value();
-                }
+            for &(value, count) in values {
+                let y = (value.max(1) as f64).log10();
+                let row = (((y - lo) / span) * HEATMAP_ROWS as f64).floor();
+                let row = (row.max(0.0) as usize).min(HEATMAP_ROWS - 1);
+                column[row] = column[row].saturating_add(count);
             }
             column
         })
@@ -794,24 +636,18 @@ pub fn heatmap(run: &Run, index: usize, several: bool) -> Chart {
             ),
         );
     }
-    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-    for h in run.seconds.iter().filter_map(|s| s.hist.as_ref()) {
-        if !h.is_empty() {
-            lo = lo.min((h.min().max(1) as f64).log10());
-            hi = hi.max((h.max().max(1) as f64).log10());
-        }
-    }
-    if lo > hi {
+    let Some((min, max)) = run.digest.range else {
         return Chart::missing(
             &id,
             &title,
             format!("{}: no latency was measured", run.name),
         );
-    }
+    };
+    let (lo, hi) = ((min.max(1) as f64).log10(), (max.max(1) as f64).log10());
     let lo = (((lo - 0.05) * 10.0).floor() / 10.0).max(0.0);
     let hi = (hi + 0.05).max(lo + 0.7);
-    let step = step_for(run.seconds.len(), HEATMAP_COLUMNS);
-    let counts = heat_counts(run, step, lo, hi);
+    let step = run.digest.heat_step;
+    let counts = heat_counts(run, lo, hi);
     let top = counts.iter().flatten().copied().max().unwrap_or(0).max(1);
     let row_h = (hi - lo) / HEATMAP_ROWS as f64;
     let mut cells = Vec::new();
@@ -982,7 +818,10 @@ pub fn connections(runs: &[Run]) -> Chart {
                 .map(|(t, g)| {
                     (
                         t,
-                        per_second(g, |s| s.connections.map_or(0, |c| c.opened + c.reopened)),
+                        per_second(g, |s| {
+                            s.connections
+                                .map_or(0, |c| c.opened.saturating_add(c.reopened))
+                        }),
                     )
                 })
                 .collect();
@@ -1094,18 +933,45 @@ fn find_max_note(runs: &[Run]) -> String {
 mod tests {
     use super::*;
 
+    /// A report with hostile numbers (find-max targets of -1e16 and 1e300, seconds and counts
+    /// at u64::MAX, latencies of 1.7e308) draws every chart, in bounded time and size.
     #[test]
-    fn ticks_fall_on_round_values() {
-        assert_eq!(
-            keys(0.0, 100.0, Axis::Linear),
-            [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
-        );
-        assert_eq!(keys(0.0, 4.0, Axis::Percentile), [0.0, 1.0, 2.0, 3.0, 4.0]);
-        let log: Vec<String> = keys(2.0, 3.5, Axis::LogMicros)
-            .iter()
-            .map(|&v| Axis::LogMicros.label(v))
-            .collect();
-        assert_eq!(log, ["100 µs", "200 µs", "500 µs", "1 ms", "2 ms"]);
+    fn hostile_numbers_draw_every_chart() {
+        let second = |i: u64| {
+            serde_json::json!({"second": i, "sent": u64::MAX, "answered": u64::MAX,
+                "errors": u64::MAX, "p50_us": 1.7e308, "p99_us": 1.7e308, "max_us": 1.7e308,
+                "target_msgs_per_s": -1e16, "timeouts": u64::MAX, "opened": u64::MAX,
+                "reopened": u64::MAX, "open_connections": u64::MAX})
+        };
+        let step = |target: f64, achieved: f64, p99: f64| {
+            serde_json::json!({"target_msgs_per_s": target, "achieved_msgs_per_s": achieved,
+                               "p50_us": p99, "p99_us": p99, "met": true})
+        };
+        let doc = serde_json::json!({
+            "latency_us": {"count": u64::MAX, "p50": 1.7e308, "max": 1.7e308},
+            "config": {"rate": 1e308, "warmup_s": 1e300},
+            "elapsed_s": -1e16,
+            "series": (0..1300).map(|i| second(if i == 5 { u64::MAX } else { i })).collect::<Vec<_>>(),
+            "find_max": {"slo": {"p99_us": 1.0}, "steps": [
+                step(-1e16, 0.0, 20.0), step(1e300, -1e300, 1.7e308), step(-1e16, 1e16, 0.0)]},
+        });
+        let run = Run::from_json(doc, "hostile").unwrap();
+        let charts = crate::report::within(move || all(&[run]));
+        for id in [
+            "throughput",
+            "latency",
+            "errors",
+            "connections",
+            "find-max-rate",
+            "find-max-latency",
+        ] {
+            let chart = charts.iter().find(|c| c.id == id).unwrap();
+            let svg = chart
+                .svg
+                .as_ref()
+                .unwrap_or_else(|| panic!("{id}: {}", chart.note));
+            assert!(svg.len() < 1 << 20, "{id}: {} bytes", svg.len());
+        }
     }
 
     #[test]

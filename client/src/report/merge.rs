@@ -2,10 +2,14 @@
 //! service) into one version-2 report: histograms add exactly (percentiles are never
 //! averaged), counts add, per-second series line up by `started_at_unix_s` rounded to the
 //! second, and the configuration adds connections and rates and joins the addresses.
+//!
+//! The per-second histograms are decoded one merged second at a time (a second of each run),
+//! added, encoded and dropped: merging hour-long runs holds a few histograms, not thousands.
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
+use super::digest::add_into;
 use super::run::{Figures, Run, Second};
 use crate::histcodec;
 
@@ -16,14 +20,7 @@ pub fn add_hists<'a>(
 ) -> Option<Histogram<u64>> {
     let mut sum: Option<Histogram<u64>> = None;
     for h in hists {
-        let acc = sum.get_or_insert_with(|| {
-            let mut empty = Histogram::new_from(h);
-            empty.auto(true);
-            empty
-        });
-        // With auto-resize on, adding fails only on a count overflow (past u64), which
-        // latency counts do not reach; such a sum is then short rather than wrong in shape.
-        let _ = acc.add(h);
+        add_into(&mut sum, h);
     }
     sum
 }
@@ -54,7 +51,10 @@ fn sum_values(values: &[&Value]) -> Value {
     match first {
         Value::Number(_) => {
             if present.iter().all(|v| v.is_u64()) {
-                json!(present.iter().filter_map(|v| v.as_u64()).sum::<u64>())
+                json!(present
+                    .iter()
+                    .filter_map(|v| v.as_u64())
+                    .fold(0u64, u64::saturating_add))
             } else {
                 json!(present.iter().filter_map(|v| v.as_f64()).sum::<f64>())
             }
@@ -115,7 +115,7 @@ fn mergeable(run: &Run) -> Result<(), MergeError> {
     if run.started_at_unix_s.is_none() {
         return Err(v1("`started_at_unix_s`"));
     }
-    if run.seconds.iter().any(|s| s.hist.is_none()) {
+    if run.seconds.iter().any(|s| !s.has_hist) {
         return Err(v1("per-second `hist` in `series`"));
     }
     Ok(())
@@ -182,23 +182,28 @@ fn sum_profiles(profiles: &[&Value]) -> Value {
     }
 }
 
-/// One merged second from the seconds of the runs that were running then.
-fn merged_second(index: u64, parts: &[&Second]) -> Value {
-    let sum = |f: fn(&Second) -> u64| parts.iter().map(|s| f(s)).sum::<u64>();
-    let hist = add_hists(parts.iter().filter_map(|s| s.hist.as_ref()));
-    let hist_uncorrected = add_hists(parts.iter().filter_map(|s| s.hist_uncorrected.as_ref()));
+/// One merged second from the seconds of the runs that were running then, with the sums of
+/// their histograms.
+fn merged_second(
+    index: u64,
+    parts: &[&Second],
+    hist: Option<Histogram<u64>>,
+    hist_uncorrected: Option<Histogram<u64>>,
+) -> Value {
+    // Counts from files may be anything up to u64::MAX: sums saturate rather than overflow.
+    let sum = |f: fn(&Second) -> u64| parts.iter().map(|s| f(s)).fold(0, u64::saturating_add);
     let targets: Vec<f64> = parts.iter().filter_map(|s| s.target_msgs_per_s).collect();
     let kinds = |f: fn(&super::run::ErrorKinds) -> u64| {
         parts
             .iter()
             .map(|s| s.kinds.map_or(0, |k| f(&k)))
-            .sum::<u64>()
+            .fold(0, u64::saturating_add)
     };
     let conns = |f: fn(&super::run::Connections) -> u64| {
         parts
             .iter()
             .map(|s| s.connections.map_or(0, |c| f(&c)))
-            .sum::<u64>()
+            .fold(0, u64::saturating_add)
     };
     let q = |q: f64| hist.as_ref().map_or(0, |h| h.value_at_quantile(q));
     json!({
@@ -226,24 +231,40 @@ fn merged_second(index: u64, parts: &[&Second]) -> Value {
 }
 
 /// The merged series: run `i`'s second `k` lands on second `k + offsets[i]`, how many whole
-/// seconds after the earliest run it started.
-fn merged_series(runs: &[Run], offsets: &[usize]) -> Vec<Value> {
+/// seconds after the earliest run it started. Each merged second decodes the histograms of
+/// its parts, adds them and drops them before the next.
+fn merged_series(runs: &[Run], offsets: &[usize]) -> Result<Vec<Value>, MergeError> {
     let len = runs
         .iter()
         .zip(offsets)
         .map(|(r, o)| o + r.seconds.len())
         .max()
         .unwrap_or(0);
-    (0..len)
-        .map(|j| {
-            let parts: Vec<&Second> = runs
-                .iter()
-                .zip(offsets)
-                .filter_map(|(r, &o)| j.checked_sub(o).and_then(|k| r.seconds.get(k)))
-                .collect();
-            merged_second(j as u64, &parts)
-        })
-        .collect()
+    let mut series = Vec::with_capacity(len);
+    for j in 0..len {
+        let mut parts: Vec<&Second> = Vec::new();
+        let (mut hist, mut hist_uncorrected) = (None, None);
+        for (run, &o) in runs.iter().zip(offsets) {
+            let Some((k, second)) = j
+                .checked_sub(o)
+                .and_then(|k| run.seconds.get(k).map(|s| (k, s)))
+            else {
+                continue;
+            };
+            let (h, hu) = run
+                .second_hists(k)
+                .map_err(|e| MergeError(format!("{}: {e}", run.name)))?;
+            if let Some(h) = &h {
+                add_into(&mut hist, h);
+            }
+            if let Some(hu) = &hu {
+                add_into(&mut hist_uncorrected, hu);
+            }
+            parts.push(second);
+        }
+        series.push(merged_second(j as u64, &parts, hist, hist_uncorrected));
+    }
+    Ok(series)
 }
 
 /// The merge of `runs` (made at the same time) as a version-2 JSON report.
@@ -270,7 +291,7 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
         let late: u64 = docs
             .iter()
             .map(|d| d["schedule_lag_us"]["late"].as_u64().unwrap_or(0))
-            .sum();
+            .fold(0, u64::saturating_add);
         json!({
             "count": h.len(),
             "late": late,
@@ -338,6 +359,7 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
         .filter_map(|d| d["elapsed_s"].as_f64())
         .fold(0.0, f64::max);
     let hist = hist.expect("every run has a histogram (checked)");
+    let series = merged_series(runs, &whole)?;
     let uncorrected = uncorrected.unwrap_or_else(|| hist.clone());
 
     Ok(json!({
@@ -366,7 +388,7 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
         "cpu": cpu,
         "ok": docs.iter().all(|d| d["ok"].as_bool() == Some(true)),
         "exit_code": docs.iter().filter_map(|d| d["exit_code"].as_u64()).max().unwrap_or(0),
-        "series": merged_series(runs, &whole),
+        "series": series,
     }))
 }
 

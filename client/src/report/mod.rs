@@ -5,12 +5,17 @@
 //! this module imports nothing of `bench`.
 //!
 //! `shout report` exits 0 when it wrote what was asked, 2 on a usage error or an input it
-//! cannot read or merge (a file missing, not JSON, not a bench report, or a version-1 report
-//! or runs that did not overlap given to `--merge`), 1 when an output cannot be written.
+//! cannot read or merge (a file missing, not JSON, not a bench report, past a limit of
+//! [`input`] or of [`crate::histcodec`], or a version-1 report or runs that did not overlap
+//! given to `--merge`), 1 when an output cannot be written. Whatever a file holds, reading and
+//! drawing it takes bounded memory and time.
 
+pub mod axis;
 pub mod charts;
 pub mod compare;
+pub mod digest;
 pub mod html;
+pub mod input;
 pub mod merge;
 pub mod run;
 pub mod units;
@@ -20,7 +25,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::outcome::Outcome;
-pub use run::{LoadError, Run};
+pub use input::{LoadError, MAX_REPORT_BYTES};
+pub use run::Run;
 
 /// Options of `shout report`.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,7 +62,7 @@ enum Failure {
 /// Renders the JSON report `doc` of one run as an HTML page (its `label` names it, else
 /// `name`).
 pub fn html_of_json(doc: &Value, name: &str) -> Result<String, LoadError> {
-    Ok(html::page(&[Run::from_json(doc.clone(), name)?]))
+    Ok(html::page(&[Run::from_json_ref(doc, name)?]))
 }
 
 /// Writes the HTML page of the JSON report `doc` to `path` (`shout bench --report`).
@@ -91,6 +97,18 @@ pub fn execute(args: &ReportArgs) -> Outcome {
             Outcome::Failed
         }
     }
+}
+
+/// Runs `f` on a thread and fails the test if it has not returned within 10 s: an endless
+/// loop (a tick loop, a reader without a bound) fails a test instead of hanging it.
+#[cfg(test)]
+pub(crate) fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("returned within 10 s")
 }
 
 fn write(path: &Path, text: &str, what: &str) -> Result<(), Failure> {

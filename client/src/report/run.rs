@@ -2,25 +2,24 @@
 //! per-second counts; version 2 adds histograms, uncorrected latency, schedule lag, per-second
 //! error kinds and connections, the rate profile and the find-max curve). Whatever a version-1
 //! document lacks is `None` here, and the charts say so instead of drawing it.
+//!
+//! Reading is bounded for any file: at most [`MAX_REPORT_BYTES`] are read ([`super::input`]),
+//! each histogram is checked before it is decoded ([`histcodec::decode`]), and the per-second
+//! histograms are decoded one second at a time into what the charts need ([`Digest`]), never
+//! all at once.
 
 use std::path::Path;
 
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
+use super::digest::{Builder, Digest};
+use super::input::{read_json, LoadError, MAX_REPORT_BYTES};
 use crate::histcodec;
 
-/// Why a JSON report could not be read.
-#[derive(Debug)]
-pub struct LoadError(pub String);
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LoadError {}
+/// The most seconds a run's `series` may have: a million (11 days). Each takes a [`Second`]
+/// in memory, however little its JSON holds.
+pub const MAX_SECONDS: usize = 1_000_000;
 
 /// Latency figures (µs) as the JSON's `latency_us` object has them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -124,10 +123,9 @@ pub struct Second {
     pub kinds: Option<ErrorKinds>,
     /// Connections (version 2).
     pub connections: Option<Connections>,
-    /// The second's corrected latency histogram (version 2).
-    pub hist: Option<Histogram<u64>>,
-    /// The second's uncorrected latency histogram (version 2).
-    pub hist_uncorrected: Option<Histogram<u64>>,
+    /// Whether the second has its latency histogram (version 2): the run's [`Digest`] holds
+    /// what the charts need of it, [`Run::second_hists`] decodes it again.
+    pub has_hist: bool,
 }
 
 /// A second's errors by kind.
@@ -222,6 +220,8 @@ pub struct Run {
     pub hist_lag: Option<Histogram<u64>>,
     /// One entry per second.
     pub seconds: Vec<Second>,
+    /// What the charts need of the per-second histograms.
+    pub digest: Digest,
     /// The find-max search (version 2, when run with `--find-max`).
     pub find_max: Option<FindMax>,
     /// Wall-clock start (Unix seconds; version 2).
@@ -240,6 +240,9 @@ pub(crate) fn count(v: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// A second's corrected and uncorrected histograms, each if it has one.
+pub type SecondHists = (Option<Histogram<u64>>, Option<Histogram<u64>>);
+
 /// The histogram in field `v` (a base64 string) if there is one.
 fn hist_field(v: &Value, what: &str) -> Result<Option<Histogram<u64>>, LoadError> {
     match v {
@@ -254,14 +257,7 @@ fn hist_field(v: &Value, what: &str) -> Result<Option<Histogram<u64>>, LoadError
 impl Run {
     /// Reads the JSON report at `path`; the name is its `label`, else the file name.
     pub fn load(path: &Path) -> Result<Run, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
-        let doc: Value = serde_json::from_str(&text).map_err(|e| {
-            LoadError(format!(
-                "{} is not JSON (a `shout bench --json=FILE` report): {e}",
-                path.display()
-            ))
-        })?;
+        let doc = read_json(path, MAX_REPORT_BYTES)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -269,13 +265,49 @@ impl Run {
         Run::from_json(doc, &name).map_err(|e| LoadError(format!("{}: {e}", path.display())))
     }
 
-    /// The run of JSON report `doc`; `fallback_name` names it when it has no `label`.
-    pub fn from_json(doc: Value, fallback_name: &str) -> Result<Run, LoadError> {
+    /// The run of JSON report `doc`; `fallback_name` names it when it has no `label`. The run
+    /// keeps the whole document (a merge decodes the per-second histograms again from it).
+    pub fn from_json(mut doc: Value, fallback_name: &str) -> Result<Run, LoadError> {
+        Self::check(&doc)?;
+        let series = doc["series"].take();
+        let mut run = Self::read(doc, &series, fallback_name)?;
+        run.doc["series"] = series;
+        Ok(run)
+    }
+
+    /// The run of JSON report `doc`, borrowed: the run keeps a copy of the document without
+    /// its per-second series (all that drawing it needs), so the series is not copied.
+    pub fn from_json_ref(doc: &Value, fallback_name: &str) -> Result<Run, LoadError> {
+        Self::check(doc)?;
+        let mut light = serde_json::Map::new();
+        for (k, v) in doc.as_object().into_iter().flatten() {
+            if k != "series" {
+                light.insert(k.clone(), v.clone());
+            }
+        }
+        light.insert("series".into(), Value::Array(Vec::new()));
+        Self::read(Value::Object(light), &doc["series"], fallback_name)
+    }
+
+    /// Checks that `doc` looks like a report at all.
+    fn check(doc: &Value) -> Result<(), LoadError> {
         if !doc.is_object() || !doc["latency_us"].is_object() || !doc["series"].is_array() {
             return Err(LoadError(
                 "not a shout bench report (no `latency_us` object or `series` array)".into(),
             ));
         }
+        let seconds = doc["series"].as_array().map_or(0, Vec::len);
+        if seconds > MAX_SECONDS {
+            return Err(LoadError(format!(
+                "`series` has {seconds} seconds, more than the {MAX_SECONDS} (11 days) shout \
+                 report reads: refused"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The run of `doc` (without its series) and `series`, its per-second entries.
+    fn read(doc: Value, series: &Value, fallback_name: &str) -> Result<Run, LoadError> {
         let schema = doc["schema"].as_u64().unwrap_or(1);
         if schema > 2 {
             return Err(LoadError(format!(
@@ -298,9 +330,14 @@ impl Run {
                 }
             }
         }
-        let mut seconds = Vec::new();
-        for (i, s) in doc["series"].as_array().into_iter().flatten().enumerate() {
-            seconds.push(Self::second(s).map_err(|e| LoadError(format!("series[{i}]: {e}")))?);
+        let entries = series.as_array().map_or(&[][..], Vec::as_slice);
+        let mut seconds = Vec::with_capacity(entries.len());
+        let mut digest = Builder::new(entries.len());
+        for (i, s) in entries.iter().enumerate() {
+            let (second, hist) =
+                Self::second(s).map_err(|e| LoadError(format!("series[{i}]: {e}")))?;
+            digest.add((second.p50_us, second.p99_us, second.max_us), hist.as_ref());
+            seconds.push(second);
         }
         Ok(Run {
             name,
@@ -315,13 +352,16 @@ impl Run {
             )?,
             hist_lag: hist_field(&hists["schedule_lag_us"], "histograms.schedule_lag_us")?,
             seconds,
+            digest: digest.finish(),
             find_max: Self::find_max(&doc["find_max"]),
             started_at_unix_s: num(&doc["started_at_unix_s"]),
             doc,
         })
     }
 
-    fn second(s: &Value) -> Result<Second, LoadError> {
+    /// The second of series entry `s`, with its histogram (decoded to be digested, then
+    /// dropped); its uncorrected histogram is checked and dropped.
+    fn second(s: &Value) -> Result<(Second, Option<Histogram<u64>>), LoadError> {
         let has = |k: &str| !s[k].is_null();
         let kinds = has("timeouts").then(|| ErrorKinds {
             timeouts: count(&s["timeouts"]),
@@ -335,7 +375,9 @@ impl Run {
             reopened: count(&s["reopened"]),
             open: count(&s["open_connections"]),
         });
-        Ok(Second {
+        let hist = hist_field(&s["hist"], "hist")?;
+        hist_field(&s["hist_uncorrected"], "hist_uncorrected")?;
+        let second = Second {
             second: count(&s["second"]),
             warmup: s["warmup"].as_bool().unwrap_or(false),
             sent: count(&s["sent"]),
@@ -348,9 +390,20 @@ impl Run {
             target_msgs_per_s: num(&s["target_msgs_per_s"]),
             kinds,
             connections,
-            hist: hist_field(&s["hist"], "hist")?,
-            hist_uncorrected: hist_field(&s["hist_uncorrected"], "hist_uncorrected")?,
-        })
+            has_hist: hist.is_some(),
+        };
+        Ok((second, hist))
+    }
+
+    /// The corrected and uncorrected histograms of second `k`, decoded again from the
+    /// document (for a merge, one second at a time).
+    pub fn second_hists(&self, k: usize) -> Result<SecondHists, LoadError> {
+        let s = &self.doc["series"][k];
+        let what = |e: LoadError| LoadError(format!("series[{k}]: {e}"));
+        Ok((
+            hist_field(&s["hist"], "hist").map_err(what)?,
+            hist_field(&s["hist_uncorrected"], "hist_uncorrected").map_err(what)?,
+        ))
     }
 
     fn find_max(v: &Value) -> Option<FindMax> {
@@ -404,7 +457,7 @@ impl Run {
         ]
         .iter()
         .map(|k| count(&e[*k]))
-        .sum()
+        .fold(0, u64::saturating_add)
     }
 
     /// The open-loop target rate of the run (`config.rate`), if any.
@@ -417,14 +470,14 @@ impl Run {
     pub fn is_partial(&self, s: &Second) -> bool {
         let warmup = num(&self.doc["config"]["warmup_s"]).unwrap_or(0.0);
         match num(&self.doc["elapsed_s"]) {
-            Some(elapsed) => (s.second + 1) as f64 > warmup + elapsed + 0.01,
+            Some(elapsed) => s.second as f64 + 1.0 > warmup + elapsed + 0.01,
             None => false,
         }
     }
 
     /// Whether the per-second series carries histograms (version 2).
     pub fn has_second_hists(&self) -> bool {
-        self.seconds.iter().any(|s| s.hist.is_some())
+        self.digest.any_hist
     }
 
     /// The verdict line: OK, or FAILED and why.
@@ -503,6 +556,19 @@ mod tests {
         assert!(verdict.contains("2 timeouts"), "{verdict}");
     }
 
+    /// A run read from a borrowed document (`shout bench --report`) has the same seconds and
+    /// figures without keeping a copy of the series.
+    #[test]
+    fn a_borrowed_document_is_not_copied() {
+        let doc = v1();
+        let owned = Run::from_json(doc.clone(), "a").unwrap();
+        let borrowed = Run::from_json_ref(&doc, "a").unwrap();
+        assert_eq!(owned.seconds.len(), borrowed.seconds.len());
+        assert_eq!(owned.digest.latency, borrowed.digest.latency);
+        assert_eq!(owned.doc["series"], doc["series"]);
+        assert_eq!(borrowed.doc["series"], json!([]));
+    }
+
     #[test]
     fn label_names_the_run_and_bad_documents_are_errors() {
         let mut doc = v1();
@@ -512,6 +578,10 @@ mod tests {
         let mut doc = v1();
         doc["schema"] = json!(3);
         assert!(Run::from_json(doc, "x").unwrap_err().0.contains("schema 3"));
+        let mut doc = v1();
+        doc["series"] = json!(vec![json!({}); MAX_SECONDS + 1]);
+        let e = Run::from_json(doc, "x").unwrap_err().0;
+        assert!(e.contains("1000001 seconds, more than the 1000000"), "{e}");
         let mut doc = v1();
         doc["series"][0]["hist"] = json!("not base64!");
         assert!(Run::from_json(doc, "x")

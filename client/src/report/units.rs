@@ -75,7 +75,8 @@ pub fn percentile_label(x: f64) -> String {
     if k == 0.0 {
         return "0%".to_owned();
     }
-    let decimals = (k as usize).saturating_sub(2);
+    // f64 holds 17 significant digits: more decimals would only print zeros.
+    let decimals = (k as usize).saturating_sub(2).min(17);
     format!("{:.*}%", decimals, 100.0 * (1.0 - 10f64.powf(-k)))
 }
 
