@@ -129,7 +129,7 @@ impl Builder {
             None => self.point_complete = false,
         }
         let step = self.digest.step;
-        if n % step == 0 || n == self.seconds {
+        if n.is_multiple_of(step) || n == self.seconds {
             let latency = match self.point.take() {
                 Some(h) if self.point_complete => latency_of(&h),
                 _ => latency_of_figures(&self.point_figures),
