@@ -138,7 +138,7 @@ impl Builder {
             self.point_complete = true;
             self.point_figures.clear();
         }
-        if n % self.digest.heat_step == 0 || n == self.seconds {
+        if n.is_multiple_of(self.digest.heat_step) || n == self.seconds {
             let column = self.column.take().map_or_else(Vec::new, |h| {
                 h.iter_recorded()
                     .map(|v| (v.value_iterated_to(), v.count_at_value()))
