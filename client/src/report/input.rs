@@ -65,7 +65,7 @@ impl<R: Read> Read for Bounded<R> {
 
 /// Why `path` was refused: larger than `limit` bytes.
 fn too_large(path: &Path, limit: u64) -> LoadError {
-    let size = if limit % (1 << 20) == 0 {
+    let size = if limit.is_multiple_of(1 << 20) {
         format!("{} MiB", limit >> 20)
     } else {
         format!("{limit} bytes")
