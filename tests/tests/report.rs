@@ -710,6 +710,31 @@ fn bad_input_exits_2() {
     assert_eq!(code, Some(2));
 }
 
+/// Two files whose runs carry the same label: a merge error names the file, not only the
+/// label (which would not tell them apart).
+#[test]
+fn merge_errors_name_the_file() {
+    let d = dir("same-label");
+    let first = write_json(&d, "first.json", &v2(&Synth::new("same")));
+    let mut later = Synth::new("same");
+    later.start += 86_400.0;
+    let second = write_json(&d, "second.json", &v2(&later));
+    let out = format!("--json={}", d.join("m.json").display());
+    let args = [
+        "report",
+        "--merge",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        &out,
+    ];
+    let (code, stdout, stderr) = run_text("shout", &args);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("same ({})", second.display())),
+        "the file is not named: {stderr}"
+    );
+}
+
 /// The real binary: `shout bench --json=FILE --report=FILE.html` writes both, and the page
 /// has the summary, the verdict and the charts of the run.
 #[test]

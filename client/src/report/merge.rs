@@ -106,7 +106,7 @@ fn mergeable(run: &Run) -> Result<(), MergeError> {
         MergeError(format!(
             "{}: no {what} (a version-1 report?): merging needs the latency histograms that \
              `shout bench --json` writes in report schema 2; percentiles cannot be averaged",
-            run.name
+            run.who()
         ))
     };
     if run.hist.is_none() {
@@ -141,7 +141,7 @@ fn overlapping(runs: &[Run]) -> Result<(), MergeError> {
             return Err(MergeError(format!(
                 "{} started {after} s after the first run, which is longer than the longest \
                  run ({longest} s): --merge combines runs made at the same time",
-                run.name
+                run.who()
             )));
         }
     }
@@ -253,7 +253,7 @@ fn merged_series(runs: &[Run], offsets: &[usize]) -> Result<Vec<Value>, MergeErr
             };
             let (h, hu) = run
                 .second_hists(k)
-                .map_err(|e| MergeError(format!("{}: {e}", run.name)))?;
+                .map_err(|e| MergeError(format!("{}: {e}", run.who())))?;
             if let Some(h) = &h {
                 add_into(&mut hist, h);
             }

@@ -202,6 +202,9 @@ pub struct FindMax {
 pub struct Run {
     /// What the charts call it: the `label` given at bench time, else the file name.
     pub name: String,
+    /// The file it was read from, if it came from one: messages name it, since two files may
+    /// carry the same label.
+    pub file: Option<String>,
     /// The JSON's `schema` (1 when absent).
     pub schema: u64,
     /// The whole document.
@@ -262,7 +265,19 @@ impl Run {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
-        Run::from_json(doc, &name).map_err(|e| LoadError(format!("{}: {e}", path.display())))
+        let mut run = Run::from_json(doc, &name)
+            .map_err(|e| LoadError(format!("{}: {e}", path.display())))?;
+        run.file = Some(path.display().to_string());
+        Ok(run)
+    }
+
+    /// The run as messages name it: its name, and its file where that says more.
+    pub fn who(&self) -> String {
+        match &self.file {
+            Some(file) if !file.ends_with(&self.name) => format!("{} ({file})", self.name),
+            Some(file) => file.clone(),
+            None => self.name.clone(),
+        }
     }
 
     /// The run of JSON report `doc`; `fallback_name` names it when it has no `label`. The run
@@ -340,6 +355,7 @@ impl Run {
             seconds.push(second);
         }
         Ok(Run {
+            file: None,
             name,
             schema,
             msgs_per_s: num(&doc["throughput"]["msgs_per_s"]).unwrap_or(0.0),
