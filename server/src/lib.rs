@@ -17,9 +17,11 @@
 // 1. Facts and tools that import no other module: what to serve, counters, sockets, logs.
 mod burst;
 pub mod config;
+pub mod lifecycle;
 pub mod listener;
 pub mod logging;
 pub mod proxy;
+pub mod renew;
 mod sockets;
 pub mod stats;
 mod sync;
@@ -45,8 +47,9 @@ mod accept;
 // 6. The server, which wires everything together.
 pub mod server;
 
-// 7. `shoutd`'s options, which build a server.
+// 7. `shoutd`'s options, which build a server, and its signals.
 pub mod cli;
+pub mod signals;
 
 pub use config::{Config, Model};
 pub use proxy::{ProxyConfig, ProxyRefusal};

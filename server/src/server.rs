@@ -10,8 +10,10 @@ use mio::{Poll, Waker};
 use tracing::info;
 
 use crate::config::{Config, Model};
+use crate::lifecycle::Lifecycle;
 use crate::shared::{Dispatch, Shared};
 use crate::stats::Snapshot;
+use crate::tls::TlsConfig;
 use crate::{accept, listener, metrics, pool, threads};
 
 /// A bound server, ready to [`run`](Server::run).
@@ -41,6 +43,17 @@ impl Handle {
     /// The server's counters now.
     pub fn stats(&self) -> Snapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// Reloads, upgrades and the certificate's expiry, as counted for `/metrics`.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.shared.lifecycle
+    }
+
+    /// New TLS handshakes use `tls` from now on; established connections keep the settings
+    /// they started with. False (and nothing changes) if the server was started without TLS.
+    pub fn replace_tls(&self, tls: TlsConfig) -> bool {
+        self.shared.replace_tls(tls)
     }
 }
 

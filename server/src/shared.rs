@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use mio::Waker;
@@ -14,11 +14,12 @@ use tracing::{debug, error, warn};
 use crate::burst::Burst;
 use crate::config::Config;
 use crate::conn::Connection;
+use crate::lifecycle::Lifecycle;
 use crate::limits::PerIp;
 use crate::proxy::ProxyRefusal;
 use crate::stats::{CloseReason, Refusal, Stats};
 use crate::sync::lock;
-use crate::tls::{Handshake, MAX_TLS_REFUSALS};
+use crate::tls::{Handshake, TlsConfig, MAX_TLS_REFUSALS};
 use crate::transport::{SetupError, Transport};
 
 /// State shared by the accept loop, the connections, the metrics and every `Handle`.
@@ -27,6 +28,12 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// Open connections per client address (`--max-connections-per-ip`).
     pub(crate) per_ip: PerIp,
+    /// Reloads, upgrades, the certificate's expiry.
+    pub(crate) lifecycle: Lifecycle,
+    /// The TLS settings new handshakes use: `config.tls` until a reload replaces them (TLS is
+    /// never turned on or off after start, so `config.tls.is_some()` still says whether it
+    /// is on).
+    tls: RwLock<Option<TlsConfig>>,
     stopping: AtomicBool,
     /// Connections refused at accept that are getting the busy line over TLS.
     tls_refusals: AtomicUsize,
@@ -80,6 +87,8 @@ impl Shared {
     pub(crate) fn new(config: Config, waker: Waker) -> Shared {
         Shared {
             per_ip: PerIp::new(config.max_connections_per_ip),
+            lifecycle: Lifecycle::default(),
+            tls: RwLock::new(config.tls.clone()),
             config,
             stats: Stats::default(),
             stopping: AtomicBool::new(false),
@@ -253,7 +262,21 @@ impl Shared {
 
     /// A new transport for a connection, as the configuration says.
     pub(crate) fn transport(&self) -> Result<Transport, SetupError> {
-        Transport::new(self.config.proxy.is_some(), self.config.tls.as_ref())
+        let tls = self.tls.read().unwrap_or_else(PoisonError::into_inner);
+        Transport::new(self.config.proxy.is_some(), tls.as_ref())
+    }
+
+    /// New handshakes use `tls` from now on; established connections keep theirs. Ignored
+    /// (false) if the server was not started with TLS.
+    pub(crate) fn replace_tls(&self, tls: TlsConfig) -> bool {
+        let mut now = self.tls.write().unwrap_or_else(PoisonError::into_inner);
+        match now.as_mut() {
+            Some(old) => {
+                *old = tls;
+                true
+            }
+            None => false,
+        }
     }
 }
 

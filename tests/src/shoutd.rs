@@ -102,6 +102,17 @@ impl Shoutd {
         }
     }
 
+    /// The first metrics address named in the start-up line (`metrics=ADDR`), for a shoutd
+    /// started with `--metrics-listen`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.startup.last().expect("a start-up line");
+        line.split("metrics=")
+            .nth(1)
+            .and_then(|field| field.trim_start_matches('"').split([' ', ',', '"']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in the start-up line: {line}"))
+    }
+
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_child(&self.child);
