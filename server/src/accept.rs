@@ -15,6 +15,7 @@ use crate::shared::{Dispatch, Held, Shared};
 use crate::sockets::{close_after_answer, is_per_connection, ACCEPT_PAUSE};
 use crate::stats::Refusal;
 use crate::stats_log::StatsLog;
+use crate::systemd::Watchdog;
 
 /// The token of the waker that stops the loop; listeners use their index.
 pub(crate) const WAKE: Token = Token(usize::MAX);
@@ -52,12 +53,21 @@ pub(crate) fn run(
         .config
         .stats_interval
         .map(|every| StatsLog::new(every, shared.stats.snapshot()));
+    // The systemd watchdog is pinged from here: if this loop is wedged, the pings stop.
+    let mut watchdog = Watchdog::from_env();
     loop {
+        if let Some(dog) = &mut watchdog {
+            dog.ping_if_due();
+        }
         // After an accept error, wake up by ourselves: the pending connection will not produce
-        // another readiness event. The stats line has its own schedule.
+        // another readiness event. The stats line and the watchdog have their own schedules.
         let mut timeout = state.paused.then_some(ACCEPT_PAUSE);
-        if let Some(log) = &stats_log {
-            let until = log.due().saturating_duration_since(Instant::now());
+        let dues = [
+            stats_log.as_ref().map(StatsLog::due),
+            watchdog.as_ref().map(Watchdog::due),
+        ];
+        for due in dues.into_iter().flatten() {
+            let until = due.saturating_duration_since(Instant::now());
             timeout = Some(timeout.map_or(until, |t| t.min(until)));
         }
         match poll.poll(&mut events, timeout) {

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
 use shout_common::cli::{format_duration, parse_duration};
 use shout_common::{Mode, DEFAULT_ADDR};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::{
     Config, Model, DEFAULT_BACKLOG, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
@@ -23,8 +23,8 @@ use crate::logging::LogFormat;
 use crate::proxy::{ProxyConfig, DEFAULT_HEADER_TIMEOUT};
 use crate::renew::TlsFiles;
 use crate::server::Server;
-use crate::signals;
 use crate::tls::TlsConfig;
+use crate::{signals, systemd};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
 #[derive(Debug, Parser)]
@@ -302,7 +302,24 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     let config = args.config(nofile)?;
-    let server = Server::bind(config)?;
+    let mut server = match systemd::activated_listeners().context("socket activation")? {
+        Some(activated) => {
+            let names: Vec<&str> = activated.iter().map(|(_, name)| name.as_str()).collect();
+            info!(
+                sockets = names.join(","),
+                "socket activation: serving the sockets passed by the service manager; --listen is not bound"
+            );
+            Server::serve_on(config, activated.into_iter().map(|(l, _)| l).collect())?
+        }
+        None => Server::bind(config)?,
+    };
+    let addrs: Vec<String> = server
+        .local_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let status = format!("serving on {}", addrs.join(", "));
+    server.on_ready(move || systemd::ready(&status));
     let tls = args.tls_files();
     signals::tls_started(&server.handle(), tls.as_ref());
     signals::watch(server.handle(), tls)?;

@@ -25,6 +25,7 @@ pub mod renew;
 mod sockets;
 pub mod stats;
 mod sync;
+pub mod systemd;
 pub mod tls;
 
 // 2. The sans-IO connection core, the limits, the `--stats-interval` line.

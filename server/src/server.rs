@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::thread;
 
@@ -25,6 +26,8 @@ pub struct Server {
     metrics_addrs: Vec<SocketAddr>,
     poll: Poll,
     shared: Arc<Shared>,
+    /// Called once serving has started (see [`Server::on_ready`]).
+    ready: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Stops a running server and reads its counters from any thread. Cheap to clone.
@@ -66,13 +69,46 @@ impl Server {
                 "no address to listen on",
             ));
         }
-        let (listeners, addrs) =
+        let (listeners, _) =
             listener::bind_all(&config.listen, config.backlog, "cannot listen on")?;
-        let (metrics, metrics_addrs) = listener::bind_all(
+        Server::serve_on(config, listeners)
+    }
+
+    /// A server on `listeners` bound elsewhere (socket activation); the metrics listeners of
+    /// `config` are bound here.
+    pub fn serve_on(config: Config, listeners: Vec<TcpListener>) -> io::Result<Server> {
+        let (metrics, _) = listener::bind_all(
             &config.metrics_listen,
             metrics::BACKLOG,
             "cannot serve metrics on",
         )?;
+        Server::with_listeners(config, listeners, metrics)
+    }
+
+    /// A server on listeners bound elsewhere (socket activation, an upgrade's hand-over):
+    /// `config.listen` and `config.metrics_listen` are not bound. The listeners are made
+    /// non-blocking.
+    pub fn with_listeners(
+        config: Config,
+        listeners: Vec<TcpListener>,
+        metrics: Vec<TcpListener>,
+    ) -> io::Result<Server> {
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no socket to listen on",
+            ));
+        }
+        let local = |list: &[TcpListener]| -> io::Result<Vec<SocketAddr>> {
+            list.iter()
+                .map(|l| {
+                    l.set_nonblocking(true)?;
+                    l.local_addr()
+                })
+                .collect()
+        };
+        let addrs = local(&listeners)?;
+        let metrics_addrs = local(&metrics)?;
         let poll = Poll::new()?;
         accept::register(&poll, &listeners)?;
         let waker = Waker::new(poll.registry(), accept::WAKE)?;
@@ -84,7 +120,26 @@ impl Server {
             metrics_addrs,
             poll,
             shared,
+            ready: None,
         })
+    }
+
+    /// Calls `ready` once everything that serves is running (the model, the metrics
+    /// endpoint), just after the start-up line: the moment to tell a service manager, or the
+    /// process that started this one for an upgrade.
+    pub fn on_ready(&mut self, ready: impl FnOnce() + Send + 'static) {
+        self.ready = Some(Box::new(ready));
+    }
+
+    /// The listening sockets, in the order of [`Server::local_addrs`], then the metrics
+    /// listeners: duplicates, for handing them to another process.
+    pub fn listener_fds(&self) -> io::Result<(Vec<OwnedFd>, Vec<OwnedFd>)> {
+        let dup = |list: &[TcpListener]| -> io::Result<Vec<OwnedFd>> {
+            list.iter()
+                .map(|l| l.try_clone().map(OwnedFd::from))
+                .collect()
+        };
+        Ok((dup(&self.listeners)?, dup(&self.metrics)?))
     }
 
     /// The addresses actually bound, in the order of `Config::listen`.
@@ -163,6 +218,9 @@ impl Server {
             "listening on {}",
             addrs.join(", ")
         );
+        if let Some(ready) = self.ready.take() {
+            ready();
+        }
         let result = accept::run(&mut self.poll, &self.listeners, shared, model.as_mut());
         self.stop_accepting();
         model.drain();

@@ -19,6 +19,7 @@ use crate::lifecycle::Reload;
 use crate::logging;
 use crate::renew::{expires_soon, TlsFiles};
 use crate::server::Handle;
+use crate::systemd;
 
 /// Starts the thread that handles signals for the server behind `handle`; `tls` are the TLS
 /// files it was started with (`None`: plaintext).
@@ -45,6 +46,7 @@ pub fn watch(handle: Handle, tls: Option<TlsFiles>) -> anyhow::Result<()> {
                     }
                     _ => {
                         stopping = true;
+                        systemd::stopping("draining connections");
                         info!(
                             signal = name,
                             "signal received: shutting down gracefully (again to exit at once)"
@@ -93,7 +95,13 @@ pub fn reload_tls(handle: &Handle, tls: Option<&TlsFiles>) {
         );
         return;
     };
-    match files.load() {
+    systemd::reloading("reloading the TLS certificates");
+    let result = files.load();
+    systemd::ready(match result {
+        Ok(_) => "serving; TLS certificates reloaded",
+        Err(_) => "serving; TLS reload failed, the previous certificates in use",
+    });
+    match result {
         Ok(loaded) => {
             handle.replace_tls(loaded.tls);
             handle.lifecycle().reloaded(Reload::Ok);

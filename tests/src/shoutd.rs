@@ -32,6 +32,11 @@ impl Shoutd {
 
     /// Like [`Shoutd::start`], run through a wrapper command (such as `prlimit ...`).
     pub fn start_under(wrapper: &[&str], extra: &[&str]) -> Shoutd {
+        Shoutd::start_with(wrapper, &[], extra)
+    }
+
+    /// Like [`Shoutd::start_under`], with environment variables `env` set.
+    pub fn start_with(wrapper: &[&str], env: &[(&str, &str)], extra: &[&str]) -> Shoutd {
         let shoutd = bin("shoutd");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -45,6 +50,7 @@ impl Shoutd {
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
