@@ -11,20 +11,19 @@ use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
 use shout_common::cli::{format_duration, parse_duration};
 use shout_common::{Mode, DEFAULT_ADDR};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::{
     Config, Model, DEFAULT_BACKLOG, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_WORKERS, DEFAULT_WRITE_TIMEOUT,
     MAX_BACKLOG, MAX_WORKERS,
 };
+use crate::daemon;
 use crate::limits;
 use crate::logging::LogFormat;
 use crate::proxy::{ProxyConfig, DEFAULT_HEADER_TIMEOUT};
 use crate::renew::TlsFiles;
-use crate::server::Server;
 use crate::tls::TlsConfig;
-use crate::{signals, systemd};
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
 #[derive(Debug, Parser)]
@@ -155,6 +154,11 @@ pub struct Args {
           default_value = format_duration(DEFAULT_HEADER_TIMEOUT),
           value_parser = parse_nonzero_duration)]
     pub proxy_header_timeout: Duration,
+
+    /// Write the PID of the process that serves to this file (atomically; again by the new
+    /// process of an upgrade); removed at a clean exit if it still holds this PID.
+    #[arg(long, value_name = "FILE", env = "SHOUT_PID_FILE")]
+    pub pid_file: Option<PathBuf>,
 
     /// Log format on stderr.
     #[arg(long, value_enum, env = "SHOUT_LOG_FORMAT", default_value_t = LogFormat::Text)]
@@ -302,29 +306,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     let config = args.config(nofile)?;
-    let mut server = match systemd::activated_listeners().context("socket activation")? {
-        Some(activated) => {
-            let names: Vec<&str> = activated.iter().map(|(_, name)| name.as_str()).collect();
-            info!(
-                sockets = names.join(","),
-                "socket activation: serving the sockets passed by the service manager; --listen is not bound"
-            );
-            Server::serve_on(config, activated.into_iter().map(|(l, _)| l).collect())?
-        }
-        None => Server::bind(config)?,
+    let options = daemon::Options {
+        tls: args.tls_files(),
+        pid_file: args.pid_file.clone(),
     };
-    let addrs: Vec<String> = server
-        .local_addrs()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let status = format!("serving on {}", addrs.join(", "));
-    server.on_ready(move || systemd::ready(&status));
-    let tls = args.tls_files();
-    signals::tls_started(&server.handle(), tls.as_ref());
-    signals::watch(server.handle(), tls)?;
-    server.run().context("server failed")?;
-    Ok(())
+    daemon::run(config, options)
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@
 //!   again and new handshakes use them ([`reload_tls`]); without TLS it logs that there is
 //!   nothing to reload.
 //! - `SIGUSR1`: logs the server's counters (one `stats` line); serving goes on.
-//! - `SIGUSR2`: logged and otherwise ignored (reserved), so it never kills the server.
+//! - `SIGUSR2`: upgrade in place ([`Upgrader`]); during a shutdown it is logged and ignored.
 //! - `SIGPIPE` is ignored by the Rust runtime: a broken pipe is an error on that write only.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -20,10 +21,11 @@ use crate::logging;
 use crate::renew::{expires_soon, TlsFiles};
 use crate::server::Handle;
 use crate::systemd;
+use crate::upgrade::Upgrader;
 
 /// Starts the thread that handles signals for the server behind `handle`; `tls` are the TLS
 /// files it was started with (`None`: plaintext).
-pub fn watch(handle: Handle, tls: Option<TlsFiles>) -> anyhow::Result<()> {
+pub fn watch(handle: Handle, tls: Option<TlsFiles>, upgrader: Arc<Upgrader>) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
@@ -36,7 +38,8 @@ pub fn watch(handle: Handle, tls: Option<TlsFiles>) -> anyhow::Result<()> {
                 let name = signal_hook::low_level::signal_name(signal).unwrap_or("signal");
                 match signal {
                     SIGUSR1 => log_stats(&handle, name),
-                    SIGUSR2 => info!(signal = name, "signal received and ignored"),
+                    SIGUSR2 if !stopping => upgrader.start(),
+                    SIGUSR2 => info!(signal = name, "shutting down: no upgrade"),
                     SIGHUP if !stopping => reload_tls(&handle, tls.as_ref()),
                     SIGHUP => info!(signal = name, "shutting down: nothing to reload"),
                     _ if stopping => {
@@ -47,6 +50,7 @@ pub fn watch(handle: Handle, tls: Option<TlsFiles>) -> anyhow::Result<()> {
                     _ => {
                         stopping = true;
                         systemd::stopping("draining connections");
+                        upgrader.cancel();
                         info!(
                             signal = name,
                             "signal received: shutting down gracefully (again to exit at once)"

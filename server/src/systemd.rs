@@ -7,6 +7,7 @@
 //! pings stop and systemd restarts the service, as `WatchdogSec=` intends.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
@@ -53,9 +54,21 @@ pub fn activated_listeners() -> std::io::Result<Option<Vec<(TcpListener, String)
     Ok(Some(listeners))
 }
 
+/// Set once an upgrade has handed over: the new process speaks for the service from then on.
+static SILENT: AtomicBool = AtomicBool::new(false);
+
+/// From now on this process sends the service manager nothing (after an upgrade's hand-over:
+/// a `STOPPING=1` from the draining process would stop the service the new one serves).
+pub fn silence() {
+    SILENT.store(true, Ordering::SeqCst);
+}
+
 /// Sends `states` to the service manager, if there is one; a failure is logged at debug only
 /// (the manager went away: nothing to do about it).
 pub fn notify(states: &[NotifyState]) {
+    if SILENT.load(Ordering::SeqCst) {
+        return;
+    }
     if let Err(e) = sd_notify::notify(states) {
         debug!(error = %e, "cannot notify the service manager");
     }

@@ -1,0 +1,225 @@
+//! Upgrades in place (SIGUSR2) and `--pid-file`: the new process takes the listeners over and
+//! serves while the old one drains and exits; failed upgrades change nothing; one upgrade at a
+//! time; SIGTERM during an upgrade stops cleanly.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rustix::process::Signal;
+use shout_server::Model;
+use shout_tests::daemon::{exited, read_pid_file, signal_pid, wait_exited, BinaryCopy, KillOnDrop};
+use shout_tests::http::scrape;
+use shout_tests::*;
+
+/// Starts the copy of shoutd with `--pid-file` in its directory and `extra` options.
+fn start(copy: &BinaryCopy, model: Model, extra: &[&str]) -> (Shoutd, PathBuf) {
+    let pid_file = copy.dir.join("shoutd.pid");
+    let pid_arg = pid_file.to_str().expect("a UTF-8 path").to_string();
+    let mut args = vec!["--pid-file", pid_arg.as_str(), "--model", model.as_str()];
+    args.extend_from_slice(extra);
+    let shoutd = Shoutd::start_program(&copy.path(), &[], &[], &args);
+    (shoutd, pid_file)
+}
+
+/// Sends SIGUSR2 to `pid` and waits for the hand-over: the new process's PID, from the PID
+/// file (which then no longer holds `pid`).
+fn upgrade(shoutd: &Shoutd, pid_file: &Path, pid: u32) -> u32 {
+    signal_pid(pid, Signal::USR2);
+    shoutd.expect_log("upgrade: the new process serves");
+    let new = read_pid_file(pid_file).expect("a PID in the PID file");
+    assert_ne!(new, pid, "the PID file still names the old process");
+    new
+}
+
+/// Opens a new connection every 2 ms until stopped, each sending one line and checking its
+/// answer; returns (served, failures with their reasons).
+fn churn(addr: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<(usize, Vec<String>)> {
+    thread::spawn(move || {
+        let mut served = 0;
+        let mut failures = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let line = format!("line {served}\n");
+            match one_line(addr, &line) {
+                Ok(answer) if answer == line.to_uppercase() => served += 1,
+                Ok(answer) => failures.push(format!("{line:?} answered {answer:?}")),
+                Err(e) => failures.push(format!("{line:?}: {e}")),
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        (served, failures)
+    })
+}
+
+/// One connection, one line, its whole answer, then end of stream.
+fn one_line(addr: SocketAddr, line: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    stream.write_all(line.as_bytes())?;
+    let mut answer = vec![0u8; line.len()];
+    stream.read_exact(&mut answer)?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+model_tests! {
+    /// Five upgrades in a row under new connections every few milliseconds: none refused,
+    /// reset, wrong or unanswered; each old process exits 0 after it handed over; the PID file
+    /// follows the process that serves, and is removed when the last one stops.
+    fn upgrades_hand_the_listeners_over(model) {
+        let copy = BinaryCopy::new();
+        let (mut shoutd, pid_file) = start(&copy, model, &[]);
+        let first = shoutd.child.id();
+        assert_eq!(read_pid_file(&pid_file), Some(first));
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = churn(shoutd.addr, Arc::clone(&stop));
+
+        let mut pid = first;
+        let mut guards = Vec::new();
+        for round in 0..5 {
+            let new = upgrade(&shoutd, &pid_file, pid);
+            guards.push(KillOnDrop(new));
+            if round == 0 {
+                assert_eq!(shoutd.wait_exit().code(), Some(0), "the first process's exit");
+            } else {
+                wait_exited(pid);
+            }
+            pid = new;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (served, failures) = join_within(load, TIMEOUT);
+        assert!(failures.is_empty(), "{} failures: {failures:#?}", failures.len());
+        assert!(served > 0, "no connection served during the upgrades");
+        assert_eq!(round_trip(shoutd.addr, b"last"), b"LAST");
+
+        signal_pid(pid, Signal::TERM);
+        wait_exited(pid);
+        assert!(!pid_file.exists(), "the PID file outlived a clean exit");
+    }
+}
+
+/// Failed upgrades change nothing: a binary that exits 1, then one that never becomes ready
+/// (killed after 10 s): the old process serves on, its PID file unchanged, each failure one
+/// error line naming the reason and counted.
+#[test]
+fn failed_upgrades_change_nothing() {
+    let copy = BinaryCopy::new();
+    let (shoutd, pid_file) = start(&copy, Model::Pool, &["--metrics-listen", "127.0.0.1:0"]);
+    let pid = shoutd.child.id();
+
+    copy.replace_with_script("exit 1");
+    shoutd.signal(Signal::USR2);
+    let line = shoutd.expect_log("upgrade failed");
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("exit status: 1"), "{line}");
+    assert_eq!(read_pid_file(&pid_file), Some(pid));
+    assert_eq!(round_trip(shoutd.addr, b"still"), b"STILL");
+
+    copy.replace_with_script("exec sleep 60");
+    shoutd.signal(Signal::USR2);
+    let lines = shoutd.log_until_within("upgrade failed", Duration::from_secs(25));
+    let line = lines.last().expect("the failure line");
+    assert!(line.contains("not ready within 10s"), "{line}");
+    assert_eq!(read_pid_file(&pid_file), Some(pid));
+    assert_eq!(round_trip(shoutd.addr, b"on"), b"ON");
+
+    let metrics = scrape(shoutd.metrics_addr());
+    assert_eq!(
+        metrics.counter("shout_upgrades_total{result=\"exited\"}"),
+        1
+    );
+    assert_eq!(
+        metrics.counter("shout_upgrades_total{result=\"timeout\"}"),
+        1
+    );
+    assert_eq!(metrics.counter("shout_upgrades_total{result=\"ok\"}"), 0);
+}
+
+/// Options that no longer validate (a certificate file broken since start): the new process
+/// exits with its error, the old one serves on; once the file is repaired the upgrade
+/// succeeds, and the new process serves TLS.
+#[test]
+fn upgrade_with_broken_options_fails_then_succeeds() {
+    let copy = BinaryCopy::new();
+    let certs = Certs::new();
+    let cert = copy.dir.join("cert.pem");
+    std::fs::copy(&certs.server.cert_file, &cert).unwrap();
+    let cert_arg = cert.to_str().unwrap().to_string();
+    let key_arg = certs.server.key_file.to_str().unwrap().to_string();
+    let (shoutd, pid_file) = start(
+        &copy,
+        Model::Pool,
+        &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+    );
+    let pid = shoutd.child.id();
+    std::fs::write(&cert, "broken\n").unwrap();
+    shoutd.signal(Signal::USR2);
+    let lines = shoutd.log_until("upgrade failed");
+    assert!(
+        lines.iter().any(|l| l.contains("--tls-cert")),
+        "the new process's own error is not logged: {lines:#?}"
+    );
+    assert_eq!(read_pid_file(&pid_file), Some(pid));
+    let mut client = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
+    client.send(b"tls").unwrap();
+    assert_eq!(client.read_n(3).unwrap(), b"TLS");
+
+    std::fs::copy(&certs.server.cert_file, &cert).unwrap();
+    let new = upgrade(&shoutd, &pid_file, pid);
+    let _guard = KillOnDrop(new);
+    let mut fresh = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
+    fresh.send(b"new").unwrap();
+    assert_eq!(fresh.read_n(3).unwrap(), b"NEW");
+    signal_pid(new, Signal::TERM);
+    wait_exited(new);
+}
+
+/// A storm of 20 SIGUSR2 starts one upgrade; the others are logged and ignored.
+#[test]
+fn usr2_storm_starts_one_upgrade() {
+    let copy = BinaryCopy::new();
+    let (mut shoutd, pid_file) = start(&copy, Model::Pool, &[]);
+    for _ in 0..20 {
+        shoutd.signal(Signal::USR2);
+    }
+    let lines = shoutd.log_until("upgrade: the new process serves");
+    let new = read_pid_file(&pid_file).expect("the new PID");
+    let _guard = KillOnDrop(new);
+    assert_eq!(shoutd.wait_exit().code(), Some(0));
+    let mut lines = lines;
+    lines.extend(shoutd.log.try_iter());
+    let started = lines
+        .iter()
+        .filter(|l| l.contains("upgrade: starting the new process"))
+        .count();
+    assert_eq!(started, 1, "{lines:#?}");
+    assert!(!exited(new));
+    assert_eq!(round_trip(shoutd.addr, b"one"), b"ONE");
+    signal_pid(new, Signal::TERM);
+    wait_exited(new);
+}
+
+/// SIGTERM while the new process is starting: it is killed, the upgrade is logged as failed,
+/// and the old process drains (an open connection gets every answer) and exits 0.
+#[test]
+fn term_during_upgrade_stops_cleanly() {
+    let copy = BinaryCopy::new();
+    let (mut shoutd, pid_file) = start(&copy, Model::Threads, &[]);
+    let mut client = connect(shoutd.addr);
+    client.write_all(b"kept").unwrap();
+    assert_eq!(read_n(&mut client, 4), b"KEPT");
+    copy.replace_with_script("exec sleep 60");
+    shoutd.signal(Signal::USR2);
+    shoutd.expect_log("upgrade: starting the new process");
+    shoutd.signal(Signal::TERM);
+    let line = shoutd.expect_log("upgrade failed");
+    assert!(line.contains("cancelled"), "{line}");
+    assert_eq!(read_to_end(&mut client), b"");
+    drop(client);
+    assert_eq!(shoutd.wait_exit().code(), Some(0));
+    assert!(!pid_file.exists());
+}
