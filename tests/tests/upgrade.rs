@@ -223,3 +223,19 @@ fn term_during_upgrade_stops_cleanly() {
     assert_eq!(shoutd.wait_exit().code(), Some(0));
     assert!(!pid_file.exists());
 }
+
+/// A PID file that cannot be written is an error at start (exit 1) naming the file.
+#[test]
+fn unwritable_pid_file_is_an_error() {
+    let (code, _, stderr) = run_text(
+        "shoutd",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--pid-file",
+            "/nonexistent-dir/shoutd.pid",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent-dir/shoutd.pid"), "{stderr}");
+}
