@@ -75,6 +75,8 @@ pub(crate) fn run(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+        // Before the stop check: a connection handed over is served (or drained) here.
+        adopt_all(shared, model, &mut state);
         if shared.stopping() {
             return Ok(());
         }
@@ -178,6 +180,19 @@ fn accept_all(
         shared.stats.opened();
         state.next_id += 1;
         model.dispatch(stream, peer, state.next_id, held);
+    }
+}
+
+/// Gives the model the connections an upgrade's old process handed over: each counts as
+/// active and takes its per-address slot again, beyond the caps (it held them there).
+fn adopt_all(shared: &Shared, model: &mut dyn Dispatch, state: &mut LoopState) {
+    for moved in shared.take_adopted() {
+        let mut held = Held::served();
+        shared.per_ip.acquire(moved.peer.ip());
+        held.ip = Some(moved.peer.ip());
+        shared.stats.opened();
+        state.next_id += 1;
+        model.adopt(moved, state.next_id, held);
     }
 }
 

@@ -108,6 +108,30 @@ impl Connection {
         self.peer_closed
     }
 
+    /// A connection resumed from what another process handed over: the bytes its transform
+    /// held (`carry`, a cut character) and the answer bytes not yet sent. `None` if `carry` is
+    /// not the start of a character (a record from a process that does not agree with us).
+    pub fn resume(mode: Mode, carry: &[u8], pending: &[u8]) -> Option<Connection> {
+        let mut conn = Connection::new(mode);
+        let mut out = Vec::new();
+        conn.transform.push(carry, &mut out);
+        if !out.is_empty() || conn.transform.held() != carry.len() {
+            return None;
+        }
+        conn.out.extend_from_slice(pending);
+        Some(conn)
+    }
+
+    /// The bytes of a cut character held until the rest arrives (see [`Connection::resume`]).
+    pub fn carried(&self) -> &[u8] {
+        self.transform.carried()
+    }
+
+    /// Whether the connection still reads (neither the peer's end of stream nor a drain).
+    pub fn reading(&self) -> bool {
+        !self.read_closed
+    }
+
     /// The answer bytes not yet written.
     pub fn pending(&self) -> &[u8] {
         &self.out[self.written..]

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::handover::{self, Channel, UPGRADE_ENV};
 use crate::pidfile::PidFile;
 use crate::renew::TlsFiles;
-use crate::server::Server;
+use crate::server::{Handle, Server};
 use crate::signals;
 use crate::sync::lock;
 use crate::systemd;
@@ -53,6 +53,7 @@ pub fn run(config: Config, options: Options) -> anyhow::Result<()> {
         Some(channel) => {
             let path = options.pid_file.clone();
             let written = Arc::clone(&pid_file);
+            let handle = server.handle();
             server.on_ready(move || {
                 if let Some(path) = path {
                     match PidFile::write(&path) {
@@ -64,6 +65,12 @@ pub fn run(config: Config, options: Options) -> anyhow::Result<()> {
                     error!(error = %e, "upgrade: cannot tell the old process that this one serves");
                 }
                 systemd::took_over(&status);
+                let adopting = std::thread::Builder::new()
+                    .name("adopt".into())
+                    .spawn(move || adopt_connections(&channel, &handle));
+                if let Err(e) = adopting {
+                    error!(error = %e, "upgrade: cannot take connections over");
+                }
             });
         }
     }
@@ -77,6 +84,37 @@ pub fn run(config: Config, options: Options) -> anyhow::Result<()> {
         file.remove();
     }
     Ok(())
+}
+
+/// Serves the connections the old process hands over, until it closes the channel (it has
+/// handed over or drained every connection, and exited).
+fn adopt_connections(channel: &Channel, handle: &Handle) {
+    let mut adopted = 0u64;
+    loop {
+        match channel.recv() {
+            Ok(Some((record, fds))) if handover::is_connection(&record) => {
+                match handover::parse_connection(&record, fds) {
+                    Ok(moved) => {
+                        handle.adopt(moved);
+                        adopted += 1;
+                    }
+                    Err(e) => error!("upgrade: {e}; that connection is closed"),
+                }
+            }
+            Ok(Some((message, _))) => {
+                error!(message = %message.trim_end(), "upgrade: unexpected message from the old process; ignored");
+            }
+            Ok(None) => break,
+            Err(e) => {
+                error!(error = %e, "upgrade: the channel to the old process failed");
+                break;
+            }
+        }
+    }
+    info!(
+        connections = adopted,
+        "upgrade: connections taken over from the old process"
+    );
 }
 
 /// The listeners of an upgrade's old process, if this process is the new one.

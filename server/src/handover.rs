@@ -14,14 +14,26 @@
 //!    one then serves on).
 //! 2. new → old: `READY <pid>\n` once the new process serves (options read, TLS files loaded,
 //!    workers and metrics endpoint started, PID file written). Only then does the old process
-//!    stop accepting, and drain.
+//!    stop accepting.
+//! 3. old → new, one per established plaintext connection (plain TCP or after its PROXY
+//!    header), with its socket attached:
+//!    `CONN peer=ADDR idle_ms=N write_ms=N carry=HEX pending=HEX\n`. `peer` is the client's
+//!    address (the PROXY header's, if any: its per-address slot moves with it); `idle_ms` the
+//!    time since its last input, `write_ms` since its last answer byte was taken (both
+//!    deadlines go on from there); `carry` the bytes of a character cut by the last read (at
+//!    most 3); `pending` the answer bytes not yet sent, sent first by the new process. Bytes in
+//!    the kernel's receive buffer are simply read by the new process. TLS connections are not
+//!    handed over (rustls cannot export a live session): they drain in the old process.
+//! 4. The old process closes the channel when every connection is handed over or drained.
 //!
-//! A later version adds messages after `READY`; a process refuses a version it does not know,
-//! with a log line.
+//! A new process refuses a version it does not know (message 1), with an error line naming
+//! both versions, and exits: a failed upgrade, after which the old process serves on,
+//! connections included. A connection record it cannot read (a bug, not a version matter) is
+//! logged and that connection closed.
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
@@ -40,8 +52,9 @@ pub const VERSION: u32 = 1;
 /// beyond this are refused at hand-over.
 pub const MAX_FDS: usize = 128;
 
-/// The longest message.
-const MAX_MESSAGE: usize = 4096;
+/// The longest message: a connection's record with its pending answer bytes in hex (at most
+/// `conn::MAX_PENDING`, 48 KiB + 12 bytes, so about 97 KiB) and the rest of the line.
+const MAX_MESSAGE: usize = 160 * 1024;
 
 /// One end of the channel.
 #[derive(Debug)]
@@ -263,6 +276,85 @@ pub fn is_ready(message: &str) -> bool {
     message.starts_with("READY ")
 }
 
+/// An established plaintext connection on its way from the old process to the new one.
+#[derive(Debug)]
+pub struct Moved {
+    /// Its socket.
+    pub stream: TcpStream,
+    /// The client's address (the PROXY header's, if any).
+    pub peer: SocketAddr,
+    /// The bytes of a cut character its transform holds.
+    pub carry: Vec<u8>,
+    /// Answer bytes not yet sent.
+    pub pending: Vec<u8>,
+    /// Time since its last input (the idle timeout goes on from there).
+    pub idle_elapsed: Duration,
+    /// Time since its last answer byte was taken (the write timeout goes on from there).
+    pub write_elapsed: Duration,
+}
+
+/// Old process: sends connection record (message 3) with its socket.
+pub fn send_connection(channel: &Channel, moved: &Moved) -> io::Result<()> {
+    let record = format!(
+        "CONN peer={} idle_ms={} write_ms={} carry={} pending={}\n",
+        moved.peer,
+        moved.idle_elapsed.as_millis(),
+        moved.write_elapsed.as_millis(),
+        hex(&moved.carry),
+        hex(&moved.pending)
+    );
+    channel.send(&record, &[moved.stream.as_fd()])
+}
+
+/// New process: reads a connection record (message 3) and its socket.
+pub fn parse_connection(record: &str, fds: Vec<OwnedFd>) -> Result<Moved, String> {
+    let bad = || {
+        format!(
+            "bad connection record: {:?}",
+            record.get(..80).unwrap_or(record)
+        )
+    };
+    let mut fds = fds.into_iter();
+    let (Some(fd), None) = (fds.next(), fds.next()) else {
+        return Err(format!("a connection record needs one socket: {}", bad()));
+    };
+    let fields = record.trim_end().strip_prefix("CONN ").ok_or_else(bad)?;
+    let field = |name: &str| -> Result<&str, String> {
+        fields
+            .split(' ')
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+            .ok_or_else(bad)
+    };
+    let ms = |v: &str| v.parse().map(Duration::from_millis).map_err(|_| bad());
+    Ok(Moved {
+        stream: TcpStream::from(fd),
+        peer: field("peer")?.parse().map_err(|_| bad())?,
+        idle_elapsed: ms(field("idle_ms")?)?,
+        write_elapsed: ms(field("write_ms")?)?,
+        carry: unhex(field("carry")?).ok_or_else(bad)?,
+        pending: unhex(field("pending")?).ok_or_else(bad)?,
+    })
+}
+
+/// Whether `message` is a connection record.
+pub fn is_connection(message: &str) -> bool {
+    message.starts_with("CONN ")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +393,41 @@ mod tests {
             old.recv().unwrap().is_none(),
             "end of stream after the peer closed"
         );
+    }
+
+    /// A connection record survives the trip with its socket and state, at its largest.
+    #[test]
+    fn connection_records_cross_the_channel() {
+        let listener = ChannelListener::bind().unwrap();
+        let new = Channel::connect(&listener.name).unwrap();
+        let old = listener.accept().unwrap();
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let pending = vec![0xe2; crate::conn::MAX_PENDING];
+        let moved = Moved {
+            stream: client,
+            peer: "10.1.2.3:4567".parse().unwrap(),
+            carry: vec![0xe2, 0x82],
+            pending: pending.clone(),
+            idle_elapsed: Duration::from_millis(1500),
+            write_elapsed: Duration::from_millis(20),
+        };
+        send_connection(&old, &moved).unwrap();
+        let (record, fds) = new.recv().unwrap().unwrap();
+        assert!(is_connection(&record));
+        let got = parse_connection(&record, fds).unwrap();
+        assert_eq!(got.peer, moved.peer);
+        assert_eq!(got.carry, moved.carry);
+        assert_eq!(got.pending, pending);
+        assert_eq!(got.idle_elapsed, moved.idle_elapsed);
+        assert_eq!(got.write_elapsed, moved.write_elapsed);
+        assert_eq!(
+            got.stream.local_addr().unwrap(),
+            moved.stream.local_addr().unwrap()
+        );
+        assert!(parse_connection("CONN peer=x\n", Vec::new()).is_err());
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("0aFf"), Some(vec![10, 255]));
     }
 
     #[test]

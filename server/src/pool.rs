@@ -33,6 +33,7 @@ use std::thread::{self, JoinHandle};
 use mio::Poll;
 use tracing::error;
 
+use crate::handover::Moved;
 use crate::shared::{Dispatch, Held, Shared};
 
 mod event_loop;
@@ -102,6 +103,14 @@ impl Dispatch for Pool {
                     error!("a worker thread panicked");
                 }
             }
+        }
+    }
+
+    fn adopt(&mut self, moved: Moved, id: u64, held: Held) {
+        let worker = &self.workers[self.next];
+        self.next = (self.next + 1) % self.workers.len();
+        if let Err(e) = worker.inbox.push_adopted(moved, id, held) {
+            error!(error = %e, "cannot wake a worker for a handed-over connection");
         }
     }
 

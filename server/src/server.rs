@@ -11,6 +11,7 @@ use mio::{Poll, Waker};
 use tracing::info;
 
 use crate::config::{Config, Model};
+use crate::handover::Moved;
 use crate::lifecycle::Lifecycle;
 use crate::shared::{Dispatch, Shared};
 use crate::stats::Snapshot;
@@ -46,6 +47,18 @@ impl Handle {
     /// The server's counters now.
     pub fn stats(&self) -> Snapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// An upgrade's hand-over: from now on, at shutdown, established plaintext connections
+    /// are offered to `sink` (which sends them to the new process) instead of being drained;
+    /// one it fails to take is drained as usual. Call before [`Handle::shutdown`].
+    pub fn hand_over_to(&self, sink: impl Fn(&Moved) -> io::Result<()> + Send + Sync + 'static) {
+        self.shared.hand_over_to(Arc::new(sink));
+    }
+
+    /// Serves a connection handed over by an upgrade's old process, from its state.
+    pub fn adopt(&self, moved: Moved) {
+        self.shared.adopt(moved);
     }
 
     /// Reloads, upgrades and the certificate's expiry, as counted for `/metrics`.

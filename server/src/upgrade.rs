@@ -13,7 +13,8 @@
 //!    `exited`, with its exit status. Not ready in time: it is killed, `timeout`. `SIGTERM`
 //!    meanwhile: it is killed, and shutdown goes on.
 //! 4. `READY`: `ok`; this process falls silent towards systemd (the new one sends `MAINPID=`),
-//!    stops accepting and drains, as at `SIGTERM`.
+//!    stops accepting, hands its established plaintext connections over with their state, and
+//!    drains the others (TLS), as at `SIGTERM`.
 //!
 //! One upgrade at a time: `SIGUSR2` while one is under way (or after a hand-over) is logged
 //! and ignored. Each failure is one error line naming the reason, counted in
@@ -120,15 +121,21 @@ impl Upgrader {
     fn run(&self) {
         info!(binary = %self.exe.display(), "upgrade: starting the new process");
         match self.attempt() {
-            Ok(pid) => {
+            Ok((pid, channel)) => {
                 self.handle.lifecycle().upgraded(Upgrade::Ok);
                 // The new process speaks for the service now.
                 systemd::silence();
                 lock(&self.fds).take();
                 info!(
                     new_pid = pid,
-                    "upgrade: the new process serves; no longer accepting here, draining"
+                    "upgrade: the new process serves; no longer accepting here, handing \
+                     plaintext connections over, draining TLS ones"
                 );
+                // Connections go one message each; the channel closes when this process
+                // exits, which tells the new one that all have come.
+                let _ = channel.set_timeout(Some(READY_WITHIN));
+                self.handle
+                    .hand_over_to(move |moved| handover::send_connection(&channel, moved));
                 self.handle.shutdown();
             }
             Err(failure) => self.failed(failure),
@@ -144,8 +151,8 @@ impl Upgrader {
         self.busy.store(false, Ordering::SeqCst);
     }
 
-    /// Steps 1 to 3; the new process's PID once it serves.
-    fn attempt(&self) -> Result<u32, Failure> {
+    /// Steps 1 to 3; the new process's PID and channel once it serves.
+    fn attempt(&self) -> Result<(u32, Channel), Failure> {
         let error = |what: &str, e: io::Error| (Upgrade::Error, format!("{what}: {e}"));
         let channel = ChannelListener::bind().map_err(|e| error("cannot open the channel", e))?;
         let mut child = Command::new(&self.exe)
@@ -168,7 +175,11 @@ impl Upgrader {
     }
 
     /// Step 2: waits for the child to connect, hands over, waits for `READY`.
-    fn wait_ready(&self, listener: &ChannelListener, child: &mut Child) -> Result<u32, Failure> {
+    fn wait_ready(
+        &self,
+        listener: &ChannelListener,
+        child: &mut Child,
+    ) -> Result<(u32, Channel), Failure> {
         let error = |what: &str, e: io::Error| (Upgrade::Error, format!("{what}: {e}"));
         let child_pid = child.id();
         let pidfd = pidfd_open(Pid::from_child(child), PidfdFlags::empty())
@@ -231,9 +242,7 @@ impl Upgrader {
                         channel = Some(accepted);
                     }
                     Some(c) => match c.recv() {
-                        Ok(Some((message, _))) if handover::is_ready(&message) => {
-                            return Ok(child_pid)
-                        }
+                        Ok(Some((message, _))) if handover::is_ready(&message) => break,
                         Ok(Some((message, _))) => {
                             return Err((
                                 Upgrade::Error,
@@ -250,6 +259,8 @@ impl Upgrader {
                 return Err(exit_failure(child, &pidfd));
             }
         }
+        let channel = channel.ok_or_else(|| (Upgrade::Error, "no channel".to_string()))?;
+        Ok((child_pid, channel))
     }
 }
 

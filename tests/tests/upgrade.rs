@@ -55,6 +55,32 @@ fn churn(addr: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<(usize, Vec<Stri
     })
 }
 
+/// A long-lived connection sending a line every 20 ms until stopped, checking each answer;
+/// returns (lines answered, failures). Any close is a failure.
+fn chatter(addr: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<(usize, Vec<String>)> {
+    thread::spawn(move || {
+        let mut stream = connect(addr);
+        let mut answered = 0;
+        let mut failures = Vec::new();
+        while !stop.load(Ordering::Relaxed) && failures.is_empty() {
+            let line = format!("tick {answered} é\n");
+            let mut answer = vec![0u8; line.len()];
+            let result = stream
+                .write_all(line.as_bytes())
+                .and_then(|()| stream.read_exact(&mut answer));
+            match result {
+                Ok(()) if answer == line.to_uppercase().as_bytes() => answered += 1,
+                Ok(()) => failures.push(format!("{line:?} answered {answer:?}")),
+                Err(e) => {
+                    failures.push(format!("long-lived connection after {answered} lines: {e}"))
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        (answered, failures)
+    })
+}
+
 /// One connection, one line, its whole answer, then end of stream.
 fn one_line(addr: SocketAddr, line: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
@@ -67,9 +93,10 @@ fn one_line(addr: SocketAddr, line: &str) -> std::io::Result<String> {
 }
 
 model_tests! {
-    /// Five upgrades in a row under new connections every few milliseconds: none refused,
-    /// reset, wrong or unanswered; each old process exits 0 after it handed over; the PID file
-    /// follows the process that serves, and is removed when the last one stops.
+    /// Five upgrades in a row under new connections every few milliseconds and long-lived
+    /// connections sending a line every 20 ms: none refused, reset, wrong or unanswered, no
+    /// long-lived connection closed; each old process exits 0 after it handed over; the PID
+    /// file follows the process that serves, and is removed when the last one stops.
     fn upgrades_hand_the_listeners_over(model) {
         let copy = BinaryCopy::new();
         let (mut shoutd, pid_file) = start(&copy, model, &[]);
@@ -77,6 +104,7 @@ model_tests! {
         assert_eq!(read_pid_file(&pid_file), Some(first));
         let stop = Arc::new(AtomicBool::new(false));
         let load = churn(shoutd.addr, Arc::clone(&stop));
+        let chats: Vec<_> = (0..3).map(|_| chatter(shoutd.addr, Arc::clone(&stop))).collect();
 
         let mut pid = first;
         let mut guards = Vec::new();
@@ -94,6 +122,11 @@ model_tests! {
         let (served, failures) = join_within(load, TIMEOUT);
         assert!(failures.is_empty(), "{} failures: {failures:#?}", failures.len());
         assert!(served > 0, "no connection served during the upgrades");
+        for chat in chats {
+            let (answered, failures) = join_within(chat, TIMEOUT);
+            assert!(failures.is_empty(), "{failures:#?}");
+            assert!(answered > 0);
+        }
         assert_eq!(round_trip(shoutd.addr, b"last"), b"LAST");
 
         signal_pid(pid, Signal::TERM);
@@ -174,6 +207,7 @@ fn upgrade_with_broken_options_fails_then_succeeds() {
     let mut fresh = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
     fresh.send(b"new").unwrap();
     assert_eq!(fresh.read_n(3).unwrap(), b"NEW");
+    drop((client, fresh));
     signal_pid(new, Signal::TERM);
     wait_exited(new);
 }
@@ -238,4 +272,94 @@ fn unwritable_pid_file_is_an_error() {
     );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent-dir/shoutd.pid"), "{stderr}");
+}
+
+model_tests! {
+    /// A plaintext connection moves with its state: a character cut by the last read before
+    /// the upgrade is completed by the first byte after it, and answers the client had not yet
+    /// read when the upgrade began (2 MiB, the client not reading) all arrive, in order.
+    fn handed_over_connection_keeps_its_state(model) {
+        let copy = BinaryCopy::new();
+        let (shoutd, pid_file) = start(&copy, model, &[]);
+        let pid = shoutd.child.id();
+        let mut client = connect(shoutd.addr);
+        client.write_all(b"caf\xc3").unwrap();
+        assert_eq!(read_n(&mut client, 3), b"CAF");
+        let new = upgrade(&shoutd, &pid_file, pid);
+        let _guard = KillOnDrop(new);
+        client.write_all(b"\xa9!").unwrap();
+        assert_eq!(read_n(&mut client, 3), "É!".as_bytes());
+
+        // 2 MiB sent without reading: the old process stalls on the answers.
+        let payload = vec![b'x'; 2 << 20];
+        let mut writer = client.try_clone().unwrap();
+        let sent = payload.clone();
+        let writing = thread::spawn(move || writer.write_all(&sent).is_ok());
+        let newer = upgrade(&shoutd, &pid_file, new);
+        let _guard2 = KillOnDrop(newer);
+        let answer = read_n(&mut client, payload.len());
+        assert!(answer.iter().all(|&b| b == b'X'), "answers lost or changed");
+        assert!(join_within(writing, TIMEOUT));
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(read_to_end(&mut client), b"");
+        signal_pid(newer, Signal::TERM);
+        wait_exited(newer);
+    }
+}
+
+/// A PROXY-protocol connection moves with the client address of its header, which keeps its
+/// per-address slot in the new process: a second connection from that address is refused.
+#[test]
+fn proxied_connection_keeps_its_client_address() {
+    let copy = BinaryCopy::new();
+    let (shoutd, pid_file) = start(
+        &copy,
+        Model::Pool,
+        &["--proxy-protocol", "--max-connections-per-ip", "1"],
+    );
+    let pid = shoutd.child.id();
+    let mut client = connect(shoutd.addr);
+    client.write_all(&proxy_v2_header("10.1.2.3:4000")).unwrap();
+    client.write_all(b"via proxy\n").unwrap();
+    assert_eq!(read_n(&mut client, 10), b"VIA PROXY\n");
+    let new = upgrade(&shoutd, &pid_file, pid);
+    let _guard = KillOnDrop(new);
+    client.write_all(b"still\n").unwrap();
+    assert_eq!(read_n(&mut client, 6), b"STILL\n");
+    let mut second = connect(shoutd.addr);
+    second.write_all(&proxy_v2_header("10.1.2.3:4001")).unwrap();
+    let refused = String::from_utf8_lossy(&read_to_end(&mut second)).into_owned();
+    assert!(refused.starts_with("ERR server busy"), "{refused:?}");
+    let mut other = connect(shoutd.addr);
+    other.write_all(&proxy_v2_header("10.9.9.9:4000")).unwrap();
+    other.write_all(b"other\n").unwrap();
+    assert_eq!(read_n(&mut other, 6), b"OTHER\n");
+    drop((client, other));
+    signal_pid(new, Signal::TERM);
+    wait_exited(new);
+}
+
+/// TLS connections stay and drain in the old process (every line read answered, then
+/// close_notify); new TLS connections are served by the new one.
+#[test]
+fn tls_connections_drain_in_the_old_process() {
+    let copy = BinaryCopy::new();
+    let certs = Certs::new();
+    let tls = certs.shoutd_args();
+    let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+    let (mut shoutd, pid_file) = start(&copy, Model::Threads, &tls);
+    let pid = shoutd.child.id();
+    let mut client = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
+    client.send(b"before\n").unwrap();
+    assert_eq!(client.read_n(7).unwrap(), b"BEFORE\n");
+    let new = upgrade(&shoutd, &pid_file, pid);
+    let _guard = KillOnDrop(new);
+    assert_eq!(client.read_to_close_notify().unwrap(), b"");
+    assert_eq!(shoutd.wait_exit().code(), Some(0));
+    let mut fresh = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
+    fresh.send(b"after").unwrap();
+    assert_eq!(fresh.read_n(5).unwrap(), b"AFTER");
+    drop(fresh);
+    signal_pid(new, Signal::TERM);
+    wait_exited(new);
 }

@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
+use crate::handover::Moved;
 use crate::shared::{isolate_panic, log_accepted, log_closed, Held, Shared};
 use crate::sockets::{discard_input, Discarded};
 use crate::stats::{CloseReason, Traffic};
@@ -36,6 +37,8 @@ const POOLED_BUFFERS: usize = 64;
 /// New connections for a worker, handed over by the accept loop, and the waker that tells it.
 pub(super) struct Inbox {
     new: Mutex<Vec<(std::net::TcpStream, SocketAddr, u64, Held)>>,
+    /// Connections handed over by an upgrade's old process.
+    adopted: Mutex<Vec<(Moved, u64, Held)>>,
     waker: Waker,
 }
 
@@ -44,6 +47,7 @@ impl Inbox {
     pub(super) fn new(poll: &Poll) -> io::Result<Inbox> {
         Ok(Inbox {
             new: Mutex::new(Vec::new()),
+            adopted: Mutex::new(Vec::new()),
             waker: Waker::new(poll.registry(), WAKE)?,
         })
     }
@@ -57,6 +61,12 @@ impl Inbox {
         held: Held,
     ) -> io::Result<()> {
         lock(&self.new).push((stream, peer, id, held));
+        self.wake()
+    }
+
+    /// Hands connection `id`, handed over by an upgrade's old process, to the worker.
+    pub(super) fn push_adopted(&self, moved: Moved, id: u64, held: Held) -> io::Result<()> {
+        lock(&self.adopted).push((moved, id, held));
         self.wake()
     }
 
@@ -74,6 +84,17 @@ fn recycle(buffers: &mut Vec<Vec<u8>>, conn: &mut Connection) {
             buffers.push(buf);
         }
     }
+}
+
+// An upgrade's hand-over: a worker's connections to and from another process.
+mod moved;
+
+/// A connection handed over by an upgrade's old process: its core, and when it last read and
+/// wrote (its timeouts go on from there).
+struct Resumed {
+    conn: Connection,
+    last_read: Instant,
+    last_write: Instant,
 }
 
 /// One connection in a worker.
@@ -305,13 +326,19 @@ impl EventLoop {
     fn take_new(&mut self, now: Instant) {
         let new = std::mem::take(&mut *lock(&self.inbox.new));
         for (stream, peer, id, held) in new {
-            if let Err((e, held)) = self.add(stream, peer, id, held, now) {
+            if let Err((e, held)) = self.add(stream, peer, id, held, now, None) {
                 debug!(id, %peer, error = %e, "cannot register connection; closing it");
                 self.shared.closed(&held, CloseReason::Error);
             }
         }
+        let adopted = std::mem::take(&mut *lock(&self.inbox.adopted));
+        for (moved, id, held) in adopted {
+            self.adopt(moved, id, held, now);
+        }
     }
 
+    /// Registers connection `id` and serves it: a new one, or one handed over by an upgrade
+    /// (`resumed`: its core and when it last read and wrote; it is plaintext, set up).
     fn add(
         &mut self,
         stream: std::net::TcpStream,
@@ -319,8 +346,13 @@ impl EventLoop {
         id: u64,
         held: Held,
         now: Instant,
+        resumed: Option<Resumed>,
     ) -> Result<(), (io::Error, Held)> {
-        let transport = match self.shared.transport() {
+        let transport = match &resumed {
+            Some(_) => Transport::new(false, None),
+            None => self.shared.transport(),
+        };
+        let transport = match transport {
             Ok(transport) => transport,
             Err(e) => return Err((io::Error::other(format!("{e:?}")), held)),
         };
@@ -347,19 +379,24 @@ impl EventLoop {
             self.free.push(i);
             return Err((e, held));
         }
+        let ready = resumed.is_some();
+        let (conn, last_read, last_write) = match resumed {
+            Some(r) => (r.conn, r.last_read, r.last_write),
+            None => (Connection::new(self.shared.config.mode), now, now),
+        };
         let entry = Entry {
             stream,
-            conn: Connection::new(self.shared.config.mode),
+            conn,
             transport,
             held,
             id,
             peer,
             accepted: now,
-            ready: false,
+            ready,
             // A connection may have sent data before it was registered: look once.
             readable: true,
-            last_read: now,
-            last_write: now,
+            last_read,
+            last_write,
             timer_at: None,
             lingering: false,
             hup: false,
@@ -568,6 +605,7 @@ impl EventLoop {
     /// Shutdown reached this worker: stop reading everywhere; answer what was read; close.
     fn begin_drain(&mut self, now: Instant) {
         self.drain_deadline = Some(now + self.shared.config.drain_timeout);
+        let sink = self.shared.hand_over_sink();
         for i in 0..self.slots.len() {
             if let Some(entry) = self.slots[i].as_mut() {
                 if !entry.ready {
@@ -575,6 +613,15 @@ impl EventLoop {
                     self.close(i, CloseReason::Setup);
                     continue;
                 }
+                if sink
+                    .as_ref()
+                    .is_some_and(|sink| self.hand_over(i, sink, now))
+                {
+                    continue;
+                }
+                let Some(entry) = self.slots[i].as_mut() else {
+                    continue;
+                };
                 entry.conn.stop_reading();
                 self.drive(i, now);
             }
