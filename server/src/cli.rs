@@ -1,5 +1,5 @@
 //! The `shoutd` command line: options (each also an environment variable), logging set-up, and
-//! the glue that turns them into a running [`Server`].
+//! the glue that turns them into a running [`Server`](crate::Server) (through [`daemon`](crate::daemon::run)).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;

@@ -132,10 +132,12 @@ fn parse_time(tag: u8, text: &[u8]) -> Option<i64> {
     };
     let [month, day, hour, minute, second] =
         [0, 2, 4, 6, 8].map(|at| num(&rest[at..at + 2]).unwrap_or(-1));
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second < 0 || second > 60 {
+    let valid = (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..=23).contains(&hour)
+        && (0..=59).contains(&minute)
+        && (0..=60).contains(&second);
+    if !valid {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)

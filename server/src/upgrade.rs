@@ -1,6 +1,6 @@
 //! Upgrade in place at `SIGUSR2`, the old process's side: start the binary shoutd was started
 //! from (resolved at start) with the same arguments and environment, hand it the listeners
-//! over the [`handover`](crate::handover) channel, and once it says it serves, stop accepting
+//! over the [`handover`] channel, and once it says it serves, stop accepting
 //! and drain. The listeners are never closed or re-bound: both processes hold them while the
 //! new one starts, so a connection waiting in the backlog is accepted by one or the other.
 //!

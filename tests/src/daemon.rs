@@ -52,6 +52,12 @@ impl BinaryCopy {
     }
 }
 
+impl Default for BinaryCopy {
+    fn default() -> Self {
+        BinaryCopy::new()
+    }
+}
+
 impl Drop for BinaryCopy {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
