@@ -122,6 +122,6 @@ done
 
 echo "N=$n upgrades or restarts, RATE=$rate msgs/s open loop over CONNS=$conns connections, ${duration}s, $build build"
 echo
-echo "| model | kind | refused | resets | wrong or short | closed by server (reopened) | unsent or timed out | steady p99 (ms) | steady max (ms) | p99 in windows (ms) | max in windows (ms) |"
+echo "| model | kind | refused | connection errors | wrong or short | closed by server (reopened) | unsent or timed out | steady p99 (ms) | steady max (ms) | p99 in windows (ms) | max in windows (ms) |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 cat "$results"
