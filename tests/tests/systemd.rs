@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
+use shout_tests::daemon::{read_pid_file, signal_pid, wait_exited, KillOnDrop};
 use shout_tests::*;
 
 /// A datagram socket standing in for the service manager's notification socket.
@@ -135,4 +136,42 @@ fn serves_an_activated_socket() {
     );
     assert_eq!(join_within(client, TIMEOUT), b"ACTIVATED");
     assert_eq!(round_trip(addr, b"again"), b"AGAIN");
+}
+
+/// At an upgrade the new process sends MAINPID= (its own PID) with READY=1; STOPPING=1 comes
+/// once, from the new process at its SIGTERM (the old one's exit after the hand-over is no
+/// stop of the service).
+#[test]
+fn upgrade_notifies_the_new_main_pid() {
+    let notify = NotifySocket::bind("upgrade");
+    let pid_file = notify.path.with_extension("pid");
+    let pid_arg = pid_file.to_str().expect("a UTF-8 path").to_string();
+    let mut shoutd = Shoutd::start_with(
+        &[],
+        &[("NOTIFY_SOCKET", notify.path())],
+        &["--pid-file", &pid_arg],
+    );
+    notify.expect("READY=1");
+    shoutd.signal(Signal::USR2);
+    let took_over = notify.expect("MAINPID=");
+    shoutd.expect_log("upgrade: the new process serves");
+    let new = read_pid_file(&pid_file).expect("the new PID");
+    let _guard = KillOnDrop(new);
+    assert!(took_over.contains(&format!("MAINPID={new}")), "{took_over}");
+    assert!(took_over.contains("READY=1"), "{took_over}");
+    assert_eq!(shoutd.wait_exit().code(), Some(0));
+    signal_pid(new, Signal::TERM);
+    let stopping = notify.expect("STOPPING=1");
+    assert!(!stopping.contains("MAINPID"), "{stopping}");
+    wait_exited(new);
+    // Nothing else said STOPPING=1.
+    notify.socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = notify.socket.recv(&mut buf) {
+        let message = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            !message.contains("STOPPING=1"),
+            "a second STOPPING=1: {message}"
+        );
+    }
 }
