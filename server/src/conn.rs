@@ -241,6 +241,24 @@ pub fn reason_for(e: &io::Error) -> CloseReason {
 mod tests {
     use super::*;
 
+    /// A connection handed over mid-character and with answers pending resumes exactly where
+    /// it was: pending bytes first, then the completed character; a carry that is not the
+    /// start of a character is refused.
+    #[test]
+    fn resumes_from_a_hand_over() {
+        let mut old = Connection::new(Mode::Upper);
+        old.received(b"ab\xc3");
+        assert_eq!(old.carried(), b"\xc3");
+        let mut new = Connection::resume(Mode::Upper, old.carried(), old.pending()).unwrap();
+        assert_eq!(new.pending(), b"AB");
+        new.sent(2);
+        new.received(b"\xa9");
+        assert_eq!(new.pending(), "É".as_bytes());
+        assert!(Connection::resume(Mode::Upper, b"a", b"").is_none());
+        assert!(Connection::resume(Mode::Upper, b"\xa9", b"").is_none());
+        assert!(Connection::resume(Mode::Upper, b"", b"").is_some());
+    }
+
     /// A writer that accepts at most `step` bytes per call.
     struct Trickle {
         got: Vec<u8>,

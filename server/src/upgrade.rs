@@ -126,17 +126,18 @@ impl Upgrader {
                 // The new process speaks for the service now.
                 systemd::silence();
                 lock(&self.fds).take();
+                // Connections go one message each; the channel closes when this process
+                // exits, which tells the new one that all have come. Accepting stops first:
+                // the log line below comes after.
+                let _ = channel.set_timeout(Some(READY_WITHIN));
+                self.handle
+                    .hand_over_to(move |moved| handover::send_connection(&channel, moved));
+                self.handle.shutdown();
                 info!(
                     new_pid = pid,
                     "upgrade: the new process serves; no longer accepting here, handing \
                      plaintext connections over, draining TLS ones"
                 );
-                // Connections go one message each; the channel closes when this process
-                // exits, which tells the new one that all have come.
-                let _ = channel.set_timeout(Some(READY_WITHIN));
-                self.handle
-                    .hand_over_to(move |moved| handover::send_connection(&channel, moved));
-                self.handle.shutdown();
             }
             Err(failure) => self.failed(failure),
         }

@@ -183,7 +183,7 @@ fn upgrade_with_broken_options_fails_then_succeeds() {
     std::fs::copy(&certs.server.cert_file, &cert).unwrap();
     let cert_arg = cert.to_str().unwrap().to_string();
     let key_arg = certs.server.key_file.to_str().unwrap().to_string();
-    let (shoutd, pid_file) = start(
+    let (mut shoutd, pid_file) = start(
         &copy,
         Model::Pool,
         &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
@@ -200,14 +200,17 @@ fn upgrade_with_broken_options_fails_then_succeeds() {
     let mut client = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
     client.send(b"tls").unwrap();
     assert_eq!(client.read_n(3).unwrap(), b"TLS");
+    drop(client);
 
     std::fs::copy(&certs.server.cert_file, &cert).unwrap();
     let new = upgrade(&shoutd, &pid_file, pid);
     let _guard = KillOnDrop(new);
+    // Once the old process is gone, only the new one can have served this.
+    assert_eq!(shoutd.wait_exit().code(), Some(0));
     let mut fresh = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
     fresh.send(b"new").unwrap();
     assert_eq!(fresh.read_n(3).unwrap(), b"NEW");
-    drop((client, fresh));
+    drop(fresh);
     signal_pid(new, Signal::TERM);
     wait_exited(new);
 }
@@ -312,7 +315,7 @@ model_tests! {
 #[test]
 fn proxied_connection_keeps_its_client_address() {
     let copy = BinaryCopy::new();
-    let (shoutd, pid_file) = start(
+    let (mut shoutd, pid_file) = start(
         &copy,
         Model::Pool,
         &["--proxy-protocol", "--max-connections-per-ip", "1"],
@@ -324,6 +327,11 @@ fn proxied_connection_keeps_its_client_address() {
     assert_eq!(read_n(&mut client, 10), b"VIA PROXY\n");
     let new = upgrade(&shoutd, &pid_file, pid);
     let _guard = KillOnDrop(new);
+    // The hand-over is over once the old process has exited and the new one has counted what
+    // it took.
+    assert_eq!(shoutd.wait_exit().code(), Some(0));
+    let taken = shoutd.expect_log("connections taken over from the old process");
+    assert!(taken.contains("connections=1"), "{taken}");
     client.write_all(b"still\n").unwrap();
     assert_eq!(read_n(&mut client, 6), b"STILL\n");
     let mut second = connect(shoutd.addr);
@@ -355,6 +363,7 @@ fn tls_connections_drain_in_the_old_process() {
     let new = upgrade(&shoutd, &pid_file, pid);
     let _guard = KillOnDrop(new);
     assert_eq!(client.read_to_close_notify().unwrap(), b"");
+    drop(client);
     assert_eq!(shoutd.wait_exit().code(), Some(0));
     let mut fresh = TlsClient::connect(shoutd.addr, certs.client_config(None)).unwrap();
     fresh.send(b"after").unwrap();
