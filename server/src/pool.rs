@@ -37,8 +37,10 @@ use crate::handover::Moved;
 use crate::shared::{Dispatch, Held, Shared};
 
 mod event_loop;
+mod inbox;
 
-use event_loop::{EventLoop, Inbox};
+use event_loop::EventLoop;
+use inbox::Inbox;
 
 /// The model: worker threads and their inboxes.
 pub(crate) struct Pool {

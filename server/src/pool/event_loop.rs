@@ -7,24 +7,21 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
-use crate::handover::Moved;
 use crate::shared::{isolate_panic, log_accepted, log_closed, Held, Shared};
 use crate::sockets::{discard_input, Discarded};
 use crate::stats::{CloseReason, Traffic};
-use crate::sync::lock;
 use crate::transport::{Setup, Transport};
 
-/// The token of the inbox's waker (connections use their slot index).
-const WAKE: Token = Token(usize::MAX);
+use super::inbox::{Inbox, WAKE};
 
 /// Readiness events taken per wait. A larger batch spreads one `epoll_wait` over more
 /// connections under load; events beyond it stay queued for the next wait.
@@ -33,48 +30,6 @@ const EVENTS_PER_WAIT: usize = 1024;
 /// Answer buffers a worker keeps for reuse; more are freed. 64 cover a burst of busy
 /// connections; a buffer holds at most one read's answer (`conn::MAX_PENDING`).
 const POOLED_BUFFERS: usize = 64;
-
-/// New connections for a worker, handed over by the accept loop, and the waker that tells it.
-pub(super) struct Inbox {
-    new: Mutex<Vec<(std::net::TcpStream, SocketAddr, u64, Held)>>,
-    /// Connections handed over by an upgrade's old process.
-    adopted: Mutex<Vec<(Moved, u64, Held)>>,
-    waker: Waker,
-}
-
-impl Inbox {
-    /// An empty inbox whose waker wakes the loop waiting on `poll`.
-    pub(super) fn new(poll: &Poll) -> io::Result<Inbox> {
-        Ok(Inbox {
-            new: Mutex::new(Vec::new()),
-            adopted: Mutex::new(Vec::new()),
-            waker: Waker::new(poll.registry(), WAKE)?,
-        })
-    }
-
-    /// Hands connection `id` to the worker and wakes it.
-    pub(super) fn push(
-        &self,
-        stream: std::net::TcpStream,
-        peer: SocketAddr,
-        id: u64,
-        held: Held,
-    ) -> io::Result<()> {
-        lock(&self.new).push((stream, peer, id, held));
-        self.wake()
-    }
-
-    /// Hands connection `id`, handed over by an upgrade's old process, to the worker.
-    pub(super) fn push_adopted(&self, moved: Moved, id: u64, held: Held) -> io::Result<()> {
-        lock(&self.adopted).push((moved, id, held));
-        self.wake()
-    }
-
-    /// Wakes the worker: it takes new connections and sees whether shutdown has begun.
-    pub(super) fn wake(&self) -> io::Result<()> {
-        self.waker.wake()
-    }
-}
 
 /// Takes back an idle connection's answer buffer into the worker's pool (up to
 /// [`POOLED_BUFFERS`]; more are freed).
@@ -324,14 +279,14 @@ impl EventLoop {
 
     /// Registers connections handed over by the accept loop.
     fn take_new(&mut self, now: Instant) {
-        let new = std::mem::take(&mut *lock(&self.inbox.new));
+        let new = self.inbox.take_new();
         for (stream, peer, id, held) in new {
             if let Err((e, held)) = self.add(stream, peer, id, held, now, None) {
                 debug!(id, %peer, error = %e, "cannot register connection; closing it");
                 self.shared.closed(&held, CloseReason::Error);
             }
         }
-        let adopted = std::mem::take(&mut *lock(&self.inbox.adopted));
+        let adopted = self.inbox.take_adopted();
         for (moved, id, held) in adopted {
             self.adopt(moved, id, held, now);
         }
