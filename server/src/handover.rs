@@ -17,11 +17,12 @@
 //!    stop accepting.
 //! 3. old → new, one per established plaintext connection (plain TCP or after its PROXY
 //!    header), with its socket attached:
-//!    `CONN peer=ADDR idle_ms=N write_ms=N carry=HEX pending=HEX\n`. `peer` is the client's
+//!    `CONN peer=ADDR idle_ms=N write_ms=N carry=HEX pending=HEX unread=HEX\n`. `peer` is the client's
 //!    address (the PROXY header's, if any: its per-address slot moves with it); `idle_ms` the
 //!    time since its last input, `write_ms` since its last answer byte was taken (both
 //!    deadlines go on from there); `carry` the bytes of a character cut by the last read (at
-//!    most 3); `pending` the answer bytes not yet sent, sent first by the new process. Bytes in
+//!    most 3); `pending` the answer bytes not yet sent, sent first by the new process; `unread`
+//!    bytes read with the PROXY header but not yet answered (at most one read). Bytes in
 //!    the kernel's receive buffer are simply read by the new process. TLS connections are not
 //!    handed over (rustls cannot export a live session): they drain in the old process.
 //! 4. The old process closes the channel when every connection is handed over or drained.
@@ -287,6 +288,9 @@ pub struct Moved {
     pub carry: Vec<u8>,
     /// Answer bytes not yet sent.
     pub pending: Vec<u8>,
+    /// Bytes read from the socket (after its PROXY header) but not yet answered: the new
+    /// process answers them first, after `pending`.
+    pub unread: Vec<u8>,
     /// Time since its last input (the idle timeout goes on from there).
     pub idle_elapsed: Duration,
     /// Time since its last answer byte was taken (the write timeout goes on from there).
@@ -296,12 +300,13 @@ pub struct Moved {
 /// Old process: sends connection record (message 3) with its socket.
 pub fn send_connection(channel: &Channel, moved: &Moved) -> io::Result<()> {
     let record = format!(
-        "CONN peer={} idle_ms={} write_ms={} carry={} pending={}\n",
+        "CONN peer={} idle_ms={} write_ms={} carry={} pending={} unread={}\n",
         moved.peer,
         moved.idle_elapsed.as_millis(),
         moved.write_elapsed.as_millis(),
         hex(&moved.carry),
-        hex(&moved.pending)
+        hex(&moved.pending),
+        hex(&moved.unread)
     );
     channel.send(&record, &[moved.stream.as_fd()])
 }
@@ -333,6 +338,7 @@ pub fn parse_connection(record: &str, fds: Vec<OwnedFd>) -> Result<Moved, String
         write_elapsed: ms(field("write_ms")?)?,
         carry: unhex(field("carry")?).ok_or_else(bad)?,
         pending: unhex(field("pending")?).ok_or_else(bad)?,
+        unread: unhex(field("unread")?).ok_or_else(bad)?,
     })
 }
 
@@ -409,6 +415,7 @@ mod tests {
             peer: "10.1.2.3:4567".parse().unwrap(),
             carry: vec![0xe2, 0x82],
             pending: pending.clone(),
+            unread: b"next".to_vec(),
             idle_elapsed: Duration::from_millis(1500),
             write_elapsed: Duration::from_millis(20),
         };
@@ -419,6 +426,7 @@ mod tests {
         assert_eq!(got.peer, moved.peer);
         assert_eq!(got.carry, moved.carry);
         assert_eq!(got.pending, pending);
+        assert_eq!(got.unread, b"next");
         assert_eq!(got.idle_elapsed, moved.idle_elapsed);
         assert_eq!(got.write_elapsed, moved.write_elapsed);
         assert_eq!(

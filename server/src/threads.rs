@@ -108,9 +108,12 @@ impl Dispatch for Threads {
 
     fn adopt(&mut self, moved: Moved, id: u64, held: Held) {
         let now = Instant::now();
-        let Some(conn) =
-            Connection::resume(self.inner.shared.config.mode, &moved.carry, &moved.pending)
-        else {
+        let Some(conn) = Connection::resume(
+            self.inner.shared.config.mode,
+            &moved.carry,
+            &moved.pending,
+            &moved.unread,
+        ) else {
             error!(id, peer = %moved.peer, "upgrade: a handed-over connection's state is invalid; closing it");
             self.inner.shared.closed(&held, CloseReason::Error);
             return;
@@ -348,6 +351,7 @@ impl SetUp<'_> {
     ) -> Result<(), CloseReason> {
         let shared = self.shared;
         let was_handshaking = transport.handshaking();
+        let mut stop = Some(self.stop);
         loop {
             match transport.advance(&mut NonBlocking(self.stream)) {
                 Ok(Setup::Pending) => {}
@@ -372,9 +376,14 @@ impl SetUp<'_> {
             } else {
                 PollFlags::IN
             };
-            match wait_for(self.stream, flags, Some(self.stop), Some(left)) {
+            match wait_for(self.stream, flags, stop, Some(left)) {
                 Ok(Wait::Ready) => {}
                 // Shutdown: nothing was read to answer.
+                // At an upgrade's hand-over set-up goes on (within its deadline): the connection
+                // is then handed over, or drained.
+                Ok(Wait::Stop) if shared.hand_over_sink().is_some() => {
+                    stop = None;
+                }
                 Ok(Wait::Stop) => return Err(CloseReason::Setup),
                 Ok(Wait::Timeout) => {
                     shared.setup_failed(self.id, *peer, &Shared::setup_timeout(transport));
@@ -420,7 +429,10 @@ fn hand_over(ctx: &Ctx<'_>, conn: &Connection, transport: &Transport, clock: Clo
     let Some(sink) = ctx.shared.hand_over_sink() else {
         return false;
     };
-    if !transport.is_direct() || !conn.reading() {
+    let Some(unread) = transport.plain_read_ahead() else {
+        return false;
+    };
+    if !conn.reading() {
         return false;
     }
     let Ok(stream) = ctx.stream.try_clone() else {
@@ -431,6 +443,7 @@ fn hand_over(ctx: &Ctx<'_>, conn: &Connection, transport: &Transport, clock: Clo
         peer: ctx.peer,
         carry: conn.carried().to_vec(),
         pending: conn.pending().to_vec(),
+        unread: unread.to_vec(),
         idle_elapsed: clock.last_input.elapsed(),
         write_elapsed: clock.progress.elapsed(),
     };

@@ -372,3 +372,60 @@ fn tls_connections_drain_in_the_old_process() {
     signal_pid(new, Signal::TERM);
     wait_exited(new);
 }
+
+/// Waits until the metrics at `addr` count `n` active connections.
+fn wait_active(addr: SocketAddr, n: i64) {
+    wait_until("the connection to be accepted", || {
+        (scrape(addr).gauge("shout_connections_active") == n).then_some(())
+    });
+}
+
+model_tests! {
+    /// A connection the old process accepted whose PROXY header has not come when the
+    /// hand-over begins finishes its set-up there, then moves: nothing is lost.
+    fn connection_in_set_up_finishes_then_moves(model) {
+        let copy = BinaryCopy::new();
+        let (mut shoutd, pid_file) = start(
+            &copy,
+            model,
+            &["--proxy-protocol", "--metrics-listen", "127.0.0.1:0"],
+        );
+        let pid = shoutd.child.id();
+        let mut client = connect(shoutd.addr);
+        wait_active(shoutd.metrics_addr(), 1);
+        let new = upgrade(&shoutd, &pid_file, pid);
+        let _guard = KillOnDrop(new);
+        client.write_all(&proxy_v2_header("10.1.2.3:4000")).unwrap();
+        client.write_all(b"late\n").unwrap();
+        assert_eq!(read_n(&mut client, 5), b"LATE\n");
+        assert_eq!(shoutd.wait_exit().code(), Some(0));
+        client.write_all(b"more\n").unwrap();
+        assert_eq!(read_n(&mut client, 5), b"MORE\n");
+        drop(client);
+        signal_pid(new, Signal::TERM);
+        wait_exited(new);
+    }
+
+    /// A TLS connection the old process accepted whose handshake has not begun when the
+    /// hand-over begins completes its handshake, then drains cleanly (close_notify), never a
+    /// cut connection.
+    fn tls_handshake_under_way_completes(model) {
+        let copy = BinaryCopy::new();
+        let certs = Certs::new();
+        let mut args = certs.shoutd_args();
+        args.extend(["--metrics-listen".to_string(), "127.0.0.1:0".to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (shoutd, pid_file) = start(&copy, model, &args);
+        let pid = shoutd.child.id();
+        let sock = connect(shoutd.addr);
+        wait_active(shoutd.metrics_addr(), 1);
+        let new = upgrade(&shoutd, &pid_file, pid);
+        let _guard = KillOnDrop(new);
+        let mut client = TlsClient::over(sock, certs.client_config(None))
+            .expect("the handshake completes");
+        assert_eq!(client.read_to_close_notify().unwrap(), b"");
+        drop(client);
+        signal_pid(new, Signal::TERM);
+        wait_exited(new);
+    }
+}

@@ -386,8 +386,13 @@ impl EventLoop {
             }
             return;
         }
-        if !entry.ready && !self.set_up(i) {
-            return;
+        if !entry.ready {
+            if !self.set_up(i) {
+                return;
+            }
+            if self.drain_deadline.is_some() && self.set_up_while_handing_over(i, now) {
+                return;
+            }
         }
         let entry = self.slots[i].as_mut().expect("set-up keeps the connection");
         let before = entry.conn.traffic();
@@ -465,7 +470,8 @@ impl EventLoop {
         log_accepted(entry.id, entry.peer);
         if let Some(line) = &entry.held.refusal {
             entry.conn.refuse(line.as_bytes());
-        } else if self.drain_deadline.is_some() {
+        } else if self.drain_deadline.is_some() && self.shared.hand_over_sink().is_none() {
+            // (At an upgrade's hand-over, `set_up_while_handing_over` decides.)
             entry.conn.stop_reading();
         }
         // The idle timeout replaces the set-up deadline.
@@ -564,8 +570,11 @@ impl EventLoop {
         for i in 0..self.slots.len() {
             if let Some(entry) = self.slots[i].as_mut() {
                 if !entry.ready {
-                    // Still in set-up: nothing read to answer.
-                    self.close(i, CloseReason::Setup);
+                    // Still in set-up: nothing read to answer. At an upgrade's hand-over it
+                    // finishes its set-up first (`set_up_while_handing_over`).
+                    if sink.is_none() {
+                        self.close(i, CloseReason::Setup);
+                    }
                     continue;
                 }
                 if sink

@@ -21,7 +21,10 @@ impl EventLoop {
         let Some(entry) = self.slots[i].as_ref() else {
             return false;
         };
-        if !entry.transport.is_direct() || !entry.conn.reading() || entry.lingering {
+        let Some(unread) = entry.transport.plain_read_ahead() else {
+            return false;
+        };
+        if !entry.conn.reading() || entry.lingering {
             return false;
         }
         let Ok(fd) = entry.stream.as_fd().try_clone_to_owned() else {
@@ -32,6 +35,7 @@ impl EventLoop {
             peer: entry.peer,
             carry: entry.conn.carried().to_vec(),
             pending: entry.conn.pending().to_vec(),
+            unread: unread.to_vec(),
             idle_elapsed: now.saturating_duration_since(entry.last_read),
             write_elapsed: now.saturating_duration_since(entry.last_write),
         };
@@ -44,11 +48,30 @@ impl EventLoop {
         true
     }
 
+    /// Connection `i` finished its set-up (PROXY header, TLS handshake) after an upgrade's
+    /// hand-over began: a plaintext one goes to the new process (true: it is gone), a TLS one
+    /// is drained like the others (it reads no more).
+    pub(super) fn set_up_while_handing_over(&mut self, i: usize, now: Instant) -> bool {
+        if let Some(sink) = self.shared.hand_over_sink() {
+            if self.hand_over(i, &sink, now) {
+                return true;
+            }
+        }
+        if let Some(entry) = self.slots[i].as_mut() {
+            entry.conn.stop_reading();
+        }
+        false
+    }
+
     /// Serves connection `id`, handed over by an upgrade's old process, from its state.
     pub(super) fn adopt(&mut self, moved: Moved, id: u64, held: Held, now: Instant) {
         let peer = moved.peer;
-        let Some(conn) = Connection::resume(self.shared.config.mode, &moved.carry, &moved.pending)
-        else {
+        let Some(conn) = Connection::resume(
+            self.shared.config.mode,
+            &moved.carry,
+            &moved.pending,
+            &moved.unread,
+        ) else {
             error!(id, %peer, "upgrade: a handed-over connection's state is invalid; closing it");
             self.shared.closed(&held, CloseReason::Error);
             return;
