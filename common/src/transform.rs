@@ -127,6 +127,13 @@ impl Transform {
         self.carry_len
     }
 
+    /// The bytes held back (the start of a character cut by the end of the last input): with
+    /// the mode, all the state a stream's transform carries, so it can be handed on and
+    /// resumed elsewhere by a new transform that is [`push`](Transform::push)ed these bytes.
+    pub fn carried(&self) -> &[u8] {
+        &self.carry[..self.carry_len]
+    }
+
     /// The most bytes that [`push`](Transform::push) of `input_len` bytes (plus what is held)
     /// or [`finish`](Transform::finish) can append.
     pub const fn max_output(input_len: usize) -> usize {

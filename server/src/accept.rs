@@ -15,6 +15,7 @@ use crate::shared::{Dispatch, Held, Shared};
 use crate::sockets::{close_after_answer, is_per_connection, ACCEPT_PAUSE};
 use crate::stats::Refusal;
 use crate::stats_log::StatsLog;
+use crate::systemd::Watchdog;
 
 /// The token of the waker that stops the loop; listeners use their index.
 pub(crate) const WAKE: Token = Token(usize::MAX);
@@ -52,12 +53,21 @@ pub(crate) fn run(
         .config
         .stats_interval
         .map(|every| StatsLog::new(every, shared.stats.snapshot()));
+    // The systemd watchdog is pinged from here: if this loop is wedged, the pings stop.
+    let mut watchdog = Watchdog::from_env();
     loop {
+        if let Some(dog) = &mut watchdog {
+            dog.ping_if_due();
+        }
         // After an accept error, wake up by ourselves: the pending connection will not produce
-        // another readiness event. The stats line has its own schedule.
+        // another readiness event. The stats line and the watchdog have their own schedules.
         let mut timeout = state.paused.then_some(ACCEPT_PAUSE);
-        if let Some(log) = &stats_log {
-            let until = log.due().saturating_duration_since(Instant::now());
+        let dues = [
+            stats_log.as_ref().map(StatsLog::due),
+            watchdog.as_ref().map(Watchdog::due),
+        ];
+        for due in dues.into_iter().flatten() {
+            let until = due.saturating_duration_since(Instant::now());
             timeout = Some(timeout.map_or(until, |t| t.min(until)));
         }
         match poll.poll(&mut events, timeout) {
@@ -65,6 +75,8 @@ pub(crate) fn run(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+        // Before the stop check: a connection handed over is served (or drained) here.
+        adopt_all(shared, model, &mut state);
         if shared.stopping() {
             return Ok(());
         }
@@ -168,6 +180,19 @@ fn accept_all(
         shared.stats.opened();
         state.next_id += 1;
         model.dispatch(stream, peer, state.next_id, held);
+    }
+}
+
+/// Gives the model the connections an upgrade's old process handed over: each counts as
+/// active and takes its per-address slot again, beyond the caps (it held them there).
+fn adopt_all(shared: &Shared, model: &mut dyn Dispatch, state: &mut LoopState) {
+    for moved in shared.take_adopted() {
+        let mut held = Held::served();
+        shared.per_ip.acquire(moved.peer.ip());
+        held.ip = Some(moved.peer.ip());
+        shared.stats.opened();
+        state.next_id += 1;
+        model.adopt(moved, state.next_id, held);
     }
 }
 

@@ -1,5 +1,5 @@
 //! The `shoutd` command line: options (each also an environment variable), logging set-up, and
-//! the glue that turns them into a running [`Server`].
+//! the glue that turns them into a running [`Server`](crate::Server) (through [`daemon`](crate::daemon::run)).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -11,17 +11,18 @@ use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
 use shout_common::cli::{format_duration, parse_duration};
 use shout_common::{Mode, DEFAULT_ADDR};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::{
     Config, Model, DEFAULT_BACKLOG, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_WORKERS, DEFAULT_WRITE_TIMEOUT,
     MAX_BACKLOG, MAX_WORKERS,
 };
+use crate::daemon;
 use crate::limits;
-use crate::logging::{self, LogFormat};
+use crate::logging::LogFormat;
 use crate::proxy::{ProxyConfig, DEFAULT_HEADER_TIMEOUT};
-use crate::server::{Handle, Server};
+use crate::renew::TlsFiles;
 use crate::tls::TlsConfig;
 
 /// shoutd: a TCP server that answers whatever it receives in uppercase.
@@ -154,6 +155,11 @@ pub struct Args {
           value_parser = parse_nonzero_duration)]
     pub proxy_header_timeout: Duration,
 
+    /// Write the PID of the process that serves to this file (atomically; again by the new
+    /// process of an upgrade); removed at a clean exit if it still holds this PID.
+    #[arg(long, value_name = "FILE", env = "SHOUT_PID_FILE")]
+    pub pid_file: Option<PathBuf>,
+
     /// Log format on stderr.
     #[arg(long, value_enum, env = "SHOUT_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -283,13 +289,21 @@ impl Args {
 
     /// The TLS settings, with the certificate files read (`None`: no --tls-cert).
     pub fn tls(&self) -> anyhow::Result<Option<TlsConfig>> {
+        match self.tls_files() {
+            Some(files) => Ok(Some(files.load().map_err(anyhow::Error::msg)?.tls)),
+            None => Ok(None),
+        }
+    }
+
+    /// The TLS files, read at start and again at each SIGHUP (`None`: no --tls-cert).
+    pub fn tls_files(&self) -> Option<TlsFiles> {
         match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => {
-                let tls = TlsConfig::load(cert, key, self.tls_client_ca.as_deref())
-                    .map_err(anyhow::Error::msg)?;
-                Ok(Some(tls))
-            }
-            _ => Ok(None),
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            }),
+            _ => None,
         }
     }
 }
@@ -354,63 +368,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     let config = args.config(nofile)?;
-    let server = Server::bind(config)?;
-    watch_signals(server.handle())?;
-    server.run().context("server failed")?;
-    Ok(())
-}
-
-/// Signals and what they do (the README's table of signals says the same):
-///
-/// - `SIGTERM`, `SIGINT`, `SIGHUP` (its terminal closed): graceful shutdown, logged; a second
-///   one of these exits at once with 128 + its number, as shells report a death by signal.
-/// - `SIGUSR1`: logs the server's counters (one `stats` line); serving goes on.
-/// - `SIGUSR2`: logged and otherwise ignored (reserved), so it never kills the server.
-/// - `SIGPIPE` is ignored by the Rust runtime: a broken pipe is an error on that write only.
-fn watch_signals(handle: Handle) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
-            .context("cannot install signal handlers")?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut stopping = false;
-            for signal in signals.forever() {
-                let name = signal_hook::low_level::signal_name(signal).unwrap_or("signal");
-                match signal {
-                    SIGUSR1 => {
-                        let s = handle.stats();
-                        info!(
-                            signal = name,
-                            active = s.active,
-                            accepted = s.accepted,
-                            rejected = s.rejected,
-                            bytes_in = s.bytes_in,
-                            bytes_out = s.bytes_out,
-                            log_lines_dropped = logging::dropped(),
-                            "stats: {s}"
-                        );
-                    }
-                    SIGUSR2 => info!(signal = name, "signal received and ignored"),
-                    _ if stopping => {
-                        warn!(signal = name, "second signal: exiting at once");
-                        logging::flush();
-                        std::process::exit(128 + signal);
-                    }
-                    _ => {
-                        stopping = true;
-                        info!(
-                            signal = name,
-                            "signal received: shutting down gracefully (again to exit at once)"
-                        );
-                        handle.shutdown();
-                    }
-                }
-            }
-        })
-        .context("cannot start the signal thread")?;
-    Ok(())
+    let options = daemon::Options {
+        tls: args.tls_files(),
+        pid_file: args.pid_file.clone(),
+    };
+    daemon::run(config, options)
 }
 
 #[cfg(test)]

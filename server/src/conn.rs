@@ -108,6 +108,37 @@ impl Connection {
         self.peer_closed
     }
 
+    /// A connection resumed from what another process handed over: the bytes its transform
+    /// held (`carry`, a cut character), the answer bytes not yet sent, and bytes read but not
+    /// yet answered (`unread`, at most one read: answered now, after `pending`). `None` if
+    /// `carry` is not the start of a character or `unread` is too long (a record from a
+    /// process that does not agree with us).
+    pub fn resume(mode: Mode, carry: &[u8], pending: &[u8], unread: &[u8]) -> Option<Connection> {
+        let mut conn = Connection::new(mode);
+        let mut out = Vec::new();
+        conn.transform.push(carry, &mut out);
+        if !out.is_empty() || conn.transform.held() != carry.len() || unread.len() > READ_CHUNK {
+            return None;
+        }
+        conn.out.extend_from_slice(pending);
+        if !unread.is_empty() {
+            conn.bytes_in += unread.len() as u64;
+            conn.lines_in += shout_common::count_newlines(unread) as u64;
+            conn.transform.push(unread, &mut conn.out);
+        }
+        Some(conn)
+    }
+
+    /// The bytes of a cut character held until the rest arrives (see [`Connection::resume`]).
+    pub fn carried(&self) -> &[u8] {
+        self.transform.carried()
+    }
+
+    /// Whether the connection still reads (neither the peer's end of stream nor a drain).
+    pub fn reading(&self) -> bool {
+        !self.read_closed
+    }
+
     /// The answer bytes not yet written.
     pub fn pending(&self) -> &[u8] {
         &self.out[self.written..]
@@ -216,6 +247,27 @@ pub fn reason_for(e: &io::Error) -> CloseReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection handed over mid-character and with answers pending resumes exactly where
+    /// it was: pending bytes first, then the completed character; a carry that is not the
+    /// start of a character is refused.
+    #[test]
+    fn resumes_from_a_hand_over() {
+        let mut old = Connection::new(Mode::Upper);
+        old.received(b"ab\xc3");
+        assert_eq!(old.carried(), b"\xc3");
+        let mut new = Connection::resume(Mode::Upper, old.carried(), old.pending(), b"").unwrap();
+        assert_eq!(new.pending(), b"AB");
+        new.sent(2);
+        new.received(b"\xa9");
+        assert_eq!(new.pending(), "É".as_bytes());
+        assert!(Connection::resume(Mode::Upper, b"a", b"", b"").is_none());
+        assert!(Connection::resume(Mode::Upper, b"\xa9", b"", b"").is_none());
+        let read = Connection::resume(Mode::Upper, b"", b"AB", b"cd").unwrap();
+        assert_eq!(read.pending(), b"ABCD");
+        let too_long = vec![b'a'; READ_CHUNK + 1];
+        assert!(Connection::resume(Mode::Upper, b"", b"", &too_long).is_none());
+    }
 
     /// A writer that accepts at most `step` bytes per call.
     struct Trickle {

@@ -17,12 +17,17 @@
 // 1. Facts and tools that import no other module: what to serve, counters, sockets, logs.
 mod burst;
 pub mod config;
+pub mod handover;
+pub mod lifecycle;
 pub mod listener;
 pub mod logging;
+pub mod pidfile;
 pub mod proxy;
+pub mod renew;
 mod sockets;
 pub mod stats;
 mod sync;
+pub mod systemd;
 pub mod tls;
 
 // 2. The sans-IO connection core, the limits, the `--stats-interval` line.
@@ -46,8 +51,11 @@ mod accept;
 // 6. The server, which wires everything together.
 pub mod server;
 
-// 7. `shoutd`'s options, which build a server.
+// 7. `shoutd`'s options, which build a server; the daemon around it: signals, upgrades.
 pub mod cli;
+pub mod daemon;
+pub mod signals;
+pub mod upgrade;
 
 pub use config::{Config, Model};
 pub use proxy::{ProxyConfig, ProxyRefusal};

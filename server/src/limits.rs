@@ -48,6 +48,14 @@ impl PerIp {
         true
     }
 
+    /// Takes a slot for `ip` even beyond `max`: a connection handed over by an upgrade's old
+    /// process, which already held one there.
+    pub fn acquire(&self, ip: IpAddr) {
+        if self.max.is_some() {
+            *lock(&self.open).entry(ip.to_canonical()).or_insert(0) += 1;
+        }
+    }
+
     /// Gives back a slot taken by [`try_acquire`](PerIp::try_acquire).
     pub fn release(&self, ip: IpAddr) {
         if self.max.is_none() {

@@ -33,11 +33,14 @@ use std::thread::{self, JoinHandle};
 use mio::Poll;
 use tracing::error;
 
+use crate::handover::Moved;
 use crate::shared::{Dispatch, Held, Shared};
 
 mod event_loop;
+mod inbox;
 
-use event_loop::{EventLoop, Inbox};
+use event_loop::EventLoop;
+use inbox::Inbox;
 
 /// The model: worker threads and their inboxes.
 pub(crate) struct Pool {
@@ -102,6 +105,14 @@ impl Dispatch for Pool {
                     error!("a worker thread panicked");
                 }
             }
+        }
+    }
+
+    fn adopt(&mut self, moved: Moved, id: u64, held: Held) {
+        let worker = &self.workers[self.next];
+        self.next = (self.next + 1) % self.workers.len();
+        if let Err(e) = worker.inbox.push_adopted(moved, id, held) {
+            error!(error = %e, "cannot wake a worker for a handed-over connection");
         }
     }
 

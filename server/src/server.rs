@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::thread;
 
@@ -10,8 +11,11 @@ use mio::{Poll, Waker};
 use tracing::info;
 
 use crate::config::{Config, Model};
+use crate::handover::Moved;
+use crate::lifecycle::Lifecycle;
 use crate::shared::{Dispatch, Shared};
 use crate::stats::Snapshot;
+use crate::tls::TlsConfig;
 use crate::{accept, listener, metrics, pool, threads};
 
 /// A bound server, ready to [`run`](Server::run).
@@ -23,6 +27,8 @@ pub struct Server {
     metrics_addrs: Vec<SocketAddr>,
     poll: Poll,
     shared: Arc<Shared>,
+    /// Called once serving has started (see [`Server::on_ready`]).
+    ready: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Stops a running server and reads its counters from any thread. Cheap to clone.
@@ -42,6 +48,29 @@ impl Handle {
     pub fn stats(&self) -> Snapshot {
         self.shared.stats.snapshot()
     }
+
+    /// An upgrade's hand-over: from now on, at shutdown, established plaintext connections
+    /// are offered to `sink` (which sends them to the new process) instead of being drained;
+    /// one it fails to take is drained as usual. Call before [`Handle::shutdown`].
+    pub fn hand_over_to(&self, sink: impl Fn(&Moved) -> io::Result<()> + Send + Sync + 'static) {
+        self.shared.hand_over_to(Arc::new(sink));
+    }
+
+    /// Serves a connection handed over by an upgrade's old process, from its state.
+    pub fn adopt(&self, moved: Moved) {
+        self.shared.adopt(moved);
+    }
+
+    /// Reloads, upgrades and the certificate's expiry, as counted for `/metrics`.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.shared.lifecycle
+    }
+
+    /// New TLS handshakes use `tls` from now on; established connections keep the settings
+    /// they started with. False (and nothing changes) if the server was started without TLS.
+    pub fn replace_tls(&self, tls: TlsConfig) -> bool {
+        self.shared.replace_tls(tls)
+    }
 }
 
 impl Server {
@@ -53,13 +82,46 @@ impl Server {
                 "no address to listen on",
             ));
         }
-        let (listeners, addrs) =
+        let (listeners, _) =
             listener::bind_all(&config.listen, config.backlog, "cannot listen on")?;
-        let (metrics, metrics_addrs) = listener::bind_all(
+        Server::serve_on(config, listeners)
+    }
+
+    /// A server on `listeners` bound elsewhere (socket activation); the metrics listeners of
+    /// `config` are bound here.
+    pub fn serve_on(config: Config, listeners: Vec<TcpListener>) -> io::Result<Server> {
+        let (metrics, _) = listener::bind_all(
             &config.metrics_listen,
             metrics::BACKLOG,
             "cannot serve metrics on",
         )?;
+        Server::with_listeners(config, listeners, metrics)
+    }
+
+    /// A server on listeners bound elsewhere (socket activation, an upgrade's hand-over):
+    /// `config.listen` and `config.metrics_listen` are not bound. The listeners are made
+    /// non-blocking.
+    pub fn with_listeners(
+        config: Config,
+        listeners: Vec<TcpListener>,
+        metrics: Vec<TcpListener>,
+    ) -> io::Result<Server> {
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no socket to listen on",
+            ));
+        }
+        let local = |list: &[TcpListener]| -> io::Result<Vec<SocketAddr>> {
+            list.iter()
+                .map(|l| {
+                    l.set_nonblocking(true)?;
+                    l.local_addr()
+                })
+                .collect()
+        };
+        let addrs = local(&listeners)?;
+        let metrics_addrs = local(&metrics)?;
         let poll = Poll::new()?;
         accept::register(&poll, &listeners)?;
         let waker = Waker::new(poll.registry(), accept::WAKE)?;
@@ -71,7 +133,26 @@ impl Server {
             metrics_addrs,
             poll,
             shared,
+            ready: None,
         })
+    }
+
+    /// Calls `ready` once everything that serves is running (the model, the metrics
+    /// endpoint), just after the start-up line: the moment to tell a service manager, or the
+    /// process that started this one for an upgrade.
+    pub fn on_ready(&mut self, ready: impl FnOnce() + Send + 'static) {
+        self.ready = Some(Box::new(ready));
+    }
+
+    /// The listening sockets, in the order of [`Server::local_addrs`], then the metrics
+    /// listeners: duplicates, for handing them to another process.
+    pub fn listener_fds(&self) -> io::Result<(Vec<OwnedFd>, Vec<OwnedFd>)> {
+        let dup = |list: &[TcpListener]| -> io::Result<Vec<OwnedFd>> {
+            list.iter()
+                .map(|l| l.try_clone().map(OwnedFd::from))
+                .collect()
+        };
+        Ok((dup(&self.listeners)?, dup(&self.metrics)?))
     }
 
     /// The addresses actually bound, in the order of `Config::listen`.
@@ -150,6 +231,9 @@ impl Server {
             "listening on {}",
             addrs.join(", ")
         );
+        if let Some(ready) = self.ready.take() {
+            ready();
+        }
         let result = accept::run(&mut self.poll, &self.listeners, shared, model.as_mut());
         self.stop_accepting();
         model.drain();

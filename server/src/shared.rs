@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use mio::Waker;
@@ -14,12 +14,18 @@ use tracing::{debug, error, warn};
 use crate::burst::Burst;
 use crate::config::Config;
 use crate::conn::Connection;
+use crate::handover::Moved;
+use crate::lifecycle::Lifecycle;
 use crate::limits::PerIp;
 use crate::proxy::ProxyRefusal;
 use crate::stats::{CloseReason, Refusal, Stats};
 use crate::sync::lock;
-use crate::tls::{Handshake, MAX_TLS_REFUSALS};
+use crate::tls::{Handshake, TlsConfig, MAX_TLS_REFUSALS};
 use crate::transport::{SetupError, Transport};
+
+/// Takes a connection on its way to an upgrade's new process; an error leaves it to the
+/// caller, which then serves it to its end (drains it).
+pub(crate) type Sink = Arc<dyn Fn(&Moved) -> std::io::Result<()> + Send + Sync>;
 
 /// State shared by the accept loop, the connections, the metrics and every `Handle`.
 pub(crate) struct Shared {
@@ -27,6 +33,18 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// Open connections per client address (`--max-connections-per-ip`).
     pub(crate) per_ip: PerIp,
+    /// Reloads, upgrades, the certificate's expiry.
+    pub(crate) lifecycle: Lifecycle,
+    /// Where established plaintext connections go at an upgrade's hand-over (set before the
+    /// shutdown that drains the rest): the models offer each one instead of draining it.
+    hand_over: Mutex<Option<Sink>>,
+    /// Connections handed over to this process by an upgrade's old one, for the accept loop
+    /// to give to the model.
+    adopted: Mutex<Vec<Moved>>,
+    /// The TLS settings new handshakes use: `config.tls` until a reload replaces them (TLS is
+    /// never turned on or off after start, so `config.tls.is_some()` still says whether it
+    /// is on).
+    tls: RwLock<Option<TlsConfig>>,
     stopping: AtomicBool,
     /// Connections refused at accept that are getting the busy line over TLS.
     tls_refusals: AtomicUsize,
@@ -80,6 +98,10 @@ impl Shared {
     pub(crate) fn new(config: Config, waker: Waker) -> Shared {
         Shared {
             per_ip: PerIp::new(config.max_connections_per_ip),
+            lifecycle: Lifecycle::default(),
+            hand_over: Mutex::new(None),
+            adopted: Mutex::new(Vec::new()),
+            tls: RwLock::new(config.tls.clone()),
             config,
             stats: Stats::default(),
             stopping: AtomicBool::new(false),
@@ -89,6 +111,29 @@ impl Shared {
             tls_log: Mutex::default(),
             proxy_log: Mutex::default(),
         }
+    }
+
+    /// From now on, models offer established plaintext connections to `sink` at shutdown
+    /// instead of draining them.
+    pub(crate) fn hand_over_to(&self, sink: Sink) {
+        *lock(&self.hand_over) = Some(sink);
+    }
+
+    /// Where to hand connections over, if an upgrade is handing over.
+    pub(crate) fn hand_over_sink(&self) -> Option<Sink> {
+        lock(&self.hand_over).clone()
+    }
+
+    /// A connection handed over by an upgrade's old process: the accept loop gives it to the
+    /// model.
+    pub(crate) fn adopt(&self, moved: Moved) {
+        lock(&self.adopted).push(moved);
+        let _ = self.waker.wake();
+    }
+
+    /// The connections handed over since the last call.
+    pub(crate) fn take_adopted(&self) -> Vec<Moved> {
+        std::mem::take(&mut *lock(&self.adopted))
     }
 
     /// Whether shutdown has begun.
@@ -212,6 +257,18 @@ impl Shared {
         }
     }
 
+    /// Connection `id` from `peer` was handed over to an upgrade's new process (it is closed
+    /// here with [`CloseReason::HandedOver`]); a failure to hand it over is logged.
+    pub(crate) fn offer(&self, sink: &Sink, moved: &Moved, id: u64) -> bool {
+        match sink(moved) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(id, peer = %moved.peer, error = %e, "upgrade: cannot hand this connection over; draining it here");
+                false
+            }
+        }
+    }
+
     /// Set-up (PROXY header, TLS handshake) of connection `id` failed: counts and logs why.
     pub(crate) fn setup_failed(&self, id: u64, peer: SocketAddr, error: &SetupError) {
         match error {
@@ -253,7 +310,21 @@ impl Shared {
 
     /// A new transport for a connection, as the configuration says.
     pub(crate) fn transport(&self) -> Result<Transport, SetupError> {
-        Transport::new(self.config.proxy.is_some(), self.config.tls.as_ref())
+        let tls = self.tls.read().unwrap_or_else(PoisonError::into_inner);
+        Transport::new(self.config.proxy.is_some(), tls.as_ref())
+    }
+
+    /// New handshakes use `tls` from now on; established connections keep theirs. Ignored
+    /// (false) if the server was not started with TLS.
+    pub(crate) fn replace_tls(&self, tls: TlsConfig) -> bool {
+        let mut now = self.tls.write().unwrap_or_else(PoisonError::into_inner);
+        match now.as_mut() {
+            Some(old) => {
+                *old = tls;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -262,6 +333,10 @@ pub(crate) trait Dispatch {
     /// Serves `stream` (connection number `id`), which holds `held` (counted as active unless
     /// it only gets the busy line).
     fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64, held: Held);
+
+    /// Serves on a connection handed over by an upgrade's old process (set-up is over: it is
+    /// plaintext, and its state is in `moved`).
+    fn adopt(&mut self, moved: Moved, id: u64, held: Held);
 
     /// Shutdown has begun and accepting has stopped: let every connection answer what it has
     /// read, close what remains at the drain timeout, and return when all are closed.

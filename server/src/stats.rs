@@ -56,11 +56,13 @@ pub enum CloseReason {
     /// Closed before serving: an invalid or missing PROXY header, or a failed TLS handshake
     /// (`shout_proxy_rejected_total` and `shout_tls_handshakes_total` say which).
     Setup,
+    /// Handed over, open, to the new process of an upgrade (which serves it on).
+    HandedOver,
 }
 
 impl CloseReason {
     /// Every reason, in a fixed order (for counters and metrics).
-    pub const ALL: [CloseReason; 7] = [
+    pub const ALL: [CloseReason; 8] = [
         CloseReason::Done,
         CloseReason::Idle,
         CloseReason::WriteTimeout,
@@ -68,6 +70,7 @@ impl CloseReason {
         CloseReason::Error,
         CloseReason::Drain,
         CloseReason::Setup,
+        CloseReason::HandedOver,
     ];
 
     /// A short name for logs and metrics labels.
@@ -80,6 +83,7 @@ impl CloseReason {
             CloseReason::Error => "error",
             CloseReason::Drain => "drain_timeout",
             CloseReason::Setup => "setup_failed",
+            CloseReason::HandedOver => "handed_over",
         }
     }
 

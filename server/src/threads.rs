@@ -22,6 +22,7 @@ use std::os::fd::OwnedFd;
 use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
+use crate::handover::Moved;
 use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Held, Shared};
 use crate::sockets::discard_input;
 use crate::stats::{CloseReason, Traffic};
@@ -102,6 +103,41 @@ impl Dispatch for Threads {
     }
 
     fn dispatch(&mut self, stream: TcpStream, peer: SocketAddr, id: u64, held: Held) {
+        self.start(stream, peer, id, held, None);
+    }
+
+    fn adopt(&mut self, moved: Moved, id: u64, held: Held) {
+        let now = Instant::now();
+        let Some(conn) = Connection::resume(
+            self.inner.shared.config.mode,
+            &moved.carry,
+            &moved.pending,
+            &moved.unread,
+        ) else {
+            error!(id, peer = %moved.peer, "upgrade: a handed-over connection's state is invalid; closing it");
+            self.inner.shared.closed(&held, CloseReason::Error);
+            return;
+        };
+        let clock = Clock {
+            last_input: now.checked_sub(moved.idle_elapsed).unwrap_or(now),
+            progress: now.checked_sub(moved.write_elapsed).unwrap_or(now),
+        };
+        let _ = moved.stream.set_nonblocking(false);
+        self.start(moved.stream, moved.peer, id, held, Some((conn, clock)));
+    }
+}
+
+impl Threads {
+    /// Starts the thread of connection `id`: a new one, or one handed over (`resumed`: its
+    /// core and clock).
+    fn start(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        id: u64,
+        held: Held,
+        resumed: Option<(Connection, Clock)>,
+    ) {
         let inner = &self.inner;
         if let Err(e) = configure(&stream) {
             debug!(id, %peer, error = %e, "cannot configure accepted socket");
@@ -121,7 +157,7 @@ impl Dispatch for Threads {
         let spawned = thread::Builder::new()
             .name(format!("conn-{id}"))
             .stack_size(THREAD_STACK)
-            .spawn(move || thread_inner.serve(id, peer, thread_stream, held));
+            .spawn(move || thread_inner.serve(id, peer, thread_stream, held, resumed));
         if let Err(e) = spawned {
             error!(id, %peer, error = %e, "cannot start a thread for this connection; closing it");
             inner.finish(id, &given_back, stream, CloseReason::Error);
@@ -156,11 +192,32 @@ impl Inner {
     /// tracing registry's span storage supports at most 4096 threads at once, and this model
     /// runs one thread per connection. A panic (a bug) ends only this connection, which is
     /// still closed and counted.
-    fn serve(&self, id: u64, mut peer: SocketAddr, stream: Arc<TcpStream>, mut held: Held) {
+    fn serve(
+        &self,
+        id: u64,
+        mut peer: SocketAddr,
+        stream: Arc<TcpStream>,
+        mut held: Held,
+        resumed: Option<(Connection, Clock)>,
+    ) {
         let accepted = Instant::now();
-        let mut conn = Connection::new(self.shared.config.mode);
+        let (mut conn, clock, plain) = match resumed {
+            Some((conn, clock)) => (conn, clock, true),
+            None => {
+                let clock = Clock {
+                    last_input: accepted,
+                    progress: accepted,
+                };
+                (Connection::new(self.shared.config.mode), clock, false)
+            }
+        };
         let outcome = isolate_panic(id, peer, || {
-            let mut transport = match self.shared.transport() {
+            let transport = if plain {
+                Transport::new(false, None)
+            } else {
+                self.shared.transport()
+            };
+            let mut transport = match transport {
                 Ok(transport) => transport,
                 Err(e) => {
                     self.shared.setup_failed(id, peer, &e);
@@ -174,8 +231,10 @@ impl Inner {
                 stop: &self.stop,
                 shared: &self.shared,
             };
-            if let Err(reason) = setup.run(&mut transport, &mut held, &mut peer) {
-                return reason;
+            if !plain {
+                if let Err(reason) = setup.run(&mut transport, &mut held, &mut peer) {
+                    return reason;
+                }
             }
             log_accepted(id, peer);
             if let Some(line) = &held.refusal {
@@ -186,15 +245,15 @@ impl Inner {
             // malloc (the README has the figures).
             let mut scratch = [0u8; READ_CHUNK];
             let refused = held.refusal.is_some();
-            drive(
-                &stream,
-                &mut conn,
-                &mut transport,
-                &mut scratch,
-                &self.stop,
-                &self.shared,
+            let ctx = Ctx {
+                stream: &stream,
+                stop: &self.stop,
+                shared: &self.shared,
                 refused,
-            )
+                id,
+                peer,
+            };
+            drive(&ctx, &mut conn, &mut transport, &mut scratch, clock)
         });
         let mut reason = outcome.unwrap_or_else(|| {
             let _ = stream.shutdown(Shutdown::Both);
@@ -292,6 +351,7 @@ impl SetUp<'_> {
     ) -> Result<(), CloseReason> {
         let shared = self.shared;
         let was_handshaking = transport.handshaking();
+        let mut stop = Some(self.stop);
         loop {
             match transport.advance(&mut NonBlocking(self.stream)) {
                 Ok(Setup::Pending) => {}
@@ -316,9 +376,14 @@ impl SetUp<'_> {
             } else {
                 PollFlags::IN
             };
-            match wait_for(self.stream, flags, Some(self.stop), Some(left)) {
+            match wait_for(self.stream, flags, stop, Some(left)) {
                 Ok(Wait::Ready) => {}
                 // Shutdown: nothing was read to answer.
+                // At an upgrade's hand-over set-up goes on (within its deadline): the connection
+                // is then handed over, or drained.
+                Ok(Wait::Stop) if shared.hand_over_sink().is_some() => {
+                    stop = None;
+                }
                 Ok(Wait::Stop) => return Err(CloseReason::Setup),
                 Ok(Wait::Timeout) => {
                     shared.setup_failed(self.id, *peer, &Shared::setup_timeout(transport));
@@ -334,25 +399,77 @@ impl SetUp<'_> {
     }
 }
 
-/// Runs the connection core with blocking I/O until it ends; returns why it ended. A
-/// `refused` connection (it only gets the busy line) does not wait for its peer to close.
+/// What a connection thread drives its core with.
+struct Ctx<'a> {
+    stream: &'a TcpStream,
+    /// Readable once shutdown has begun.
+    stop: &'a OwnedFd,
+    shared: &'a Shared,
+    /// It only gets the busy line: it does not wait for its peer to close.
+    refused: bool,
+    id: u64,
+    peer: SocketAddr,
+}
+
+/// Where a connection's timeouts count from.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// The write timeout counts from the last progress either way, as in the pool model: a
+    /// peer is closed when it has accepted no answer byte for that long.
+    progress: Instant,
+    /// The idle timeout counts from the last input byte the core got, not from the last
+    /// wake-up: through TLS, bytes that make no plaintext yet (a record dribbled a byte at a
+    /// time) are no input, as in the pool model.
+    last_input: Instant,
+}
+
+/// At an upgrade's hand-over: offers a plaintext connection that still reads (and, being at
+/// `Want::Read`, has no answer pending) to the new process; true if it went.
+fn hand_over(ctx: &Ctx<'_>, conn: &Connection, transport: &Transport, clock: Clock) -> bool {
+    let Some(sink) = ctx.shared.hand_over_sink() else {
+        return false;
+    };
+    let Some(unread) = transport.plain_read_ahead() else {
+        return false;
+    };
+    if !conn.reading() {
+        return false;
+    }
+    let Ok(stream) = ctx.stream.try_clone() else {
+        return false;
+    };
+    let moved = Moved {
+        stream,
+        peer: ctx.peer,
+        carry: conn.carried().to_vec(),
+        pending: conn.pending().to_vec(),
+        unread: unread.to_vec(),
+        idle_elapsed: clock.last_input.elapsed(),
+        write_elapsed: clock.progress.elapsed(),
+    };
+    ctx.shared.offer(&sink, &moved, ctx.id)
+}
+
+/// Runs the connection core with blocking I/O until it ends; returns why it ended.
 fn drive(
-    stream: &TcpStream,
+    ctx: &Ctx<'_>,
     conn: &mut Connection,
     transport: &mut Transport,
     scratch: &mut [u8],
-    stop: &OwnedFd,
-    shared: &Shared,
-    refused: bool,
+    clock: Clock,
 ) -> CloseReason {
+    let Ctx {
+        stream,
+        stop,
+        shared,
+        refused,
+        ..
+    } = *ctx;
     let config = &shared.config;
-    // The write timeout counts from the last progress either way, as in the pool model: a
-    // peer is closed when it has accepted no answer byte for that long.
-    let mut progress = Instant::now();
-    // The idle timeout counts from the last input byte the core got, not from the last
-    // wake-up: through TLS, bytes that make no plaintext yet (a record dribbled a byte at a
-    // time) are no input, as in the pool model.
-    let mut last_input = progress;
+    let Clock {
+        mut progress,
+        mut last_input,
+    } = clock;
     loop {
         if transport.wants_write() {
             // TLS records made earlier go first.
@@ -388,6 +505,13 @@ fn drive(
             ) {
                 Ok(Wait::Ready) => read_now(conn, transport, stream, scratch),
                 Ok(Wait::Stop) => {
+                    let clock = Clock {
+                        progress,
+                        last_input,
+                    };
+                    if hand_over(ctx, conn, transport, clock) {
+                        return CloseReason::HandedOver;
+                    }
                     // Answer what was read, then close; read nothing more.
                     conn.stop_reading();
                     Ok(())

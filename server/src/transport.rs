@@ -82,6 +82,14 @@ impl Transport {
         self.tls.is_none() && self.head_at >= self.head.len()
     }
 
+    /// Plaintext with its set-up over: the bytes read ahead of the core (after a PROXY
+    /// header), which an upgrade hands over with the connection; `None` for TLS or while the
+    /// header is still awaited.
+    pub(crate) fn plain_read_ahead(&self) -> Option<&[u8]> {
+        (self.tls.is_none() && !self.awaiting_header)
+            .then(|| &self.head[self.head_at.min(self.head.len())..])
+    }
+
     /// Still reading the PROXY header.
     pub(crate) fn awaiting_header(&self) -> bool {
         self.awaiting_header

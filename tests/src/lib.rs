@@ -30,6 +30,8 @@ pub use process::{
 };
 pub mod shoutd;
 pub use shoutd::{log_field, Shoutd};
+// Processes that outlive the first one: upgrades, PID files.
+pub mod daemon;
 
 // The real binaries on a pseudo-terminal.
 pub mod pty;

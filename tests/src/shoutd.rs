@@ -32,19 +32,35 @@ impl Shoutd {
 
     /// Like [`Shoutd::start`], run through a wrapper command (such as `prlimit ...`).
     pub fn start_under(wrapper: &[&str], extra: &[&str]) -> Shoutd {
-        let shoutd = bin("shoutd");
+        Shoutd::start_with(wrapper, &[], extra)
+    }
+
+    /// Like [`Shoutd::start_under`], with environment variables `env` set.
+    pub fn start_with(wrapper: &[&str], env: &[(&str, &str)], extra: &[&str]) -> Shoutd {
+        Shoutd::start_program(&bin("shoutd"), wrapper, env, extra)
+    }
+
+    /// Like [`Shoutd::start_with`], starting the binary at `shoutd` (a copy whose file a test
+    /// replaces, for upgrades).
+    pub fn start_program(
+        shoutd: &std::path::Path,
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Shoutd {
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
-                c.args(args).arg(&shoutd);
+                c.args(args).arg(shoutd);
                 c
             }
-            None => Command::new(&shoutd),
+            None => Command::new(shoutd),
         };
         let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -85,7 +101,12 @@ impl Shoutd {
     /// Waits for a log line containing `needle`; returns every line logged since the last call,
     /// up to and including that one.
     pub fn log_until(&self, needle: &str) -> Vec<String> {
-        let deadline = Instant::now() + TIMEOUT;
+        self.log_until_within(needle, TIMEOUT)
+    }
+
+    /// [`Shoutd::log_until`] with a bound of its own, for what takes longer by design.
+    pub fn log_until_within(&self, needle: &str, within: std::time::Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
         let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -100,6 +121,17 @@ impl Shoutd {
                 Err(_) => panic!("shoutd never logged '{needle}'; it logged {lines:#?}"),
             }
         }
+    }
+
+    /// The first metrics address named in the start-up line (`metrics=ADDR`), for a shoutd
+    /// started with `--metrics-listen`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.startup.last().expect("a start-up line");
+        line.split("metrics=")
+            .nth(1)
+            .and_then(|field| field.trim_start_matches('"').split([' ', ',', '"']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in the start-up line: {line}"))
     }
 
     /// Sends `signal` to the process.

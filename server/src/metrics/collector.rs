@@ -13,6 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::config::Model;
+use crate::lifecycle::Lifecycle;
 use crate::logging;
 use crate::shared::Shared;
 use crate::stats::{CloseReason, Refusal, Snapshot};
@@ -76,6 +77,7 @@ impl Collector for ShoutCollector {
         self.encode_connections(&mut enc, &s)?;
         encode_setup(&mut enc, &s)?;
         encode_traffic(&mut enc, &s)?;
+        encode_lifecycle(&mut enc, &self.shared)?;
         self.encode_process(&mut enc, &s)
     }
 }
@@ -208,5 +210,37 @@ fn encode_traffic(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
         "received_lines",
         "Newlines received from clients.",
         s.lines_in,
+    )
+}
+
+/// Certificate reloads and expiry (with TLS only), and upgrades in place: the server as a
+/// process that lives through renewals and upgrades.
+fn encode_lifecycle(enc: &mut DescriptorEncoder, shared: &Shared) -> fmt::Result {
+    let lifecycle: &Lifecycle = &shared.lifecycle;
+    if shared.config.tls.is_some() {
+        let reloads = lifecycle.reloads().map(|(r, n)| (r.as_str(), n));
+        labelled_counters(
+            enc,
+            "tls_reloads",
+            "Certificate reloads at SIGHUP, by result (ok, error: the previous files stay in use).",
+            "result",
+            &reloads,
+        )?;
+        if let Some(expiry) = lifecycle.expiry() {
+            gauge(
+                enc,
+                "tls_certificate_expiry_timestamp_seconds",
+                "When the certificate in use (the leaf of --tls-cert) expires: its notAfter, Unix seconds.",
+                expiry,
+            )?;
+        }
+    }
+    let upgrades = lifecycle.upgrades().map(|(u, n)| (u.as_str(), n));
+    labelled_counters(
+        enc,
+        "upgrades",
+        "Upgrades in place started by this process at SIGUSR2, by result (ok, error, exited, timeout).",
+        "result",
+        &upgrades,
     )
 }

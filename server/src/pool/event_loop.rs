@@ -7,23 +7,21 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
 use crate::shared::{isolate_panic, log_accepted, log_closed, Held, Shared};
 use crate::sockets::{discard_input, Discarded};
 use crate::stats::{CloseReason, Traffic};
-use crate::sync::lock;
 use crate::transport::{Setup, Transport};
 
-/// The token of the inbox's waker (connections use their slot index).
-const WAKE: Token = Token(usize::MAX);
+use super::inbox::{Inbox, WAKE};
 
 /// Readiness events taken per wait. A larger batch spreads one `epoll_wait` over more
 /// connections under load; events beyond it stay queued for the next wait.
@@ -33,39 +31,6 @@ const EVENTS_PER_WAIT: usize = 1024;
 /// connections; a buffer holds at most one read's answer (`conn::MAX_PENDING`).
 const POOLED_BUFFERS: usize = 64;
 
-/// New connections for a worker, handed over by the accept loop, and the waker that tells it.
-pub(super) struct Inbox {
-    new: Mutex<Vec<(std::net::TcpStream, SocketAddr, u64, Held)>>,
-    waker: Waker,
-}
-
-impl Inbox {
-    /// An empty inbox whose waker wakes the loop waiting on `poll`.
-    pub(super) fn new(poll: &Poll) -> io::Result<Inbox> {
-        Ok(Inbox {
-            new: Mutex::new(Vec::new()),
-            waker: Waker::new(poll.registry(), WAKE)?,
-        })
-    }
-
-    /// Hands connection `id` to the worker and wakes it.
-    pub(super) fn push(
-        &self,
-        stream: std::net::TcpStream,
-        peer: SocketAddr,
-        id: u64,
-        held: Held,
-    ) -> io::Result<()> {
-        lock(&self.new).push((stream, peer, id, held));
-        self.wake()
-    }
-
-    /// Wakes the worker: it takes new connections and sees whether shutdown has begun.
-    pub(super) fn wake(&self) -> io::Result<()> {
-        self.waker.wake()
-    }
-}
-
 /// Takes back an idle connection's answer buffer into the worker's pool (up to
 /// [`POOLED_BUFFERS`]; more are freed).
 fn recycle(buffers: &mut Vec<Vec<u8>>, conn: &mut Connection) {
@@ -74,6 +39,17 @@ fn recycle(buffers: &mut Vec<Vec<u8>>, conn: &mut Connection) {
             buffers.push(buf);
         }
     }
+}
+
+// An upgrade's hand-over: a worker's connections to and from another process.
+mod moved;
+
+/// A connection handed over by an upgrade's old process: its core, and when it last read and
+/// wrote (its timeouts go on from there).
+struct Resumed {
+    conn: Connection,
+    last_read: Instant,
+    last_write: Instant,
 }
 
 /// One connection in a worker.
@@ -303,15 +279,21 @@ impl EventLoop {
 
     /// Registers connections handed over by the accept loop.
     fn take_new(&mut self, now: Instant) {
-        let new = std::mem::take(&mut *lock(&self.inbox.new));
+        let new = self.inbox.take_new();
         for (stream, peer, id, held) in new {
-            if let Err((e, held)) = self.add(stream, peer, id, held, now) {
+            if let Err((e, held)) = self.add(stream, peer, id, held, now, None) {
                 debug!(id, %peer, error = %e, "cannot register connection; closing it");
                 self.shared.closed(&held, CloseReason::Error);
             }
         }
+        let adopted = self.inbox.take_adopted();
+        for (moved, id, held) in adopted {
+            self.adopt(moved, id, held, now);
+        }
     }
 
+    /// Registers connection `id` and serves it: a new one, or one handed over by an upgrade
+    /// (`resumed`: its core and when it last read and wrote; it is plaintext, set up).
     fn add(
         &mut self,
         stream: std::net::TcpStream,
@@ -319,8 +301,13 @@ impl EventLoop {
         id: u64,
         held: Held,
         now: Instant,
+        resumed: Option<Resumed>,
     ) -> Result<(), (io::Error, Held)> {
-        let transport = match self.shared.transport() {
+        let transport = match &resumed {
+            Some(_) => Transport::new(false, None),
+            None => self.shared.transport(),
+        };
+        let transport = match transport {
             Ok(transport) => transport,
             Err(e) => return Err((io::Error::other(format!("{e:?}")), held)),
         };
@@ -347,19 +334,24 @@ impl EventLoop {
             self.free.push(i);
             return Err((e, held));
         }
+        let ready = resumed.is_some();
+        let (conn, last_read, last_write) = match resumed {
+            Some(r) => (r.conn, r.last_read, r.last_write),
+            None => (Connection::new(self.shared.config.mode), now, now),
+        };
         let entry = Entry {
             stream,
-            conn: Connection::new(self.shared.config.mode),
+            conn,
             transport,
             held,
             id,
             peer,
             accepted: now,
-            ready: false,
+            ready,
             // A connection may have sent data before it was registered: look once.
             readable: true,
-            last_read: now,
-            last_write: now,
+            last_read,
+            last_write,
             timer_at: None,
             lingering: false,
             hup: false,
@@ -394,8 +386,13 @@ impl EventLoop {
             }
             return;
         }
-        if !entry.ready && !self.set_up(i) {
-            return;
+        if !entry.ready {
+            if !self.set_up(i) {
+                return;
+            }
+            if self.drain_deadline.is_some() && self.set_up_while_handing_over(i, now) {
+                return;
+            }
         }
         let entry = self.slots[i].as_mut().expect("set-up keeps the connection");
         let before = entry.conn.traffic();
@@ -473,7 +470,8 @@ impl EventLoop {
         log_accepted(entry.id, entry.peer);
         if let Some(line) = &entry.held.refusal {
             entry.conn.refuse(line.as_bytes());
-        } else if self.drain_deadline.is_some() {
+        } else if self.drain_deadline.is_some() && self.shared.hand_over_sink().is_none() {
+            // (At an upgrade's hand-over, `set_up_while_handing_over` decides.)
             entry.conn.stop_reading();
         }
         // The idle timeout replaces the set-up deadline.
@@ -568,13 +566,26 @@ impl EventLoop {
     /// Shutdown reached this worker: stop reading everywhere; answer what was read; close.
     fn begin_drain(&mut self, now: Instant) {
         self.drain_deadline = Some(now + self.shared.config.drain_timeout);
+        let sink = self.shared.hand_over_sink();
         for i in 0..self.slots.len() {
             if let Some(entry) = self.slots[i].as_mut() {
                 if !entry.ready {
-                    // Still in set-up: nothing read to answer.
-                    self.close(i, CloseReason::Setup);
+                    // Still in set-up: nothing read to answer. At an upgrade's hand-over it
+                    // finishes its set-up first (`set_up_while_handing_over`).
+                    if sink.is_none() {
+                        self.close(i, CloseReason::Setup);
+                    }
                     continue;
                 }
+                if sink
+                    .as_ref()
+                    .is_some_and(|sink| self.hand_over(i, sink, now))
+                {
+                    continue;
+                }
+                let Some(entry) = self.slots[i].as_mut() else {
+                    continue;
+                };
                 entry.conn.stop_reading();
                 self.drive(i, now);
             }
