@@ -28,6 +28,8 @@ pub use process::{
     assert_not_spinning, bin, leave_descriptors, pipe_payload, run_bin, run_shout, run_text,
     wait_child,
 };
+// `shout` on a pseudo-terminal (`shout_tests::pty::Terminal`).
+pub mod pty;
 pub mod shoutd;
 pub use shoutd::{log_field, Shoutd};
 
