@@ -217,6 +217,11 @@ impl Terminal {
         tcgetattr(&self.master).expect("read the terminal's settings")
     }
 
+    /// The `shout` process (to signal it).
+    pub fn child(&self) -> &Child {
+        &self.child
+    }
+
     /// Gives the terminal a new size (`shout` gets `SIGWINCH`).
     pub fn resize(&self, cols: u16, rows: u16) {
         let size = Winsize {

@@ -1,12 +1,13 @@
 //! The live dashboard of the real `shout bench`, through a pseudo-terminal: its panels with
 //! the run's figures, `q` and Ctrl-C stopping a run early (a second Ctrl-C exiting at once),
-//! small terminals and resizes, and the terminal given back on every way out (the alternate
+//! small terminals and resizes, SIGTERM, and the terminal given back on every way out (the alternate
 //! screen left, echo and line mode on again, the report printed after). A piped run writes
 //! no escape codes. Every wait is bounded and wakes on new output.
 
 use std::net::TcpListener;
 use std::time::Instant;
 
+use rustix::process::{kill_process, Pid, Signal};
 use rustix::termios::LocalModes;
 use serde_json::Value;
 use shout_tests::bench::TempDir;
@@ -167,6 +168,22 @@ fn second_ctrl_c_exits_at_once() {
     term.send(CTRL_C);
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(130), "{status}");
+    assert_restored(&term);
+}
+
+/// SIGTERM stops the run as `q` does: the terminal is restored, exit code 143.
+#[test]
+fn sigterm_restores_the_terminal() {
+    let server = TestServer::default_config();
+    let addr = server.addr.to_string();
+    let mut term = Terminal::spawn(
+        "dash-term",
+        &["bench", "-c", "2", "--rate", "100", "-d", "60s", &addr],
+    );
+    term.expect_screen("the run measuring", |s| s.contains("measuring"));
+    kill_process(Pid::from_child(term.child()), Signal::TERM).expect("signal shout");
+    let status = term.wait_exit();
+    assert_eq!(status.code(), Some(143), "{status}");
     assert_restored(&term);
 }
 

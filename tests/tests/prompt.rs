@@ -4,7 +4,7 @@
 //! connect. Every wait is bounded by [`TIMEOUT`] and wakes on new output; the child is killed
 //! on drop.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
