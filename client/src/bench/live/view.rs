@@ -168,20 +168,24 @@ fn throughput(frame: &mut Frame, area: Rect, state: &State, elapsed: Duration) {
         .max(1.0);
     let top = done.iter().chain(&target).map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let now = state.points.back().map_or(0, |p| p.completed);
-    let mut title = format!(" throughput: {} msgs/s", count(now as f64));
+    // The title is the legend: each figure in its line's colour.
+    let mut title = vec![
+        Span::raw(" throughput: "),
+        Span::raw(format!("{} msgs/s", count(now as f64))).fg(Color::Green),
+    ];
     let mut sets = vec![Dataset::default()
-        .name("answered")
         .marker(Marker::Braille)
         .graph_type(GraphType::Line)
         .style(Style::default().fg(Color::Green))
         .data(&done)];
     if !target.is_empty() {
         let at = (state.points.back().map_or(0, |p| p.second) as usize).min(target.len() - 1);
-        title += &format!(", target {}", count(state.info.target[at.max(first)]));
+        let rate = count(state.info.target[at.max(first)]);
+        title.push(Span::raw(", "));
+        title.push(Span::raw(format!("target {rate}")).fg(Color::DarkGray));
         sets.insert(
             0,
             Dataset::default()
-                .name("target")
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(Style::default().fg(Color::DarkGray))
@@ -190,7 +194,7 @@ fn throughput(frame: &mut Frame, area: Rect, state: &State, elapsed: Duration) {
     }
     let x0 = first as f64;
     let chart = Chart::new(sets)
-        .block(Block::bordered().title(title + " "))
+        .block(Block::bordered().title(Line::from(title) + Span::raw(" ")))
         .x_axis(Axis::default().bounds([x0, end]).labels([
             secs(Duration::from_secs_f64(x0)),
             secs(Duration::from_secs_f64(end)),
@@ -242,27 +246,33 @@ fn latency(frame: &mut Frame, area: Rect, state: &State) {
     let sets = series
         .iter()
         .zip(&data)
-        .map(|((name, color, _), d)| {
+        .map(|((_, color, _), d)| {
             Dataset::default()
-                .name(*name)
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(Style::default().fg(*color))
                 .data(d)
         })
         .collect();
+    // The title is the legend: the run's figures so far in their lines' colours (the last
+    // second's for the uncorrected p99).
     let s = &state.last.latency;
-    let title = format!(
-        " latency (log): p50 {} p99 {} max {} ",
-        latency_label(s.p50 as f64),
-        latency_label(s.p99 as f64),
-        latency_label(s.max as f64)
-    );
+    let mut title = vec![Span::raw(" latency (log):")];
+    for (i, &(name, color, f)) in series.iter().enumerate() {
+        let us = match i {
+            0 => s.p50,
+            1 => s.p99,
+            2 => s.max,
+            _ => state.points.back().map_or(0, f),
+        };
+        title.push(Span::raw(format!(" {name} {}", latency_label(us as f64))).fg(color));
+    }
+    title.push(Span::raw(" "));
     let labels: Vec<String> = (lo as i32..=hi as i32)
         .map(|k| latency_label(10f64.powi(k)))
         .collect();
     let chart = Chart::new(sets)
-        .block(Block::bordered().title(title))
+        .block(Block::bordered().title(Line::from(title)))
         .x_axis(Axis::default().bounds([x0, x1]))
         .y_axis(Axis::default().bounds([lo, hi]).labels(labels));
     frame.render_widget(chart, area);
