@@ -43,8 +43,8 @@ pub enum Panel {
     TooSmall,
 }
 
-/// The panels that fit in `area`, and where. Dropped first: the bottom panels, then the
-/// latency chart, then the throughput chart; the gauge stays down to three rows.
+/// The panels that fit in `area`, and where. Dropped first: the latency chart, then the
+/// errors and connections, then the throughput chart; the gauge stays down to three rows.
 pub fn layout(area: Rect) -> Vec<(Panel, Rect)> {
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         return vec![(Panel::TooSmall, area)];
@@ -65,11 +65,13 @@ pub fn layout(area: Rect) -> Vec<(Panel, Rect)> {
     } else {
         rest
     };
-    if charts.height >= CHART_ROWS && charts.width >= WIDE_COLS {
+    // The latency chart only once the errors have their place (or cannot have one).
+    let latency = bottom || rest.width < BOTTOM_COLS;
+    if latency && charts.height >= CHART_ROWS && charts.width >= WIDE_COLS {
         let [a, b] = Layout::horizontal([Constraint::Fill(1); 2]).areas(charts);
         panels.push((Panel::Throughput, a));
         panels.push((Panel::Latency, b));
-    } else if charts.height >= 2 * CHART_ROWS {
+    } else if latency && charts.height >= 2 * CHART_ROWS {
         let [a, b] = Layout::vertical([Constraint::Fill(1); 2]).areas(charts);
         panels.push((Panel::Throughput, a));
         panels.push((Panel::Latency, b));
@@ -416,8 +418,13 @@ mod tests {
         for (w, h, want) in [
             (120, 40, all.clone()),
             (80, 24, all),
-            (80, 16, vec![Gauge, Throughput, Latency]),
-            (80, 18, vec![Gauge, Errors, Connections, Throughput]),
+            (80, 22, vec![Gauge, Errors, Connections, Throughput]),
+            (
+                100,
+                17,
+                vec![Gauge, Errors, Connections, Throughput, Latency],
+            ),
+            (80, 16, vec![Gauge, Throughput]),
             (40, 12, vec![Gauge, Throughput]),
             (40, 6, vec![Gauge]),
             (10, 2, vec![TooSmall]),
