@@ -6,6 +6,7 @@
 //! [`progress`]: super::progress
 
 pub mod dashboard;
+pub mod distribution;
 pub mod model;
 pub mod terminal;
 pub mod view;

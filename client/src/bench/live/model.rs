@@ -43,6 +43,9 @@ pub struct Snapshot {
     pub connect_failures: Vec<(String, u64)>,
     /// Connections that died in use, by reason, likewise.
     pub closed: Vec<(String, u64)>,
+    /// The corrected latencies so far as a histogram: (upper bound in µs, count) per doubling,
+    /// from the lowest bucket with a count to the highest.
+    pub histogram: Vec<(u64, u64)>,
 }
 
 impl Snapshot {
@@ -74,8 +77,21 @@ impl Snapshot {
             latency: Summary::of(&series.hists.corrected),
             connect_failures: labelled(&series.failures.connect),
             closed: labelled(&series.failures.closed),
+            histogram: doublings(&series.hists.corrected),
         }
     }
+}
+
+/// The counts of `hist` per doubling of the value (1, 2, 4 ... µs), without the empty
+/// buckets below the lowest value.
+pub fn doublings(hist: &hdrhistogram::Histogram<u64>) -> Vec<(u64, u64)> {
+    if hist.is_empty() {
+        return Vec::new();
+    }
+    hist.iter_log(1, 2.0)
+        .map(|v| (v.value_iterated_to(), v.count_since_last_iteration()))
+        .skip_while(|&(_, n)| n == 0)
+        .collect()
 }
 
 /// The run as planned: what the gauge and the target line need.
@@ -357,6 +373,22 @@ mod tests {
         assert!((s.ratio(Duration::ZERO) - 0.4).abs() < 1e-9);
         assert_eq!(secs(Duration::from_secs(3723)), "1h02m03s");
         assert_eq!(secs(Duration::from_secs(125)), "2m05s");
+    }
+
+    /// The histogram counts per doubling, from the lowest value's bucket.
+    #[test]
+    fn histogram_by_doublings() {
+        let mut h = crate::bench::series::new_histogram();
+        for v in [100, 110, 120, 1000, 1000] {
+            h.record(v).expect("in range");
+        }
+        let d = doublings(&h);
+        let total: u64 = d.iter().map(|b| b.1).sum();
+        assert_eq!(total, 5, "{d:?}");
+        assert_eq!(d[0].1, 3, "{d:?}");
+        assert!(d[0].0 >= 120 && d[0].0 < 256, "{d:?}");
+        assert_eq!(d.last().map(|b| b.1), Some(2), "{d:?}");
+        assert!(doublings(&crate::bench::series::new_histogram()).is_empty());
     }
 
     /// The history is bounded: the oldest seconds go first.

@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph};
 use ratatui::Frame;
 
+use super::distribution::distribution;
 use super::model::{secs, Point, State};
 
 /// Rows of the gauge, borders included.
@@ -39,6 +40,8 @@ pub enum Panel {
     Errors,
     /// Connections open, opened, reopened, failed.
     Connections,
+    /// The percentiles and histogram of the latencies so far.
+    Distribution,
     /// The terminal is too small for anything else.
     TooSmall,
 }
@@ -56,11 +59,23 @@ pub fn layout(area: Rect) -> Vec<(Panel, Rect)> {
     let charts = if bottom {
         let [charts, bottom] =
             Layout::vertical([Constraint::Fill(1), Constraint::Length(BOTTOM_ROWS)]).areas(rest);
-        let [errors, conns] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                .areas(bottom);
-        panels.push((Panel::Errors, errors));
-        panels.push((Panel::Connections, conns));
+        if bottom.width >= WIDE_COLS {
+            let [errors, conns, dist] = Layout::horizontal([
+                Constraint::Percentage(38),
+                Constraint::Percentage(24),
+                Constraint::Percentage(38),
+            ])
+            .areas(bottom);
+            panels.push((Panel::Errors, errors));
+            panels.push((Panel::Connections, conns));
+            panels.push((Panel::Distribution, dist));
+        } else {
+            let [errors, conns] =
+                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                    .areas(bottom);
+            panels.push((Panel::Errors, errors));
+            panels.push((Panel::Connections, conns));
+        }
         charts
     } else {
         rest
@@ -90,6 +105,7 @@ pub fn draw(frame: &mut Frame, state: &State, elapsed: Duration) {
             Panel::Latency => latency(frame, area, state),
             Panel::Errors => errors(frame, area, state),
             Panel::Connections => connections(frame, area, state),
+            Panel::Distribution => distribution(frame, area, state),
             Panel::TooSmall => frame.render_widget(
                 Paragraph::new("shout bench: terminal too small (q stops)"),
                 area,
@@ -385,6 +401,14 @@ mod tests {
             latency: lat(123),
             connect_failures: vec![("connection refused".into(), 1)],
             closed: Vec::new(),
+            histogram: vec![
+                (128, 10),
+                (256, 400),
+                (512, 4000),
+                (1024, 500),
+                (2048, 0),
+                (4096, 90),
+            ],
         });
         s
     }
@@ -415,15 +439,20 @@ mod tests {
     fn panels_fit_the_terminal() {
         use Panel::*;
         let all = vec![Gauge, Errors, Connections, Throughput, Latency];
+        let wide = vec![
+            Gauge,
+            Errors,
+            Connections,
+            Distribution,
+            Throughput,
+            Latency,
+        ];
         for (w, h, want) in [
-            (120, 40, all.clone()),
+            (120, 40, wide.clone()),
+            (100, 17, wide),
+            (99, 17, vec![Gauge, Errors, Connections, Throughput]),
             (80, 24, all),
             (80, 22, vec![Gauge, Errors, Connections, Throughput]),
-            (
-                100,
-                17,
-                vec![Gauge, Errors, Connections, Throughput, Latency],
-            ),
             (80, 16, vec![Gauge, Throughput]),
             (40, 12, vec![Gauge, Throughput]),
             (40, 6, vec![Gauge]),
@@ -493,6 +522,39 @@ mod tests {
         for label in ["100µs", "1.0ms", "10.0ms", "100.0ms"] {
             assert!(screen.contains(label), "{label} missing from\n{screen}");
         }
+    }
+
+    /// At 120 columns the distribution panel shows the run's percentiles and one bar per
+    /// doubling, the tallest where most latencies are.
+    #[test]
+    fn distribution_panel() {
+        let screen = render(&running(), 120, 40);
+        let find = |s: &str| screen.lines().find(|l| l.contains(s)).unwrap_or_default();
+        for row in ["p50       123µs", "p99       1.2ms", "max      12.3ms"] {
+            assert!(screen.contains(row), "{row} missing:\n{screen}");
+        }
+        assert!(find("latency distribution").contains("latency distribution"));
+        assert!(screen.contains("64µs..4.1ms"), "{screen}");
+        // The bars: the third (4000) reaches the top row of the panel, the others not.
+        let top = screen
+            .lines()
+            .find(|l| l.contains("p50       123µs"))
+            .expect("the p50 row");
+        // One column between the table and the bars.
+        let bars: String = top
+            .split("123µs")
+            .nth(1)
+            .unwrap_or_default()
+            .chars()
+            .skip(1)
+            .take(6)
+            .collect();
+        assert_eq!(
+            bars.trim_end().chars().filter(|c| *c != ' ').count(),
+            1,
+            "{bars:?}\n{screen}"
+        );
+        assert_eq!(bars.chars().nth(2), Some('█'), "{bars:?}\n{screen}");
     }
 
     /// Figures in short form.
