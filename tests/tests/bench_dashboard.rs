@@ -1,5 +1,5 @@
 //! The live dashboard of the real `shout bench`, through a pseudo-terminal: its panels with
-//! the run's figures, `q` and Ctrl-C stopping a run early (a second Ctrl-C exiting at once),
+//! the run's figures (the search's steps with `--find-max`), `q` and Ctrl-C stopping a run early (a second Ctrl-C exiting at once),
 //! small terminals and resizes, SIGTERM, and the terminal given back on every way out (the alternate
 //! screen left, echo and line mode on again, the report printed after). A piped run writes
 //! no escape codes. Every wait is bounded and wakes on new output.
@@ -31,8 +31,8 @@ fn row(screen: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Asserts that the dashboard gave the terminal back: it left the alternate screen (and did
-/// not enter it again), and echo and line mode are on.
+/// Asserts that the dashboard gave the terminal back (once the test saw it leave the
+/// alternate screen): it did not enter it again, and echo and line mode are on.
 fn assert_restored(term: &Terminal) {
     let all = term.whole_screen();
     let left = all
@@ -108,6 +108,7 @@ fn q_stops_a_long_run_early() {
     term.expect_screen("the run measuring", |s| s.contains("measuring"));
     let asked = Instant::now();
     term.send("q");
+    term.expect(ALT_SCREEN_OFF);
     let status = term.wait_exit();
     assert!(asked.elapsed() < TIMEOUT, "{:?}", asked.elapsed());
     assert_eq!(status.code(), Some(130), "{status}");
@@ -144,6 +145,7 @@ fn small_terminal_and_resize() {
     });
     assert!(big.lines().all(|l| l.chars().count() == 100), "{big}");
     term.send("\x1b");
+    term.expect(ALT_SCREEN_OFF);
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(130), "{status}");
     assert_restored(&term);
@@ -166,6 +168,7 @@ fn second_ctrl_c_exits_at_once() {
     term.expect_screen("the run stopping", |s| s.contains("stopping early"));
     assert!(!term.termios().local_modes.contains(LocalModes::ICANON));
     term.send(CTRL_C);
+    term.expect(ALT_SCREEN_OFF);
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(130), "{status}");
     assert_restored(&term);
@@ -182,8 +185,50 @@ fn sigterm_restores_the_terminal() {
     );
     term.expect_screen("the run measuring", |s| s.contains("measuring"));
     kill_process(Pid::from_child(term.child()), Signal::TERM).expect("signal shout");
+    term.expect(ALT_SCREEN_OFF);
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(143), "{status}");
+    assert_restored(&term);
+}
+
+/// With `--find-max` the search's panel shows the step under way and, once a step is judged,
+/// the best rate so far; `q` ends the search, the terminal restored.
+#[test]
+fn find_max_shows_its_steps() {
+    let server = TestServer::default_config();
+    let addr = server.addr.to_string();
+    let mut term = Terminal::spawn_sized(
+        "dash-find-max",
+        &[
+            "bench",
+            "--find-max",
+            "--slo",
+            "p99=500ms",
+            "--rate",
+            "200",
+            "-d",
+            "1s",
+            "--warmup",
+            "1s",
+            "--max-steps",
+            "20",
+            "-c",
+            "4",
+            &addr,
+        ],
+        120,
+        40,
+    );
+    let screen = term.expect_screen("the second step and a best rate", |s| {
+        s.contains("step 2: ") && s.contains(" best 200 msgs/s ")
+    });
+    assert!(screen.contains("SLO p99 <= 500000 µs"), "{screen}");
+    term.send("q");
+    term.expect(ALT_SCREEN_OFF);
+    term.expect("the run ended before the search did (stopped early at");
+    let status = term.wait_exit();
+    // A search stopped before its end found no answer: 1, by `--find-max`'s own rule.
+    assert_eq!(status.code(), Some(1), "{status}");
     assert_restored(&term);
 }
 

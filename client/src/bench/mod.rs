@@ -149,7 +149,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
             }
         }
         if let Some(p) = &progress {
-            p.update(&series, args.reconnect);
+            p.update(&series, args.reconnect, find_max.as_ref());
         }
     }
     series.flush(|i, _, hists| log_second(i, hists));

@@ -14,6 +14,7 @@ use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifier
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
+use super::super::findmax::FindMax;
 use super::super::series::Series;
 use super::super::stop::{StopCause, StopHandle};
 use super::model::{Info, Snapshot, State};
@@ -88,11 +89,11 @@ impl Dashboard {
         })
     }
 
-    /// Hands the dashboard the figures of `series` (never waits: if the dashboard is behind,
-    /// the new seconds go with the next snapshot).
-    pub fn update(&self, series: &Series) {
+    /// Hands the dashboard the figures of `series` and of the `find_max` search (never waits:
+    /// if the dashboard is behind, the new seconds go with the next snapshot).
+    pub fn update(&self, series: &Series, find_max: Option<&FindMax>) {
         let Some(tx) = &self.tx else { return };
-        let snapshot = Snapshot::of(series, self.sent.get());
+        let snapshot = Snapshot::of(series, self.sent.get(), find_max);
         match tx.try_send(snapshot) {
             Ok(()) => self.sent.set(series.seconds.len()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}

@@ -8,6 +8,7 @@
 pub mod dashboard;
 pub mod distribution;
 pub mod model;
+pub mod search;
 pub mod terminal;
 pub mod view;
 
@@ -15,6 +16,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use super::args::BenchArgs;
+use super::findmax::FindMax;
 use super::profile::RateProfile;
 use super::progress::Progress;
 use super::series::Series;
@@ -62,11 +64,11 @@ impl Live {
     }
 
     /// Shows the figures of `series` (connection errors left out of the errors with
-    /// `--reconnect`).
-    pub fn update(&self, series: &Series, reconnect: bool) {
+    /// `--reconnect`) and, on the dashboard, of the `--find-max` search.
+    pub fn update(&self, series: &Series, reconnect: bool, find_max: Option<&FindMax>) {
         match self {
             Live::Line(p) => p.update(series, reconnect),
-            Live::Dashboard(d) => d.update(series),
+            Live::Dashboard(d) => d.update(series, find_max),
         }
     }
 

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::super::args::{BenchArgs, Length};
+use super::super::findmax::{FindMax, Quantile, StepNow, StepResult};
 use super::super::profile::RateProfile;
 use super::super::series::{Counts, Series, Summary};
 
@@ -46,11 +47,57 @@ pub struct Snapshot {
     /// The corrected latencies so far as a histogram: (upper bound in µs, count) per doubling,
     /// from the lowest bucket with a count to the highest.
     pub histogram: Vec<(u64, u64)>,
+    /// `--find-max`: the search so far.
+    pub find_max: Option<SearchView>,
+}
+
+/// `--find-max` as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchView {
+    /// The steps judged, in order.
+    pub steps: Vec<StepResult>,
+    /// The step under way, unless the search is over.
+    pub step: Option<StepNow>,
+    /// The highest rate of a step that met the SLO so far.
+    pub best: Option<f64>,
+    /// The SLO, as the report says it.
+    pub slo: String,
+    /// Its p99 bound (µs), if it has one: the line the curve must stay under.
+    pub p99_limit: Option<u64>,
+}
+
+impl SearchView {
+    /// The view of the search `f`.
+    pub fn of(f: &FindMax) -> SearchView {
+        let result = f.result();
+        let best = result
+            .steps
+            .iter()
+            .filter(|s| s.met)
+            .map(|s| s.target)
+            .fold(None, |best: Option<f64>, r| {
+                Some(best.map_or(r, |b| b.max(r)))
+            });
+        SearchView {
+            p99_limit: result
+                .slo
+                .bounds
+                .iter()
+                .filter(|b| b.quantile == Quantile::P99)
+                .map(|b| b.limit_us)
+                .min(),
+            slo: result.slo.describe(),
+            step: f.step_now(),
+            best,
+            steps: result.steps,
+        }
+    }
 }
 
 impl Snapshot {
-    /// The snapshot of `series`, with the seconds from `from` on (those not handed over yet).
-    pub fn of(series: &Series, from: usize) -> Snapshot {
+    /// The snapshot of `series`, with the seconds from `from` on (those not handed over yet),
+    /// and of the `--find-max` search, if there is one.
+    pub fn of(series: &Series, from: usize, find_max: Option<&FindMax>) -> Snapshot {
         let points = series
             .seconds
             .iter()
@@ -78,6 +125,7 @@ impl Snapshot {
             connect_failures: labelled(&series.failures.connect),
             closed: labelled(&series.failures.closed),
             histogram: doublings(&series.hists.corrected),
+            find_max: find_max.map(SearchView::of),
         }
     }
 }
@@ -107,6 +155,8 @@ pub struct Info {
     pub open_loop: bool,
     /// `--reconnect`: connection errors are healed, not counted as errors.
     pub reconnect: bool,
+    /// `--find-max`: the search's panel takes the latency chart's place.
+    pub find_max: bool,
     /// The planned rate, second by second from the start (empty: none planned, as in closed
     /// loop or with `--find-max`, which sets its rates as it goes).
     pub target: Vec<f64>,
@@ -135,6 +185,7 @@ impl Info {
             warmup: args.warmup,
             open_loop: profile.is_some(),
             reconnect: args.reconnect,
+            find_max: args.find_max,
             target,
         }
     }

@@ -13,6 +13,7 @@ use ratatui::Frame;
 
 use super::distribution::distribution;
 use super::model::{secs, Point, State};
+use super::search::search;
 
 /// Rows of the gauge, borders included.
 const GAUGE_ROWS: u16 = 3;
@@ -34,7 +35,8 @@ pub enum Panel {
     Gauge,
     /// Answered messages per second, with the target rate.
     Throughput,
-    /// p50, p99 and max per second, log scale.
+    /// p50, p99 and max per second, log scale; with `--find-max`, the search instead (the
+    /// step under way and the curve so far).
     Latency,
     /// Errors by kind and reason.
     Errors,
@@ -102,6 +104,7 @@ pub fn draw(frame: &mut Frame, state: &State, elapsed: Duration) {
         match panel {
             Panel::Gauge => gauge(frame, area, state, elapsed),
             Panel::Throughput => throughput(frame, area, state, elapsed),
+            Panel::Latency if state.info.find_max => search(frame, area, state, elapsed),
             Panel::Latency => latency(frame, area, state),
             Panel::Errors => errors(frame, area, state),
             Panel::Connections => connections(frame, area, state),
@@ -353,11 +356,22 @@ fn connections(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(p, area);
 }
 
+/// The screen `state` draws on a `w` x `h` terminal `elapsed` into the run, as text: one
+/// line per row.
 #[cfg(test)]
-mod tests {
+pub(super) fn render_text(state: &State, w: u16, h: u16, elapsed: Duration) -> String {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+    terminal.draw(|f| draw(f, state, elapsed)).expect("drawn");
+    let buf = terminal.backend().buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+        .collect()
+}
 
+#[cfg(test)]
+mod tests {
     use super::super::model::{Info, Snapshot};
     use super::*;
     use crate::bench::args::BenchArgs;
@@ -409,25 +423,13 @@ mod tests {
                 (2048, 0),
                 (4096, 90),
             ],
+            find_max: None,
         });
         s
     }
 
-    /// The screen as text, one line per row.
     fn render(state: &State, w: u16, h: u16) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
-        terminal
-            .draw(|f| draw(f, state, Duration::from_secs(5)))
-            .expect("drawn");
-        let buf = terminal.backend().buffer();
-        (0..h)
-            .map(|y| {
-                (0..w)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-                    + "\n"
-            })
-            .collect()
+        render_text(state, w, h, Duration::from_secs(5))
     }
 
     fn names(panels: &[(Panel, Rect)]) -> Vec<Panel> {
