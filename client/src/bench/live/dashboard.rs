@@ -147,6 +147,8 @@ fn run(
         if state.stopped != stop.stopped().is_some() {
             state.stopped = true;
             dirty = true;
+            // A signal's stop says so on stderr, over the dashboard: draw it all anew.
+            let _ = term.clear();
         }
         let since = last_draw.map(|t| t.elapsed());
         let may = since.is_none_or(|s| s >= FRAME);
