@@ -7,8 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Paragraph};
 use ratatui::Frame;
 
-use super::model::State;
-use super::view::latency_label;
+use super::model::{latency_label, State};
 
 /// Columns of the percentile table.
 const TABLE_COLS: u16 = 16;

@@ -319,6 +319,28 @@ impl State {
     }
 }
 
+/// `950`, `12.3k`, `1.50M`.
+pub fn count(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// `850µs`, `1.2ms`, `3.40s`.
+pub fn latency_label(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{:.2}s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.1}ms", us / 1e3)
+    } else {
+        format!("{us:.0}µs")
+    }
+}
+
 /// `1h02m03s`, `2m05s`, `42s`.
 pub fn secs(d: Duration) -> String {
     let s = d.as_secs();
@@ -440,6 +462,17 @@ mod tests {
         assert!(d[0].0 >= 120 && d[0].0 < 256, "{d:?}");
         assert_eq!(d.last().map(|b| b.1), Some(2), "{d:?}");
         assert!(doublings(&crate::bench::series::new_histogram()).is_empty());
+    }
+
+    /// Figures in short form.
+    #[test]
+    fn short_figures() {
+        assert_eq!(count(950.0), "950");
+        assert_eq!(count(12_345.0), "12.3k");
+        assert_eq!(count(1_500_000.0), "1.50M");
+        assert_eq!(latency_label(850.0), "850µs");
+        assert_eq!(latency_label(1234.0), "1.2ms");
+        assert_eq!(latency_label(3_400_000.0), "3.40s");
     }
 
     /// The history is bounded: the oldest seconds go first.

@@ -12,8 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
-use super::model::{secs, SearchView, State};
-use super::view::{count, latency_label};
+use super::model::{count, latency_label, secs, SearchView, State};
 
 /// What the step under way is doing, `elapsed` after the run's start.
 pub fn step_line(view: &SearchView, elapsed: Duration) -> String {
@@ -112,15 +111,14 @@ fn log_us(us: u64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::model::{Info, Snapshot};
-    use super::super::view::render_text;
     use super::*;
     use crate::bench::args::BenchArgs;
     use crate::bench::findmax::{StepNow, StepResult};
     use crate::bench::series::Summary;
 
-    fn step(target: f64, p99: u64, met: bool) -> StepResult {
+    pub(in crate::bench::live) fn step(target: f64, p99: u64, met: bool) -> StepResult {
         StepResult {
             target,
             achieved: target,
@@ -139,7 +137,7 @@ mod tests {
         }
     }
 
-    fn searching(now: Option<StepNow>) -> State {
+    pub(in crate::bench::live) fn searching(now: Option<StepNow>) -> State {
         let args = BenchArgs::try_parse_from(["--find-max", "--slo", "p99=1ms", "-d", "60s"])
             .expect("valid options");
         let profile = args.rate_profile().expect("a valid profile");
@@ -181,30 +179,5 @@ mod tests {
         assert!(step_line(&v, at(14)).ends_with("measuring again (not steady the first time)"));
         let v = view(searching(None));
         assert_eq!(step_line(&v, at(14)), "search over after 2 steps");
-    }
-
-    /// With `--find-max` the search takes the latency chart's place: the step, the best rate,
-    /// the SLO, and a p99 axis spanning the steps and the SLO line.
-    #[test]
-    fn panel_in_place_of_latency() {
-        let state = searching(Some(StepNow {
-            rate: 1500.0,
-            start_s: 10,
-            measured_from_s: 12,
-            extended: false,
-        }));
-        let screen = render_text(&state, 120, 40, Duration::from_secs(11));
-        for want in [
-            "find-max",
-            "best 1000 msgs/s",
-            "step 3: 1500 msgs/s, 1s in, warming up",
-            "SLO p99 <= 1000 µs",
-            "100µs",
-            "10.0ms",
-            "2200 msgs/s",
-        ] {
-            assert!(screen.contains(want), "{want:?} missing:\n{screen}");
-        }
-        assert!(!screen.contains("latency (log)"), "{screen}");
     }
 }

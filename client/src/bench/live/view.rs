@@ -12,7 +12,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph}
 use ratatui::Frame;
 
 use super::distribution::distribution;
-use super::model::{secs, Point, State};
+use super::model::{count, latency_label, secs, Point, State};
 use super::search::search;
 
 /// Rows of the gauge, borders included.
@@ -141,28 +141,6 @@ fn gauge(frame: &mut Frame, area: Rect, state: &State, elapsed: Duration) {
         .ratio(state.ratio(elapsed))
         .label(label);
     frame.render_widget(g, area);
-}
-
-/// `950`, `12.3k`, `1.50M`.
-pub fn count(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v >= 1e4 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-/// `850µs`, `1.2ms`, `3.40s`.
-pub fn latency_label(us: f64) -> String {
-    if us >= 1e6 {
-        format!("{:.2}s", us / 1e6)
-    } else if us >= 1e3 {
-        format!("{:.1}ms", us / 1e3)
-    } else {
-        format!("{us:.0}µs")
-    }
 }
 
 fn throughput(frame: &mut Frame, area: Rect, state: &State, elapsed: Duration) {
@@ -559,14 +537,28 @@ mod tests {
         assert_eq!(bars.chars().nth(2), Some('█'), "{bars:?}\n{screen}");
     }
 
-    /// Figures in short form.
+    /// With `--find-max` the search takes the latency chart's place: the step, the best rate,
+    /// the SLO, and a p99 axis spanning the steps and the SLO line.
     #[test]
-    fn short_figures() {
-        assert_eq!(count(950.0), "950");
-        assert_eq!(count(12_345.0), "12.3k");
-        assert_eq!(count(1_500_000.0), "1.50M");
-        assert_eq!(latency_label(850.0), "850µs");
-        assert_eq!(latency_label(1234.0), "1.2ms");
-        assert_eq!(latency_label(3_400_000.0), "3.40s");
+    fn panel_in_place_of_latency() {
+        let state = super::super::search::tests::searching(Some(crate::bench::findmax::StepNow {
+            rate: 1500.0,
+            start_s: 10,
+            measured_from_s: 12,
+            extended: false,
+        }));
+        let screen = render_text(&state, 120, 40, Duration::from_secs(11));
+        for want in [
+            "find-max",
+            "best 1000 msgs/s",
+            "step 3: 1500 msgs/s, 1s in, warming up",
+            "SLO p99 <= 1000 µs",
+            "100µs",
+            "10.0ms",
+            "2200 msgs/s",
+        ] {
+            assert!(screen.contains(want), "{want:?} missing:\n{screen}");
+        }
+        assert!(!screen.contains("latency (log)"), "{screen}");
     }
 }
