@@ -29,6 +29,13 @@ const TICK: Duration = Duration::from_millis(250);
 /// next one rather than wait.
 const QUEUE: usize = 4;
 
+/// Whether to draw a frame, `since` the last one (`None`: none yet), with something new to
+/// show (`dirty`) or not: never sooner than [`FRAME`] after the last, at once when something
+/// changed, and every [`TICK`] for the clock.
+pub fn should_draw(since: Option<Duration>, dirty: bool) -> bool {
+    since.is_none_or(|s| s >= FRAME && (dirty || s >= TICK))
+}
+
 /// What a key does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAction {
@@ -150,10 +157,7 @@ fn run(
             // A signal's stop says so on stderr, over the dashboard: draw it all anew.
             let _ = term.clear();
         }
-        let since = last_draw.map(|t| t.elapsed());
-        let may = since.is_none_or(|s| s >= FRAME);
-        let due = dirty || since.is_none_or(|s| s >= TICK);
-        if may && due {
+        if should_draw(last_draw.map(|t| t.elapsed()), dirty) {
             if !terminal::active() {
                 return;
             }
@@ -194,6 +198,19 @@ mod tests {
 
     fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, modifiers)
+    }
+
+    /// At most ten frames a second however often something changes; four a second when
+    /// nothing does; the first at once.
+    #[test]
+    fn frames_are_paced() {
+        let ms = Duration::from_millis;
+        assert!(should_draw(None, false));
+        assert!(!should_draw(Some(ms(99)), true));
+        assert!(should_draw(Some(ms(100)), true));
+        assert!(!should_draw(Some(ms(100)), false));
+        assert!(!should_draw(Some(ms(249)), false));
+        assert!(should_draw(Some(ms(250)), false));
     }
 
     /// `q` and `Esc` stop the run; other keys do nothing.
