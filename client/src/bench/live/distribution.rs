@@ -1,5 +1,6 @@
 //! The latency distribution panel: the percentiles of the measured window so far beside a
-//! histogram of the latencies, one bar per doubling (log scale, as the latency chart).
+//! histogram of the latencies, one bar per doubling (log scale, as the latency chart), its
+//! heights on a log scale too (the tail's few counts show beside the mode's many).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -25,7 +26,7 @@ pub fn distribution(frame: &mut Frame, area: Rect, state: &State) {
         _ => String::new(),
     };
     let block = Block::bordered()
-        .title(" latency distribution ")
+        .title(" latency distribution (log counts) ")
         .title_bottom(Line::from(range).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -45,7 +46,12 @@ pub fn distribution(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(Paragraph::new(rows), table);
     let bars: Vec<Bar> = hist
         .iter()
-        .map(|&(_, n)| Bar::default().value(n).text_value(String::new()))
+        // Heights on a log scale, so the tail's few counts still show beside the mode's many.
+        .map(|&(_, n)| {
+            Bar::default()
+                .value(log_height(n))
+                .text_value(String::new())
+        })
         .collect();
     let chart = BarChart::default()
         .data(BarGroup::default().bars(&bars))
@@ -53,6 +59,11 @@ pub fn distribution(frame: &mut Frame, area: Rect, state: &State) {
         .bar_gap(0)
         .bar_style(Style::default().fg(Color::Yellow));
     frame.render_widget(chart, bars_area(bars.len(), right));
+}
+
+/// A bar's height for `n` values: log10(n + 1), in hundredths.
+fn log_height(n: u64) -> u64 {
+    ((n as f64 + 1.0).log10() * 100.0).round() as u64
 }
 
 /// The bars' area, no wider than the bars.

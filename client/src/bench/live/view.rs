@@ -515,7 +515,8 @@ mod tests {
         }
         assert!(find("latency distribution").contains("latency distribution"));
         assert!(screen.contains("64µs..4.1ms"), "{screen}");
-        // The bars: the third (4000) reaches the top row of the panel, the others not.
+        // The bars: the third (4000) reaches the top row of the panel, the others not; on a
+        // log scale the 90 of the sixth show (two rows high of six: log 90 / log 4000 = 0.54).
         let top = screen
             .lines()
             .find(|l| l.contains("p50       123µs"))
@@ -535,6 +536,24 @@ mod tests {
             "{bars:?}\n{screen}"
         );
         assert_eq!(bars.chars().nth(2), Some('█'), "{bars:?}\n{screen}");
+        let bottom = screen
+            .lines()
+            .find(|l| l.contains("max      12.3ms"))
+            .expect("the max row");
+        let bars: Vec<char> = bottom
+            .split("12.3ms")
+            .nth(1)
+            .unwrap_or_default()
+            .chars()
+            .skip(1)
+            .take(6)
+            .collect();
+        let drawn: Vec<bool> = bars.iter().map(|c| *c != ' ').collect();
+        assert_eq!(
+            drawn,
+            [true, true, true, true, false, true],
+            "{bars:?}\n{screen}"
+        );
     }
 
     /// With `--find-max` the search takes the latency chart's place: the step, the best rate,
