@@ -24,7 +24,7 @@ use super::view;
 /// The shortest time between two frames: at most ten a second.
 pub const FRAME: Duration = Duration::from_millis(100);
 /// The longest time between two frames (the clock moves on without new figures).
-const TICK: Duration = Duration::from_millis(250);
+pub const TICK: Duration = Duration::from_millis(250);
 /// Snapshots waiting for the dashboard; beyond, the main thread keeps the seconds for the
 /// next one rather than wait.
 const QUEUE: usize = 4;
