@@ -7,6 +7,8 @@
 # (CLOCK_PROCESS_CPUTIME_ID over the same run). Both are divided by the messages answered.
 #
 # Usage: bench/generator-cost.sh [DURATION]     (builds release binaries first)
+#        TUI=1 bench/generator-cost.sh [DURATION]   the same with the live dashboard drawn (the
+#        bench runs on a pseudo-terminal made by script(1)); without it, no dashboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
@@ -20,10 +22,18 @@ wait_for_port "$port"
 ticks_per_s=$(getconf CLK_TCK)
 
 before=$(cpu_ticks "$server_pid")
-./target/release/shout bench "127.0.0.1:$port" --connections 100 --rate 20000 --size 64 \
-  --warmup 2s --duration "$duration" --json="$work/report.json" >"$work/table.txt"
-after=$(cpu_ticks "$server_pid")
-cat "$work/table.txt"
+bench=(./target/release/shout bench "127.0.0.1:$port" --connections 100 --rate 20000 --size 64
+  --warmup 2s --duration "$duration" --json="$work/report.json")
+if [[ ${TUI:-0} == 1 ]]; then
+  # On a pseudo-terminal of 120x40, so the live dashboard draws the whole run.
+  script -q -e -c "stty cols 120 rows 40; ${bench[*]}" /dev/null >"$work/screen.txt"
+  after=$(cpu_ticks "$server_pid")
+  echo "(with the live dashboard on a 120x40 pseudo-terminal)"
+else
+  "${bench[@]}" >"$work/table.txt"
+  after=$(cpu_ticks "$server_pid")
+  cat "$work/table.txt"
+fi
 
 python3 - "$work/report.json" "$((after - before))" "$ticks_per_s" <<'PY'
 import json, sys

@@ -1,6 +1,6 @@
-//! A real binary driven through a pseudo-terminal, as a user at a terminal would: type keys,
-//! wait for text to show. Every wait is bounded by [`TIMEOUT`] and wakes on new output; the
-//! child is killed on drop.
+//! `shout` driven through a pseudo-terminal, as a person at a terminal would: keys typed in,
+//! everything it shows kept and waited for (every wait bounded by [`TIMEOUT`], woken by new
+//! output), its terminal settings read back; the child is killed on drop.
 
 use std::cell::Cell;
 use std::ffi::OsString;
@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use rustix::fs::OFlags;
 use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-use rustix::termios::{tcsetwinsize, Winsize};
+use rustix::termios::{tcgetattr, tcsetwinsize, Termios, Winsize};
 
 use crate::process::{bin, wait_child};
 use crate::wait::TIMEOUT;
@@ -31,6 +31,8 @@ pub struct Terminal {
     screen: Arc<(Mutex<Vec<u8>>, Condvar)>,
     /// Where the output after the last match starts.
     seen: Cell<usize>,
+    /// Columns and rows.
+    size: Cell<(u16, u16)>,
     /// A fresh directory for this test (holds the history file); removed on drop.
     dir: PathBuf,
 }
@@ -39,6 +41,11 @@ impl Terminal {
     /// Starts `shout args…` in a new 80x24 pseudo-terminal, with its history in a fresh
     /// directory named after `test`.
     pub fn spawn(test: &str, args: &[&str]) -> Terminal {
+        Terminal::spawn_sized(test, args, 80, 24)
+    }
+
+    /// [`Terminal::spawn`] in a terminal of `cols` columns and `rows` rows.
+    pub fn spawn_sized(test: &str, args: &[&str], cols: u16, rows: u16) -> Terminal {
         let dir = std::env::temp_dir().join(format!("shout-prompt-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test directory");
@@ -51,8 +58,8 @@ impl Terminal {
             ptsname(&master, Vec::new()).expect("ptsname").into_bytes(),
         ));
         let size = Winsize {
-            ws_row: 24,
-            ws_col: 80,
+            ws_row: rows,
+            ws_col: cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
@@ -112,6 +119,7 @@ impl Terminal {
             master,
             screen,
             seen: Cell::new(0),
+            size: Cell::new((cols, rows)),
             dir,
         }
     }
@@ -137,6 +145,28 @@ impl Terminal {
     /// Waits until the output since the last match contains `needle`; panics with the screen
     /// contents after [`TIMEOUT`] without new output (or six times that in all).
     pub fn expect(&self, needle: &str) {
+        self.wait(&format!("{needle:?}"), |output| {
+            find(output, needle.as_bytes()).map(|at| at + needle.len())
+        });
+    }
+
+    /// Waits until the screen of a full-screen program (the alternate screen as drawn so far,
+    /// see [`render`]) satisfies `ok`, and returns it; bounded as [`Terminal::expect`]. The
+    /// output read so far counts as matched.
+    pub fn expect_screen(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let (cols, rows) = self.size.get();
+        let mut shown = String::new();
+        self.wait(what, |output| {
+            shown = render(output, cols, rows);
+            ok(&shown).then_some(output.len())
+        });
+        shown
+    }
+
+    /// Waits until `found` finds something in the output since the last match (it returns
+    /// where its match ends), which counts as matched from then on; panics with the output
+    /// after [`TIMEOUT`] without new output (or six times that in all).
+    fn wait(&self, what: &str, mut found: impl FnMut(&[u8]) -> Option<usize>) {
         let from = self.seen.get();
         let (text, grew) = &*self.screen;
         let mut screen = text.lock().expect("screen lock");
@@ -144,8 +174,8 @@ impl Terminal {
         let limit = Instant::now() + TIMEOUT * 6;
         let mut deadline = Instant::now() + TIMEOUT;
         loop {
-            if let Some(at) = find(&screen[from..], needle.as_bytes()) {
-                self.seen.set(from + at + needle.len());
+            if let Some(end) = found(&screen[from..]) {
+                self.seen.set(from + end);
                 return;
             }
             if screen.len() > len {
@@ -157,7 +187,7 @@ impl Terminal {
             if left.is_zero() {
                 let tail = screen.len().saturating_sub(2000).max(from);
                 panic!(
-                    "the terminal never showed {needle:?}\n\
+                    "the terminal never showed {what}\n\
                      since the last match (last 2000 bytes): {:?}",
                     String::from_utf8_lossy(&screen[tail..]),
                 );
@@ -172,11 +202,6 @@ impl Terminal {
         String::from_utf8_lossy(&screen[self.seen.get()..]).into_owned()
     }
 
-    /// Everything shown so far, as the bytes the terminal received.
-    pub fn whole_screen_bytes(&self) -> Vec<u8> {
-        self.screen.0.lock().expect("screen lock").clone()
-    }
-
     /// Everything shown so far.
     pub fn whole_screen(&self) -> String {
         String::from_utf8_lossy(&self.screen.0.lock().expect("screen lock")).into_owned()
@@ -185,6 +210,33 @@ impl Terminal {
     /// Waits for the child to exit (within [`TIMEOUT`]) and returns its status.
     pub fn wait_exit(&mut self) -> ExitStatus {
         wait_child(&mut self.child)
+    }
+
+    /// Everything shown so far, as the bytes the terminal received.
+    pub fn whole_screen_bytes(&self) -> Vec<u8> {
+        self.screen.0.lock().expect("screen lock").clone()
+    }
+
+    /// The terminal's settings as `shout` left them (the master side reports the slave's).
+    pub fn termios(&self) -> Termios {
+        tcgetattr(&self.master).expect("read the terminal's settings")
+    }
+
+    /// The `shout` process (to signal it).
+    pub fn child(&self) -> &Child {
+        &self.child
+    }
+
+    /// Gives the terminal a new size (`shout` gets `SIGWINCH`).
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let size = Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        tcsetwinsize(&self.master, size).expect("set the window size");
+        self.size.set((cols, rows));
     }
 
     /// The history file `shout` was told to use.
@@ -203,5 +255,83 @@ impl Drop for Terminal {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Enters the alternate screen (xterm's private mode 1049).
+pub const ALT_SCREEN_ON: &str = "\x1b[?1049h";
+/// Leaves the alternate screen.
+pub const ALT_SCREEN_OFF: &str = "\x1b[?1049l";
+
+/// The text of a `cols` x `rows` alternate screen as `output` drew it: from the last time it
+/// entered the alternate screen to when it left it, if it did. Enough of a terminal for what
+/// ratatui writes: cursor moves (`ESC[row;colH`), printable characters (one cell each);
+/// colours, attributes and other escape sequences change no text. One line per row.
+pub fn render(output: &[u8], cols: u16, rows: u16) -> String {
+    let on = ALT_SCREEN_ON.as_bytes();
+    let start = (0..output.len().saturating_sub(on.len() - 1))
+        .rev()
+        .find(|&i| output[i..].starts_with(on))
+        .map_or(0, |i| i + on.len());
+    let mut drawn = &output[start..];
+    if let Some(end) = find(drawn, ALT_SCREEN_OFF.as_bytes()) {
+        drawn = &drawn[..end];
+    }
+    let (cols, rows) = (usize::from(cols), usize::from(rows));
+    let mut grid = vec![vec![' '; cols]; rows];
+    let (mut x, mut y) = (0usize, 0usize);
+    let text = String::from_utf8_lossy(drawn);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() != Some(&'[') {
+                chars.next();
+                continue;
+            }
+            chars.next();
+            let mut params = String::new();
+            let end = loop {
+                match chars.next() {
+                    Some(c) if ('@'..='~').contains(&c) => break Some(c),
+                    Some(c) => params.push(c),
+                    None => break None,
+                }
+            };
+            match end {
+                Some('H') => {
+                    let mut at = params.split(';').map(|n| n.parse::<usize>().unwrap_or(1));
+                    y = at.next().unwrap_or(1).saturating_sub(1);
+                    x = at.next().unwrap_or(1).saturating_sub(1);
+                }
+                Some('J') if params == "2" => grid = vec![vec![' '; cols]; rows],
+                _ => {}
+            }
+        } else if c == '\r' {
+            x = 0;
+        } else if c == '\n' {
+            y += 1;
+        } else if !c.is_control() {
+            if let Some(cell) = grid.get_mut(y).and_then(|row| row.get_mut(x)) {
+                *cell = c;
+            }
+            x += 1;
+        }
+    }
+    grid.into_iter()
+        .map(|row| row.into_iter().collect::<String>() + "\n")
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cursor moves place text; colours are skipped; the last alternate screen is the one
+    /// shown, up to where it was left.
+    #[test]
+    fn renders_what_was_drawn() {
+        let out =
+            "old\x1b[?1049h\x1b[2J\x1b[1;1Hab\x1b[38;5;2mc\x1b[2;3Hxy\x1b[1;2HB\x1b[?1049lafter";
+        assert_eq!(render(out.as_bytes(), 5, 3), "aBc  \n  xy \n     \n");
     }
 }

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use shout_server::{CloseReason, Config};
+use shout_tests::pty::{Terminal, ALT_SCREEN_ON};
 use shout_tests::*;
 
 /// Enter, as a terminal sends it in raw mode.
@@ -95,18 +96,26 @@ fn refused_connect_exits_2() {
     assert!(!screen.contains(PROMPT), "a prompt was shown: {screen:?}");
 }
 
-/// `shout bench` on a terminal shows a live progress line (elapsed, msgs/s, p99, errors) and
-/// still ends with its report.
+/// `shout bench --no-tui` on a terminal shows a live progress line (elapsed, msgs/s, p99,
+/// errors), no dashboard, and still ends with its report.
 #[test]
 fn bench_shows_progress_on_a_terminal() {
     let server = TestServer::default_config();
     let addr = server.addr.to_string();
-    let mut term = Terminal::spawn("bench-progress", &["bench", "-c", "4", "-d", "3s", &addr]);
+    let mut term = Terminal::spawn(
+        "bench-progress",
+        &["bench", "--no-tui", "-c", "4", "-d", "3s", &addr],
+    );
     term.expect("msgs/s  p99");
     term.expect("errors 0");
     term.expect("OK: every message got its exact answer");
     let status = term.wait_exit();
     assert_eq!(status.code(), Some(0), "{status}");
+    let screen = term.whole_screen();
+    assert!(
+        !screen.contains(ALT_SCREEN_ON),
+        "a dashboard was drawn: {screen:?}"
+    );
 }
 
 /// Lines typed faster than they are answered (all in one read of the terminal) are each sent

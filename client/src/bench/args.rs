@@ -153,6 +153,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE", env = "SHOUT_BENCH_HDR_LOG")]
     pub hdr_log: Option<PathBuf>,
 
+    /// No live dashboard on a terminal: the one-line progress on stderr instead.
+    #[arg(long, env = "SHOUT_BENCH_NO_TUI")]
+    pub no_tui: bool,
+
     /// An answer later than this counts as a timeout, and is still checked if it comes (also
     /// bounds connecting and closing).
     #[arg(long, value_name = "DURATION", env = "SHOUT_BENCH_TIMEOUT", default_value = "5s",

@@ -245,6 +245,19 @@ pub enum Action {
     Stop,
 }
 
+/// The step under way, as a live view shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepNow {
+    /// Its rate (messages per second).
+    pub rate: f64,
+    /// The second of the run it began in.
+    pub start_s: u64,
+    /// The first second measured (the ones before are its warm-up).
+    pub measured_from_s: u64,
+    /// Measured a second time: it was not steady the first time.
+    pub extended: bool,
+}
+
 /// How one step went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepResult {
@@ -473,6 +486,16 @@ impl FindMax {
             start_s: step.start,
             duration_s: index + 1 - step.start,
         }
+    }
+
+    /// The step under way, if the search goes on (for a live view).
+    pub fn step_now(&self) -> Option<StepNow> {
+        self.step.as_ref().map(|s| StepNow {
+            rate: s.rate,
+            start_s: s.start,
+            measured_from_s: s.window_start,
+            extended: s.extended,
+        })
     }
 
     /// The search so far (complete once it said [`Action::Stop`]).

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod failure;
 pub mod findmax;
 pub mod hdrlog;
+pub mod live;
 pub mod outputs;
 pub mod payload;
 pub mod phase;
@@ -29,7 +30,6 @@ pub mod slot;
 pub mod stop;
 pub mod verdict;
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::mpsc;
@@ -44,7 +44,6 @@ use engine::Control;
 use findmax::{Action, FindMax, Slo};
 use hdrlog::HdrLog;
 use plan::{worker_count, Plan};
-use progress::Progress;
 use report::Report;
 use series::{SecondReport, Series};
 pub use stop::{StopCause, StopHandle};
@@ -130,7 +129,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
         }
     };
     let mut series = Series::new(threads as usize, profile.is_some());
-    let progress = std::io::stderr().is_terminal().then(Progress::start);
+    let progress = live::Live::start(args, profile.as_ref(), start, stop);
     for second in rx {
         let mut actions = Vec::new();
         series.add(second, |i, second, hists| {
@@ -150,7 +149,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
             }
         }
         if let Some(p) = &progress {
-            p.update(&series, args.reconnect);
+            p.update(&series, args.reconnect, find_max.as_ref());
         }
     }
     series.flush(|i, _, hists| log_second(i, hists));

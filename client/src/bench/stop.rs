@@ -78,6 +78,7 @@ pub fn watch_signals(stop: StopHandle) -> anyhow::Result<()> {
                         cause.name()
                     );
                 } else {
+                    super::live::terminal::restore();
                     std::process::exit(128 + signal);
                 }
             }
