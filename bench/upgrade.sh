@@ -63,10 +63,11 @@ one_event() {
       [ -n "$new" ] && [ "$new" != "$old" ] && break
       sleep 0.05
     done
-    [ "$new" != "$old" ] || { echo "upgrade $old did not hand over" >&2; exit 1; }
+    { [ -n "$new" ] && [ "$new" != "$old" ]; } || { echo "upgrade $old did not hand over" >&2; exit 1; }
   else
     kill -TERM "$old"
-    while kill -0 "$old" 2>/dev/null; do sleep 0.01; done
+    for _ in $(seq 1000); do kill -0 "$old" 2>/dev/null || break; sleep 0.01; done
+    if kill -0 "$old" 2>/dev/null; then echo "shoutd $old did not stop within 10 s" >&2; exit 1; fi
     "$shoutd" --listen "127.0.0.1:$port" --model "$2" --idle-timeout 0 --pid-file "$work/pid" \
       -q 2>>"$work/shoutd.log" &
     wait_for_port "$port"
@@ -80,6 +81,7 @@ for model in $models; do
   for kind in $kinds; do
     port=$(random_port)
     : >"$work/windows"
+    rm -f "$work/bench.json"
     start_shoutd "$model"
     bench_start=$(now_ms)
     "$shout" bench -c "$conns" -r "$rate" -d "${duration}s" --warmup 0s --reconnect \
@@ -93,6 +95,7 @@ for model in $models; do
     wait "$bench_pid" || true
     kill -TERM "$(pid_now)" 2>/dev/null || true
     sleep 0.5
+    [ -s "$work/bench.json" ] || { echo "the $model $kind bench wrote no report" >&2; exit 1; }
     python3 - "$work/bench.json" "$work/windows" "$bench_start" "$model" "$kind" >>"$results" <<'PY'
 import json, statistics, sys
 report = json.load(open(sys.argv[1]))

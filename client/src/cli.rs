@@ -99,8 +99,9 @@ pub fn run(args: &Args) -> Outcome {
 fn run_bench(args: &BenchArgs) -> Outcome {
     let stop = StopHandle::new();
     if let Err(e) = crate::bench::stop::watch_signals(stop.clone()) {
+        // Could not start, like any other set-up failure.
         eprintln!("shout bench: {e:#}");
-        return Outcome::Failed;
+        return Outcome::UsageOrConnect;
     }
     match crate::bench::execute_with(args, &stop) {
         Ok(report) => report.outcome(),

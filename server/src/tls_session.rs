@@ -156,15 +156,17 @@ impl TlsSession {
                 "TLS input too large",
             ));
         }
-        // The thread's scratch buffer takes the read, after the bytes held from before; what
-        // rustls leaves of it is all this connection keeps.
-        let mut scratch = SCRATCH.take();
-        if scratch.len() < held + room {
-            scratch.resize(held + room, 0);
+        if held > 0 {
+            return self.read_onto_held(src, room);
         }
-        scratch[..held].copy_from_slice(&self.incoming);
+        // The thread's scratch buffer takes the read; what rustls leaves of it is all this
+        // connection keeps.
+        let mut scratch = SCRATCH.take();
+        if scratch.len() < room {
+            scratch.resize(room, 0);
+        }
         let read = loop {
-            match src.read(&mut scratch[held..held + room]) {
+            match src.read(&mut scratch[..room]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other,
             }
@@ -172,8 +174,8 @@ impl TlsSession {
         let result = match read {
             Ok(0) => Ok(0),
             Ok(n) => {
-                let (consumed, processed) = self.drive(&mut scratch[..held + n], |_, _| None::<()>);
-                self.incoming = scratch[consumed.min(held + n)..held + n].to_vec();
+                let (consumed, processed) = self.drive(&mut scratch[..n], |_, _| None::<()>);
+                self.incoming = scratch[consumed.min(n)..n].to_vec();
                 processed
                     .map(|_| n)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
@@ -184,6 +186,28 @@ impl TlsSession {
             SCRATCH.set(scratch);
         }
         result
+    }
+
+    /// [`TlsSession::read_from`] with bytes held from before: the read goes after them in
+    /// `incoming` itself, so a record dribbled in costs no copy of what is held per read.
+    fn read_onto_held<R: Read>(&mut self, src: &mut R, room: usize) -> io::Result<usize> {
+        let held = self.incoming.len();
+        self.incoming.resize(held + room, 0);
+        let read = loop {
+            match src.read(&mut self.incoming[held..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        self.incoming.truncate(held + *read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) => Ok(0),
+            Ok(n) => self
+                .drive_held(|_, _| None::<()>)
+                .map(|_| n)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Err(e) => Err(e),
+        }
     }
 
     /// How much to read now: the rest of the record being read if its header is in, at least
@@ -236,7 +260,12 @@ impl TlsSession {
         let mut incoming = std::mem::take(&mut self.incoming);
         let (consumed, result) = self.drive(&mut incoming, at_write);
         incoming.drain(..consumed.min(incoming.len()));
-        self.incoming = incoming;
+        // Nothing left: no buffer kept while idle.
+        self.incoming = if incoming.is_empty() {
+            Vec::new()
+        } else {
+            incoming
+        };
         result
     }
 

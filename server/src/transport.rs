@@ -264,8 +264,16 @@ impl<S: Read + Write> Read for Io<'_, S> {
             }
             // No plaintext yet: more records from the socket (`WouldBlock` is the caller's).
             // The peer's end of stream without close_notify is its end of input all the same.
-            if read_tls(tls, &mut t.head, &mut t.head_at, self.sock)? == 0 {
-                return Ok(0);
+            match read_tls(tls, &mut t.head, &mut t.head_at, self.sock) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) => {
+                    if tls.error().is_some() {
+                        // The alert that tells the peer why, if the socket takes it now.
+                        let _ = tls.send(self.sock);
+                    }
+                    return Err(e);
+                }
             }
             // Anything rustls answers by itself (key updates) goes now if it fits, else with
             // the next flush.
@@ -573,7 +581,6 @@ mod tests {
         sock.input.extend(b"GET / HTTP/1.1\r\n\r\n".iter());
         let e = t.io(&mut sock).read(&mut [0u8; 64]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        t.flush(&mut sock).unwrap();
         assert!(!sock.output.is_empty(), "no alert was sent");
         let bytes = std::mem::take(&mut sock.output);
         client.read_tls(&mut &bytes[..]).unwrap();

@@ -355,9 +355,11 @@ impl Slot {
                 if let Err(e) = tls.process_new_packets() {
                     // The alert that says why, for the server.
                     let _ = send_records(tls, stream);
-                    if !self.confirmed && matches!(e, rustls::Error::AlertReceived(_)) {
+                    if !self.confirmed && crate::stream::TlsRefused::of(&e).is_some() {
                         // TLS 1.3: the server checks the client after the client has finished
-                        // its part, so a refusal comes once the handshake looks complete.
+                        // its part, so a refusal comes once the handshake looks complete. Only
+                        // an alert about the client's certificate is one (as for the prompt);
+                        // any other alert is a broken connection.
                         return Err(End::Refused(Reason::Tls(format!(
                             "TLS handshake failed: {e}"
                         ))));

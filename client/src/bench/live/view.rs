@@ -178,8 +178,9 @@ fn throughput(frame: &mut Frame, area: Rect, state: &State, elapsed: Duration) {
         .style(Style::default().fg(Color::Green))
         .data(&done)];
     if !target.is_empty() {
-        let at = (state.points.back().map_or(0, |p| p.second) as usize).min(target.len() - 1);
-        let rate = count(state.info.target[at.max(first)]);
+        // The target of the last second drawn (the window may start after second 0).
+        let last = state.points.back().map_or(0, |p| p.second) as usize;
+        let rate = count(state.info.target[last.min(state.info.target.len() - 1)]);
         title.push(Span::raw(", "));
         title.push(Span::raw(format!("target {rate}")).fg(Color::DarkGray));
         sets.insert(
