@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where each server's CPU time per message goes, by system call (perf sampling), at 100
 # connections, 64-byte messages, open loop: the analysis behind the pool-vs-tokio figures in
-# the README. Needs `perf` (Debian: linux-perf) and root or kernel.perf_event_paranoid <= 1.
+# docs/design.md. Needs `perf` (Debian: linux-perf) and root or kernel.perf_event_paranoid <= 1.
 #
 # For each server: CPU time per message from /proc/PID/stat over the sampled window, split by
 # the share of samples under each system call (call-graph "children" of the kernel entry

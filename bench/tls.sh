@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # TLS against plaintext shoutd, on the same run (release build, loopback, certificates made
-# here with openssl: an ECDSA P-256 CA and server certificate, as in the README):
+# here with openssl: an ECDSA P-256 CA and server certificate, as in docs/server.md, "TLS"):
 #
 # 1. Server CPU per message, pool model, 100 connections, open loop at RATE msgs/s with 64-byte
 #    messages, TLS and plaintext interleaved: server CPU time (/proc/PID/stat) over the

@@ -121,8 +121,12 @@ fn heading_text(markdown: &str) -> String {
     let mut rest = markdown;
     // `[text](url)` -> `text`
     while let Some(open) = rest.find('[') {
-        let Some(mid) = rest[open..].find("](") else { break };
-        let Some(close) = rest[open + mid..].find(')') else { break };
+        let Some(mid) = rest[open..].find("](") else {
+            break;
+        };
+        let Some(close) = rest[open + mid..].find(')') else {
+            break;
+        };
         text.push_str(&rest[..open]);
         text.push_str(&rest[open + 1..open + mid]);
         rest = &rest[open + mid + close + 1..];
@@ -290,7 +294,9 @@ fn rust_files(root: &Path, dir: &str, out: &mut Vec<String>) {
 fn section<'a>(text: &'a str, heading: &str) -> Option<Vec<&'a str>> {
     let level = heading.len() - heading.trim_start_matches('#').len();
     let lines = prose_lines(text);
-    let start = lines.iter().position(|(_, line)| line.trim_end() == heading)?;
+    let start = lines
+        .iter()
+        .position(|(_, line)| line.trim_end() == heading)?;
     let body = lines[start + 1..]
         .iter()
         .map(|(_, line)| *line)
@@ -328,14 +334,16 @@ fn layout_gaps(root: &Path) -> Vec<String> {
     let mut gaps: Vec<String> = sources
         .iter()
         .filter(|path| !named.contains(*path))
-        .map(|path| {
-            format!("{LAYOUT_FILE}, {LAYOUT_HEADING}: `{path}` is not named (write it as `{path}`)")
-        })
+        .map(|path| format!("{LAYOUT_FILE}, {LAYOUT_HEADING}: `{path}` is not named in any row"))
         .collect();
     for path in &named {
-        let in_crates = SOURCE_DIRS.iter().any(|dir| path.starts_with(&format!("{dir}/")));
+        let in_crates = SOURCE_DIRS
+            .iter()
+            .any(|dir| path.starts_with(&format!("{dir}/")));
         if in_crates && !root.join(path).is_file() {
-            gaps.push(format!("{LAYOUT_FILE}, {LAYOUT_HEADING}: `{path}` does not exist"));
+            gaps.push(format!(
+                "{LAYOUT_FILE}, {LAYOUT_HEADING}: `{path}` does not exist"
+            ));
         }
     }
     gaps
@@ -351,7 +359,10 @@ fn links_and_anchors_resolve() {
         "no docs/*.md found under {}",
         root.display()
     );
-    let broken: Vec<String> = files.iter().flat_map(|file| broken_links(&root, file)).collect();
+    let broken: Vec<String> = files
+        .iter()
+        .flat_map(|file| broken_links(&root, file))
+        .collect();
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
@@ -360,12 +371,60 @@ fn links_and_anchors_resolve() {
 #[test]
 fn layout_table_names_every_source_file() {
     let gaps = layout_gaps(&repo_root());
-    assert!(gaps.is_empty(), "the layout table is out of date:\n{}", gaps.join("\n"));
+    assert!(
+        gaps.is_empty(),
+        "the layout table is out of date:\n{}",
+        gaps.join("\n")
+    );
+}
+
+/// The test command in a shell block of `readme`: its first line that runs `cargo test`,
+/// without a trailing comment and with single spaces.
+fn readme_test_command(readme: &str) -> Option<String> {
+    let mut in_fence = false;
+    for line in readme.lines() {
+        if is_fence(line) {
+            in_fence = !in_fence;
+        } else if in_fence && line.trim_start().starts_with("cargo test") {
+            let command = line.split('#').next().unwrap_or("");
+            return Some(command.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    None
+}
+
+/// The commands `.ci/run` runs that start with `cargo test` (after an `echo ...;`), with
+/// single spaces.
+fn ci_test_commands(script: &str) -> Vec<String> {
+    script
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.rsplit(';').next())
+        .map(|command| command.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|command| command.starts_with("cargo test"))
+        .collect()
+}
+
+/// The test command written in the README's quick start is the one CI runs: `.ci/run` runs it
+/// as written there, so a change to one must be made to the other.
+#[test]
+fn readme_test_command_is_what_ci_runs() {
+    let root = repo_root();
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md is readable");
+    let script = fs::read_to_string(root.join(".ci/run")).expect(".ci/run is readable");
+    let command = readme_test_command(&readme).expect("README.md shows a `cargo test` command");
+    assert_eq!(
+        ci_test_commands(&script),
+        vec![command.clone()],
+        ".ci/run must run the README's test command, `{command}`, and no other"
+    );
 }
 
 /// A fresh folder under the test target's temporary dir, holding `files` (path, text).
 fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docs-check").join(name);
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("docs-check")
+        .join(name);
     let _ = fs::remove_dir_all(&root);
     for (path, text) in files {
         let path = root.join(path);
@@ -426,7 +485,10 @@ fn broken_links_are_reported() {
         "README.md:11: link `docs/also-missing.md`: docs/also-missing.md does not exist",
         "docs/a.md:3: link `../../x.md`: leads out of the repository",
     ] {
-        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
     }
     assert_eq!(broken.len(), 6, "unexpected reports:\n{joined}");
 }
@@ -450,7 +512,13 @@ fn layout_gaps_are_reported() {
     );
     let gaps = layout_gaps(&root).join("\n");
     assert!(gaps.contains("`server/src/b.rs` is not named"), "{gaps}");
-    assert!(gaps.contains("`tests/src/deep/c.rs` is not named"), "{gaps}");
-    assert!(gaps.contains("`client/src/gone.rs` does not exist"), "{gaps}");
+    assert!(
+        gaps.contains("`tests/src/deep/c.rs` is not named"),
+        "{gaps}"
+    );
+    assert!(
+        gaps.contains("`client/src/gone.rs` does not exist"),
+        "{gaps}"
+    );
     assert!(!gaps.contains("`server/src/a.rs`"), "{gaps}");
 }
