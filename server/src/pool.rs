@@ -5,7 +5,7 @@
 //! - **Hand-off.** The shared accept loop hands each accepted connection to the next worker,
 //!   round robin, through the worker's inbox and a waker: one cross-thread wake-up per
 //!   *connection*, none per message. Chosen over per-worker `SO_REUSEPORT` listeners by
-//!   measurement (`bench/reuseport/run.sh`; figures in the README, "Hand-off vs
+//!   measurement (`bench/reuseport/run.sh`; figures in docs/design.md, "Hand-off vs
 //!   `SO_REUSEPORT`"): both cost the same to connect and per message, but the kernel's
 //!   4-tuple hash spreads few connections unevenly over the workers, where the hand-off splits
 //!   them evenly every time. The single accept loop also keeps the connection limit exact and

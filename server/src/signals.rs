@@ -1,4 +1,4 @@
-//! What `shoutd` does at each signal (the README's table of signals says the same), from a
+//! What `shoutd` does at each signal (docs/server.md's table of signals says the same), from a
 //! thread of its own:
 //!
 //! - `SIGTERM`, `SIGINT`: graceful shutdown, logged; a second one exits at once with 128 + its

@@ -1,6 +1,6 @@
 //! TLS settings for `--tls-cert`, `--tls-key` and `--tls-client-ca`: the certificate files are
 //! read once, at start, into a rustls [`ServerConfig`] with the `ring` crypto provider (see
-//! the README, "TLS", for why `ring`). Each connection then gets its own sans-IO
+//! docs/server.md, "TLS", for why `ring`). Each connection then gets its own sans-IO
 //! [`rustls::ServerConnection`] (in `transport.rs`).
 
 use std::fmt;

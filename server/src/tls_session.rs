@@ -2,7 +2,7 @@
 //! every buffer, so a connection holds TLS bytes only while they are in flight. An idle
 //! connection keeps rustls' state (keys, sequence numbers, the handshake's outcome) and no
 //! buffer at all; rustls' buffered `ServerConnection` keeps a 4 KiB receive buffer for life
-//! (see the README's TLS section for the figures).
+//! (see docs/design.md, "What TLS costs", for the figures).
 //!
 //! The buffers, each empty (and freed) when nothing is in it:
 //! - `incoming`: TLS bytes read but not yet processed: a record cut across reads, or a

@@ -2,7 +2,7 @@
 //! announce too much, never end or come a byte at a time; TLS records cut into single bytes,
 //! a close_notify with the socket kept open or followed by garbage, resets mid-handshake, a
 //! crowd of silent connections, and a flood that never reads. Each is closed or served as the
-//! README says, bounded in threads and memory, without a busy loop, and without touching
+//! docs/server.md says, bounded in threads and memory, without a busy loop, and without touching
 //! another connection.
 
 use std::io::{Read, Write};

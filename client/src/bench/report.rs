@@ -327,7 +327,7 @@ impl Report {
         Ok(())
     }
 
-    /// The JSON report (fields documented in the README).
+    /// The JSON report (fields documented in docs/bench.md, "JSON report").
     pub fn json(&self) -> Value {
         let a = &self.args;
         let t = &self.total;
