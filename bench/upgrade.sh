@@ -7,6 +7,10 @@
 #   for the PID file to name the new process. N upgrades in all.
 # - "restart": the same load; N times SIGTERM to shoutd, wait for it to exit, start a new one
 #   on the same port (what a supervisor's restart does).
+# - "reuseport": the same load, shoutd with --reuse-port; N times start a new shoutd on the same
+#   port (a second SO_REUSEPORT socket), wait until it listens (its PID file is written after
+#   it binds), then SIGTERM the old one and wait for it to exit (what most zero-downtime
+#   deployments do today).
 #
 # Reported from the bench's JSON: connections refused (failed connects), connection errors
 # (resets), mismatches and short answers, connections the server closed (reopened), unsent and
@@ -15,7 +19,7 @@
 #
 # Usage: bench/upgrade.sh
 # Environment: N (5), RATE (2000), CONNS (50), DURATION_S (30), MODELS ("pool threads"),
-# KINDS ("upgrade restart"), BUILD (release; "debug" for a quick look without a release build).
+# KINDS ("upgrade restart reuseport"), BUILD (release; "debug" for a quick look without a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-5}
@@ -23,7 +27,7 @@ rate=${RATE:-2000}
 conns=${CONNS:-50}
 duration=${DURATION_S:-30}
 models=${MODELS:-pool threads}
-kinds=${KINDS:-upgrade restart}
+kinds=${KINDS:-upgrade restart reuseport}
 build=${BUILD:-release}
 if [ "$build" = release ]; then
   cargo build --release --quiet --bin shoutd --bin shout
@@ -36,12 +40,22 @@ source bench/lib.sh
 # The process serving at exit (after upgrades it is not $server_pid).
 bench_cleanup_extra() { [ -f "$work/pid" ] && kill "$(cat "$work/pid")" 2>/dev/null || true; }
 
-# Starts shoutd (model $1) on $port with the PID file; sets $server_pid to the first process.
+# Starts shoutd (model $1, then more options) on $port with the PID file; sets $server_pid to
+# the first process.
 start_shoutd() {
-  "$shoutd" --listen "127.0.0.1:$port" --model "$1" --idle-timeout 0 --pid-file "$work/pid" \
-    -q 2>>"$work/shoutd.log" &
+  local model=$1
+  shift
+  "$shoutd" --listen "127.0.0.1:$port" --model "$model" --idle-timeout 0 --pid-file "$work/pid" \
+    -q "$@" 2>>"$work/shoutd.log" &
   server_pid=$!
   wait_for_port "$port"
+}
+
+# Waits up to 10 s for process $1 to exit.
+wait_gone() {
+  for _ in $(seq 1000); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.01; done
+  echo "shoutd $1 did not stop within 10 s" >&2
+  exit 1
 }
 
 # The PID in the PID file (empty if none).
@@ -64,10 +78,19 @@ one_event() {
       sleep 0.05
     done
     { [ -n "$new" ] && [ "$new" != "$old" ]; } || { echo "upgrade $old did not hand over" >&2; exit 1; }
+  elif [ "$1" = reuseport ]; then
+    events=$((events + 1))
+    local next="$work/pid.$events"
+    "$shoutd" --listen "127.0.0.1:$port" --model "$2" --idle-timeout 0 --pid-file "$next" \
+      --reuse-port -q 2>>"$work/shoutd.log" &
+    for _ in $(seq 200); do [ -s "$next" ] && break; sleep 0.05; done
+    [ -s "$next" ] || { echo "the second shoutd did not start" >&2; exit 1; }
+    kill -TERM "$old"
+    wait_gone "$old"
+    cp "$next" "$work/pid"
   else
     kill -TERM "$old"
-    for _ in $(seq 1000); do kill -0 "$old" 2>/dev/null || break; sleep 0.01; done
-    if kill -0 "$old" 2>/dev/null; then echo "shoutd $old did not stop within 10 s" >&2; exit 1; fi
+    wait_gone "$old"
     "$shoutd" --listen "127.0.0.1:$port" --model "$2" --idle-timeout 0 --pid-file "$work/pid" \
       -q 2>>"$work/shoutd.log" &
     wait_for_port "$port"
@@ -82,7 +105,8 @@ for model in $models; do
     port=$(random_port)
     : >"$work/windows"
     rm -f "$work/bench.json"
-    start_shoutd "$model"
+    events=0
+    if [ "$kind" = reuseport ]; then start_shoutd "$model" --reuse-port; else start_shoutd "$model"; fi
     bench_start=$(now_ms)
     "$shout" bench -c "$conns" -r "$rate" -d "${duration}s" --warmup 0s --reconnect \
       --json="$work/bench.json" "127.0.0.1:$port" >/dev/null 2>&1 &

@@ -87,6 +87,13 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(1..=i64::from(MAX_BACKLOG)))]
     pub backlog: i32,
 
+    /// Bind the listeners with SO_REUSEPORT, so that several shoutd processes can listen on one
+    /// port, the kernel spreading new connections across them. Upgrades do not need it
+    /// (SIGUSR2 hands the listeners over); closing one of such processes resets the
+    /// connections waiting in its own backlog.
+    #[arg(long, env = "SHOUT_REUSE_PORT")]
+    pub reuse_port: bool,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless given); host names and
     /// several addresses as for --listen.
     #[arg(
@@ -276,6 +283,7 @@ impl Args {
             write_timeout: nonzero(self.write_timeout),
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
+            reuse_port: self.reuse_port,
             metrics_listen: self.metrics_addrs()?,
             stats_interval: nonzero(self.stats_interval),
             tls: self.tls()?,

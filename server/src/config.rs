@@ -91,6 +91,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// The listen backlog (pending connections the kernel queues for accept).
     pub backlog: i32,
+    /// Bind the listeners (and the metrics listeners) with `SO_REUSEPORT`: several processes
+    /// may then listen on one port, the kernel spreading new connections across them.
+    pub reuse_port: bool,
     /// Serve Prometheus metrics at `/metrics` on these addresses (empty: off).
     pub metrics_listen: Vec<SocketAddr>,
     /// Log a one-line summary this often (`None`: never).
@@ -118,6 +121,7 @@ impl Default for Config {
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
+            reuse_port: false,
             metrics_listen: Vec::new(),
             stats_interval: None,
             tls: None,

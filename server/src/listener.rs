@@ -13,9 +13,14 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// - IPv6 addresses listen on IPv6 only (`IPV6_V6ONLY`), so `0.0.0.0:P` and `[::]:P` can be
 ///   given together, whatever the system's default.
 /// - The listener is non-blocking: the accept loop waits for readiness and can be woken to stop.
-pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+/// - With `reuse_port`, `SO_REUSEPORT` (`--reuse-port`): other sockets with it may bind the
+///   same address.
+pub fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -31,12 +36,13 @@ pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 pub fn bind_all(
     addrs: &[SocketAddr],
     backlog: i32,
+    reuse_port: bool,
     failed: &str,
 ) -> io::Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
     let listeners = addrs
         .iter()
         .map(|&addr| {
-            bind(addr, backlog)
+            bind(addr, backlog, reuse_port)
                 .map_err(|e| io::Error::new(e.kind(), format!("{failed} {addr}: {e}")))
         })
         .collect::<io::Result<Vec<_>>>()?;

@@ -82,8 +82,12 @@ impl Server {
                 "no address to listen on",
             ));
         }
-        let (listeners, _) =
-            listener::bind_all(&config.listen, config.backlog, "cannot listen on")?;
+        let (listeners, _) = listener::bind_all(
+            &config.listen,
+            config.backlog,
+            config.reuse_port,
+            "cannot listen on",
+        )?;
         Server::serve_on(config, listeners)
     }
 
@@ -93,6 +97,7 @@ impl Server {
         let (metrics, _) = listener::bind_all(
             &config.metrics_listen,
             metrics::BACKLOG,
+            config.reuse_port,
             "cannot serve metrics on",
         )?;
         Server::with_listeners(config, listeners, metrics)

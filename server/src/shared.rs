@@ -27,6 +27,36 @@ use crate::transport::{SetupError, Transport};
 /// caller, which then serves it to its end (drains it).
 pub(crate) type Sink = Arc<dyn Fn(&Moved) -> std::io::Result<()> + Send + Sync>;
 
+/// How long a connection an upgrade did not hand over (TLS) must go without input before it
+/// stops reading: a request on its way when the upgrade began (a client that has just
+/// connected, or is about to send its next line) is read and answered before the close.
+pub(crate) const UPGRADE_QUIET: Duration = Duration::from_secs(1);
+
+/// At an upgrade, the old process serves the connections it does not hand over (TLS ones)
+/// until each falls quiet ([`UPGRADE_QUIET`] without input), or at the latest until half the
+/// drain timeout has passed; then each stops reading, answers what it read and closes (TLS:
+/// with close_notify), within the other half.
+/// Each connection's quiet time counts from its last input, or from the drain's start if later.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QuietDrain {
+    latest: Instant,
+}
+
+impl QuietDrain {
+    /// The drain of an upgrade began at `now`.
+    pub(crate) fn new(now: Instant, drain_timeout: Duration) -> QuietDrain {
+        QuietDrain {
+            latest: now + drain_timeout / 2,
+        }
+    }
+
+    /// When a connection whose last input came at `last_input` (no earlier than the drain's
+    /// start) stops reading.
+    pub(crate) fn stop_reading_at(&self, last_input: Instant) -> Instant {
+        (last_input + UPGRADE_QUIET).min(self.latest)
+    }
+}
+
 /// State shared by the accept loop, the connections, the metrics and every `Handle`.
 pub(crate) struct Shared {
     pub(crate) config: Config,

@@ -23,7 +23,7 @@ use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
 use crate::handover::Moved;
-use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Held, Shared};
+use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Held, QuietDrain, Shared};
 use crate::sockets::discard_input;
 use crate::stats::{CloseReason, Traffic};
 use crate::sync::{lock, wait_timeout};
@@ -242,7 +242,7 @@ impl Inner {
             }
             // On the stack, not the heap: the stack is unmapped when the thread ends, while
             // 16 KiB heap blocks freed by thousands of threads in random order stay with
-            // malloc (the README has the figures).
+            // malloc (docs/design.md has the figures).
             let mut scratch = [0u8; READ_CHUNK];
             let refused = held.refusal.is_some();
             let ctx = Ctx {
@@ -470,6 +470,8 @@ fn drive(
         mut progress,
         mut last_input,
     } = clock;
+    // Set when an upgrade does not hand this connection over: it is served until quiet.
+    let mut quiet: Option<QuietDrain> = None;
     loop {
         if transport.wants_write() {
             // TLS records made earlier go first.
@@ -495,37 +497,57 @@ fn drive(
             Want::Read if !transport.is_direct() && transport.has_buffered_input() => {
                 read_now(conn, transport, stream, scratch)
             }
-            Want::Read => match wait_for(
-                stream,
-                PollFlags::IN,
-                Some(stop),
-                config
-                    .idle_timeout
-                    .map(|t| (last_input + t).saturating_duration_since(Instant::now())),
-            ) {
-                Ok(Wait::Ready) => read_now(conn, transport, stream, scratch),
-                Ok(Wait::Stop) => {
-                    let clock = Clock {
-                        progress,
-                        last_input,
-                    };
-                    if hand_over(ctx, conn, transport, clock) {
-                        return CloseReason::HandedOver;
+            Want::Read => {
+                let idle_at = config.idle_timeout.map(|t| last_input + t);
+                let quiet_at = quiet.map(|q| q.stop_reading_at(last_input));
+                let until = match (idle_at, quiet_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                // Once shutdown is seen, the stop descriptor stays readable: not waited on.
+                let stop = if quiet.is_some() { None } else { Some(stop) };
+                match wait_for(
+                    stream,
+                    PollFlags::IN,
+                    stop,
+                    until.map(|d| d.saturating_duration_since(Instant::now())),
+                ) {
+                    Ok(Wait::Ready) => read_now(conn, transport, stream, scratch),
+                    Ok(Wait::Stop) => {
+                        let clock = Clock {
+                            progress,
+                            last_input,
+                        };
+                        if hand_over(ctx, conn, transport, clock) {
+                            return CloseReason::HandedOver;
+                        }
+                        if shared.hand_over_sink().is_some() {
+                            // Its quiet time counts from now (set-up may have just ended).
+                            last_input = Instant::now();
+                            quiet = Some(QuietDrain::new(last_input, config.drain_timeout));
+                        } else {
+                            // Answer what was read, then close; read nothing more.
+                            conn.stop_reading();
+                        }
+                        Ok(())
                     }
-                    // Answer what was read, then close; read nothing more.
-                    conn.stop_reading();
-                    Ok(())
-                }
-                Ok(Wait::Timeout) => {
-                    // TLS: an idle close is a TLS close. Nothing else is waiting to be sent, so
-                    // the socket takes the alert at once; one non-blocking attempt.
-                    if transport.begin_close() {
-                        let _ = transport.flush(&mut NonBlocking(stream));
+                    Ok(Wait::Timeout) if quiet_at.is_some() && quiet_at == until => {
+                        // Quiet (or out of time) at an upgrade: answer what was read, close.
+                        quiet = None;
+                        conn.stop_reading();
+                        Ok(())
                     }
-                    return CloseReason::Idle;
+                    Ok(Wait::Timeout) => {
+                        // TLS: an idle close is a TLS close. Nothing else is waiting to be
+                        // sent, so the socket takes the alert at once; one non-blocking attempt.
+                        if transport.begin_close() {
+                            let _ = transport.flush(&mut NonBlocking(stream));
+                        }
+                        return CloseReason::Idle;
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             Want::Write => {
                 let left = config
                     .write_timeout

@@ -16,7 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, error, warn};
 
 use crate::conn::{self, Connection, Want, READ_CHUNK};
-use crate::shared::{isolate_panic, log_accepted, log_closed, Held, Shared};
+use crate::shared::{isolate_panic, log_accepted, log_closed, Held, QuietDrain, Shared};
 use crate::sockets::{discard_input, Discarded};
 use crate::stats::{CloseReason, Traffic};
 use crate::transport::{Setup, Transport};
@@ -79,6 +79,8 @@ struct Entry {
     lingering: bool,
     /// The peer's end of stream (or an error) has been signalled.
     hup: bool,
+    /// An upgrade did not hand it over: it is served until it falls quiet ([`QuietDrain`]).
+    quiet: bool,
 }
 
 impl Entry {
@@ -175,6 +177,8 @@ pub(super) struct EventLoop {
     buffers: Vec<Vec<u8>>,
     /// Set once shutdown reaches this worker: the time by which everything must be closed.
     drain_deadline: Option<Instant>,
+    /// Set when that shutdown is an upgrade's hand-over.
+    quiet_drain: Option<QuietDrain>,
     /// Traffic of this event-loop round, added to the shared counters once per round.
     traffic: Traffic,
 }
@@ -194,6 +198,7 @@ impl EventLoop {
             scratch: vec![0; READ_CHUNK],
             buffers: Vec::new(),
             drain_deadline: None,
+            quiet_drain: None,
             traffic: Traffic::default(),
         }
     }
@@ -355,6 +360,7 @@ impl EventLoop {
             timer_at: None,
             lingering: false,
             hup: false,
+            quiet: false,
         };
         self.slots[i] = Some(entry);
         self.open += 1;
@@ -516,12 +522,26 @@ impl EventLoop {
         if !entry.ready {
             return self.shared.setup_deadline(entry.accepted, &entry.transport);
         }
-        match entry.writing() {
+        let timeout = match entry.writing() {
             true => config
                 .write_timeout
                 .map(|t| entry.last_write.max(entry.last_read) + t),
             false => config.idle_timeout.map(|t| entry.last_read + t),
+        };
+        match self.quiet_until(i) {
+            Some(quiet) => Some(timeout.map_or(quiet, |t| t.min(quiet))),
+            None => timeout,
         }
+    }
+
+    /// When connection `i`, served until quiet at an upgrade, stops reading (`None`: it is not
+    /// so served, or reads no more already).
+    fn quiet_until(&self, i: usize) -> Option<Instant> {
+        let entry = self.slots[i].as_ref()?;
+        let drain = self
+            .quiet_drain
+            .filter(|_| entry.quiet && entry.conn.reading())?;
+        Some(drain.stop_reading_at(entry.last_read))
     }
 
     /// Closes connections whose deadline has passed; re-arms those whose deadline moved.
@@ -540,6 +560,16 @@ impl EventLoop {
             }
             let entry = self.slots[i].as_mut().expect("checked live");
             entry.timer_at = None;
+            if self.quiet_until(i).is_some_and(|at| at <= now) {
+                // Quiet (or out of time) at an upgrade: answer what was read, then close.
+                let entry = self.slots[i].as_mut().expect("checked live");
+                entry.quiet = false;
+                entry.conn.stop_reading();
+                self.drive(i, now);
+                self.arm(i);
+                continue;
+            }
+            let entry = self.slots[i].as_mut().expect("checked live");
             let writing = entry.writing();
             let ready = entry.ready;
             match self.deadline_of(i) {
@@ -563,10 +593,15 @@ impl EventLoop {
         }
     }
 
-    /// Shutdown reached this worker: stop reading everywhere; answer what was read; close.
+    /// Shutdown reached this worker: stop reading everywhere; answer what was read; close. At
+    /// an upgrade, plaintext connections are handed over and the others served until quiet.
     fn begin_drain(&mut self, now: Instant) {
-        self.drain_deadline = Some(now + self.shared.config.drain_timeout);
+        let timeout = self.shared.config.drain_timeout;
+        self.drain_deadline = Some(now + timeout);
         let sink = self.shared.hand_over_sink();
+        if sink.is_some() {
+            self.quiet_drain = Some(QuietDrain::new(now, timeout));
+        }
         for i in 0..self.slots.len() {
             if let Some(entry) = self.slots[i].as_mut() {
                 if !entry.ready {
@@ -577,10 +612,10 @@ impl EventLoop {
                     }
                     continue;
                 }
-                if sink
-                    .as_ref()
-                    .is_some_and(|sink| self.hand_over(i, sink, now))
-                {
+                if let Some(sink) = &sink {
+                    if !self.hand_over(i, sink, now) {
+                        self.serve_until_quiet(i, now);
+                    }
                     continue;
                 }
                 let Some(entry) = self.slots[i].as_mut() else {

@@ -50,17 +50,31 @@ impl EventLoop {
 
     /// Connection `i` finished its set-up (PROXY header, TLS handshake) after an upgrade's
     /// hand-over began: a plaintext one goes to the new process (true: it is gone), a TLS one
-    /// is drained like the others (it reads no more).
+    /// is served until quiet like the others.
     pub(super) fn set_up_while_handing_over(&mut self, i: usize, now: Instant) -> bool {
         if let Some(sink) = self.shared.hand_over_sink() {
             if self.hand_over(i, &sink, now) {
                 return true;
             }
         }
-        if let Some(entry) = self.slots[i].as_mut() {
+        if self.quiet_drain.is_some() {
+            self.serve_until_quiet(i, now);
+        } else if let Some(entry) = self.slots[i].as_mut() {
             entry.conn.stop_reading();
         }
         false
+    }
+
+    /// An upgrade does not hand connection `i` over: it is served until it falls quiet
+    /// ([`QuietDrain`](crate::shared::QuietDrain)), so that a request already on its way is
+    /// answered.
+    /// Its quiet time counts from `now` (a connection just set up has read nothing yet).
+    pub(super) fn serve_until_quiet(&mut self, i: usize, now: Instant) {
+        if let Some(entry) = self.slots[i].as_mut() {
+            entry.quiet = true;
+            entry.last_read = entry.last_read.max(now);
+            self.arm(i);
+        }
     }
 
     /// Serves connection `id`, handed over by an upgrade's old process, from its state.
