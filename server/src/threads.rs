@@ -17,18 +17,20 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
-use rustix::net::{recv, send, RecvFlags, SendFlags};
 use std::os::fd::OwnedFd;
 use tracing::{debug, error, warn};
 
-use crate::conn::{self, Connection, Want, READ_CHUNK};
+use crate::conn::{self, Connection, READ_CHUNK};
 use crate::handover::Moved;
-use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Held, QuietDrain, Shared};
-use crate::sockets::discard_input;
-use crate::stats::{CloseReason, Traffic};
+use crate::shared::{isolate_panic, log_accepted, log_closed, Dispatch, Held, Shared};
+use crate::stats::CloseReason;
 use crate::sync::{lock, wait_timeout};
 use crate::tls::Handshake;
 use crate::transport::{Setup, Transport};
+
+mod drive;
+
+use drive::{drive, Clock, Ctx, NonBlocking};
 
 /// Stack size of a connection thread. The connection path recurses nowhere and keeps only
 /// its 16 KiB read buffer on the stack; 128 KiB leaves ample room for that and for logging,
@@ -395,242 +397,6 @@ impl SetUp<'_> {
         if was_handshaking {
             shared.handshake(*peer, Handshake::Ok);
         }
-        Ok(())
-    }
-}
-
-/// What a connection thread drives its core with.
-struct Ctx<'a> {
-    stream: &'a TcpStream,
-    /// Readable once shutdown has begun.
-    stop: &'a OwnedFd,
-    shared: &'a Shared,
-    /// It only gets the busy line: it does not wait for its peer to close.
-    refused: bool,
-    id: u64,
-    peer: SocketAddr,
-}
-
-/// Where a connection's timeouts count from.
-#[derive(Debug, Clone, Copy)]
-struct Clock {
-    /// The write timeout counts from the last progress either way, as in the pool model: a
-    /// peer is closed when it has accepted no answer byte for that long.
-    progress: Instant,
-    /// The idle timeout counts from the last input byte the core got, not from the last
-    /// wake-up: through TLS, bytes that make no plaintext yet (a record dribbled a byte at a
-    /// time) are no input, as in the pool model.
-    last_input: Instant,
-}
-
-/// At an upgrade's hand-over: offers a plaintext connection that still reads (and, being at
-/// `Want::Read`, has no answer pending) to the new process; true if it went.
-fn hand_over(ctx: &Ctx<'_>, conn: &Connection, transport: &Transport, clock: Clock) -> bool {
-    let Some(sink) = ctx.shared.hand_over_sink() else {
-        return false;
-    };
-    let Some(unread) = transport.plain_read_ahead() else {
-        return false;
-    };
-    if !conn.reading() {
-        return false;
-    }
-    let Ok(stream) = ctx.stream.try_clone() else {
-        return false;
-    };
-    let moved = Moved {
-        stream,
-        peer: ctx.peer,
-        carry: conn.carried().to_vec(),
-        pending: conn.pending().to_vec(),
-        unread: unread.to_vec(),
-        idle_elapsed: clock.last_input.elapsed(),
-        write_elapsed: clock.progress.elapsed(),
-    };
-    ctx.shared.offer(&sink, &moved, ctx.id)
-}
-
-/// Runs the connection core with blocking I/O until it ends; returns why it ended.
-fn drive(
-    ctx: &Ctx<'_>,
-    conn: &mut Connection,
-    transport: &mut Transport,
-    scratch: &mut [u8],
-    clock: Clock,
-) -> CloseReason {
-    let Ctx {
-        stream,
-        stop,
-        shared,
-        refused,
-        ..
-    } = *ctx;
-    let config = &shared.config;
-    let Clock {
-        mut progress,
-        mut last_input,
-    } = clock;
-    // Set when an upgrade does not hand this connection over: it is served until quiet.
-    let mut quiet: Option<QuietDrain> = None;
-    loop {
-        if transport.wants_write() {
-            // TLS records made earlier go first.
-            let left = config
-                .write_timeout
-                .map(|t| (progress + t).saturating_duration_since(Instant::now()));
-            let result = match wait_for(stream, PollFlags::OUT, None, left) {
-                Ok(Wait::Timeout) => return CloseReason::WriteTimeout,
-                Ok(_) => transport.flush(&mut NonBlocking(stream)),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => progress = Instant::now(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return conn::reason_for(&e),
-            }
-            continue;
-        }
-        let want = conn.want();
-        let before = conn.traffic();
-        let result = match want {
-            // Input already decrypted or read ahead needs no wait.
-            Want::Read if !transport.is_direct() && transport.has_buffered_input() => {
-                read_now(conn, transport, stream, scratch)
-            }
-            Want::Read => {
-                let idle_at = config.idle_timeout.map(|t| last_input + t);
-                let quiet_at = quiet.map(|q| q.stop_reading_at(last_input));
-                let until = match (idle_at, quiet_at) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                // Once shutdown is seen, the stop descriptor stays readable: not waited on.
-                let stop = if quiet.is_some() { None } else { Some(stop) };
-                match wait_for(
-                    stream,
-                    PollFlags::IN,
-                    stop,
-                    until.map(|d| d.saturating_duration_since(Instant::now())),
-                ) {
-                    Ok(Wait::Ready) => read_now(conn, transport, stream, scratch),
-                    Ok(Wait::Stop) => {
-                        let clock = Clock {
-                            progress,
-                            last_input,
-                        };
-                        if hand_over(ctx, conn, transport, clock) {
-                            return CloseReason::HandedOver;
-                        }
-                        if shared.hand_over_sink().is_some() {
-                            // Its quiet time counts from now (set-up may have just ended).
-                            last_input = Instant::now();
-                            quiet = Some(QuietDrain::new(last_input, config.drain_timeout));
-                        } else {
-                            // Answer what was read, then close; read nothing more.
-                            conn.stop_reading();
-                        }
-                        Ok(())
-                    }
-                    Ok(Wait::Timeout) if quiet_at.is_some() && quiet_at == until => {
-                        // Quiet (or out of time) at an upgrade: answer what was read, close.
-                        quiet = None;
-                        conn.stop_reading();
-                        Ok(())
-                    }
-                    Ok(Wait::Timeout) => {
-                        // TLS: an idle close is a TLS close. Nothing else is waiting to be
-                        // sent, so the socket takes the alert at once; one non-blocking attempt.
-                        if transport.begin_close() {
-                            let _ = transport.flush(&mut NonBlocking(stream));
-                        }
-                        return CloseReason::Idle;
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Want::Write => {
-                let left = config
-                    .write_timeout
-                    .map(|t| (progress + t).saturating_duration_since(Instant::now()));
-                match wait_for(stream, PollFlags::OUT, None, left) {
-                    Ok(Wait::Timeout) => return CloseReason::WriteTimeout,
-                    Ok(_) => match conn.write_to(&mut transport.io(&mut NonBlocking(stream))) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-                        result => result.map(drop),
-                    },
-                    Err(e) => Err(e),
-                }
-            }
-            Want::Close => {
-                // TLS: the close_notify goes out first (at the top of the loop).
-                if transport.begin_close() {
-                    continue;
-                }
-                // Every answer is written: end our side (a failure here loses nothing).
-                let _ = stream.shutdown(Shutdown::Write);
-                if refused {
-                    // Drop what the refused peer already sent, without waiting for more.
-                    discard_input(&mut NonBlocking(stream), scratch, Some(16));
-                } else if !conn.peer_closed() {
-                    // The peer has seen our end of stream and will close too; closing first,
-                    // with its input unread, would reset the connection. The drain timeout
-                    // bounds this: it shuts the socket down, which ends the read.
-                    discard_input(&mut &*stream, scratch, None);
-                }
-                return CloseReason::Done;
-            }
-        };
-        let moved = conn.traffic() - before;
-        if moved.bytes_in > 0 {
-            last_input = Instant::now();
-        }
-        if moved != Traffic::default() {
-            progress = Instant::now();
-            shared.stats.traffic(moved);
-        }
-        if let Err(e) = result {
-            return conn::reason_for(&e);
-        }
-    }
-}
-
-/// Reads once without waiting (`WouldBlock` means nothing complete yet: wait again).
-fn read_now(
-    conn: &mut Connection,
-    transport: &mut Transport,
-    stream: &TcpStream,
-    scratch: &mut [u8],
-) -> io::Result<()> {
-    match conn.read_from(&mut transport.io(&mut NonBlocking(stream)), scratch) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-        result => result.map(drop),
-    }
-}
-
-/// Reads and writes a blocking socket without blocking (`MSG_DONTWAIT`): a write takes what
-/// fits in the send buffer and returns, so the write timeout is measured by [`wait_for`] alone
-/// (a blocking send with `SO_SNDTIMEO` restarts its wait after every partial send, which made
-/// the timeout up to twice the setting); a read after `poll(2)` said "readable" gives what
-/// arrived, and through TLS an incomplete record sends the thread back to `poll(2)` rather than
-/// blocking outside its deadline.
-struct NonBlocking<'a>(&'a TcpStream);
-
-impl io::Read for NonBlocking<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Ok(recv(self.0, buf, RecvFlags::DONTWAIT)?.0)
-    }
-}
-
-impl io::Write for NonBlocking<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(send(
-            self.0,
-            buf,
-            SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-        )?)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
