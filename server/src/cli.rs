@@ -211,14 +211,14 @@ impl Args {
     /// bind would fail with "Address already in use", which sounds like another program.
     /// Port 0 picks a new port each time, so it never collides.
     pub fn check_distinct_addrs(&self) -> anyhow::Result<()> {
-        let specs = (self.listen.iter().map(|spec| ("--listen", spec))).chain(
+        let specs = (self.listen.iter().map(|spec| ("--listen", "listen", spec))).chain(
             self.metrics_listen
                 .iter()
-                .map(|spec| ("--metrics-listen", spec)),
+                .map(|spec| ("--metrics-listen", "metrics", spec)),
         );
         let mut seen: Vec<(SocketAddr, &str, &str)> = Vec::new();
-        for (option, spec) in specs {
-            for addr in resolve(std::slice::from_ref(spec), "listen")? {
+        for (option, what, spec) in specs {
+            for addr in resolve(std::slice::from_ref(spec), what)? {
                 if addr.port() == 0 {
                     continue;
                 }
@@ -448,6 +448,12 @@ mod tests {
                 .check_distinct_addrs()
                 .expect("distinct addresses");
         }
+        // An address that does not parse is named with its own option.
+        let e = parse(&["shoutd", "--metrics-listen", "nowhere"])
+            .check_distinct_addrs()
+            .expect_err("not an address")
+            .to_string();
+        assert!(e.contains("invalid metrics address 'nowhere'"), "{e}");
     }
 
     /// The help line of `--workers` states the limit the parser enforces.

@@ -278,19 +278,27 @@ fn exit_failure(child: &mut Child, pidfd: &OwnedFd) -> Failure {
         tv_nsec: 0,
     };
     let _ = poll(&mut fds, Some(&grace));
+    let pid = child.id();
     let status: Option<ExitStatus> = match child.try_wait() {
         Ok(Some(status)) => Some(status),
         _ => {
+            // It closed the channel but lives on: it is killed, and said so (the kill's
+            // status is ours, not its own).
             let _ = child.kill();
-            child.wait().ok()
+            let _ = child.wait();
+            return (
+                Upgrade::Exited,
+                format!(
+                    "the new process (PID {pid}) closed the channel before it was ready and did \
+                     not exit within {}s; killed; see its log lines above",
+                    EXIT_GRACE.as_secs()
+                ),
+            );
         }
     };
     let status = status.map_or_else(|| "unknown status".into(), |s| s.to_string());
     (
         Upgrade::Exited,
-        format!(
-            "the new process (PID {}) exited before it was ready ({status}); see its log lines above",
-            child.id()
-        ),
+        format!("the new process (PID {pid}) exited before it was ready ({status}); see its log lines above"),
     )
 }

@@ -136,7 +136,8 @@ model_tests! {
 }
 
 /// Failed upgrades change nothing: a binary that exits 1, then one that never becomes ready
-/// (killed after 10 s): the old process serves on, its PID file unchanged, each failure one
+/// (killed after 10 s), then one that closes the channel and lives on (killed after 1 s): the
+/// old process serves on, its PID file unchanged, each failure one
 /// error line naming the reason and counted.
 #[test]
 fn failed_upgrades_change_nothing() {
@@ -160,10 +161,30 @@ fn failed_upgrades_change_nothing() {
     assert_eq!(read_pid_file(&pid_file), Some(pid));
     assert_eq!(round_trip(shoutd.addr, b"on"), b"ON");
 
+    // One that connects, takes the listeners, closes the channel and lives on: killed, and said so (not reported as
+    // having exited with the kill's signal).
+    copy.replace_with_script(
+        "exec python3 -c 'import os, socket, time\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n\
+         s.connect(\"\\0\" + os.environ[\"SHOUTD_UPGRADE_FROM\"])\n\
+         s.recv(65536)\n\
+         s.close()\n\
+         time.sleep(60)'",
+    );
+    shoutd.signal(Signal::USR2);
+    let line = shoutd.expect_log("upgrade failed");
+    assert!(
+        line.contains("closed the channel before it was ready and did not exit within 1s; killed"),
+        "{line}"
+    );
+    assert!(!line.contains("signal"), "{line}");
+    assert_eq!(read_pid_file(&pid_file), Some(pid));
+    assert_eq!(round_trip(shoutd.addr, b"again"), b"AGAIN");
+
     let metrics = scrape(shoutd.metrics_addr());
     assert_eq!(
         metrics.counter("shout_upgrades_total{result=\"exited\"}"),
-        1
+        2
     );
     assert_eq!(
         metrics.counter("shout_upgrades_total{result=\"timeout\"}"),
