@@ -198,27 +198,13 @@ impl Upgrader {
                     ),
                 ));
             }
-            let (readable, child_exited, cancelled) = {
-                let waiting: &dyn std::os::fd::AsFd = match &channel {
-                    Some(c) => c,
-                    None => listener,
-                };
-                let mut fds = [
-                    PollFd::new(&waiting, PollFlags::IN),
-                    PollFd::new(&pidfd, PollFlags::IN),
-                    PollFd::new(&self.cancel, PollFlags::IN),
-                ];
-                let timeout = Timespec {
-                    tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
-                    tv_nsec: i64::from(left.subsec_nanos()),
-                };
-                match poll(&mut fds, Some(&timeout)) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(error("cannot wait for the new process", e.into())),
-                }
-                let ready = |fd: &PollFd<'_>| !fd.revents().is_empty();
-                (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]))
+            let waiting: &dyn std::os::fd::AsFd = match &channel {
+                Some(c) => c,
+                None => listener,
             };
+            let [readable, child_exited, cancelled] =
+                wait_any([&waiting, &pidfd, &self.cancel], left)
+                    .map_err(|e| error("cannot wait for the new process", e))?;
             if cancelled {
                 return Err((Upgrade::Error, "shutting down: upgrade cancelled".into()));
             }
@@ -263,6 +249,20 @@ impl Upgrader {
         let channel = channel.ok_or_else(|| (Upgrade::Error, "no channel".to_string()))?;
         Ok((child_pid, channel))
     }
+}
+
+/// Waits up to `left` for any of `fds` to be readable; which are.
+fn wait_any(fds: [&dyn std::os::fd::AsFd; 3], left: Duration) -> io::Result<[bool; 3]> {
+    let mut polled = fds.map(|fd| PollFd::from_borrowed_fd(fd.as_fd(), PollFlags::IN));
+    let timeout = Timespec {
+        tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(left.subsec_nanos()),
+    };
+    match poll(&mut polled, Some(&timeout)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(polled.map(|fd| !fd.revents().is_empty()))
 }
 
 /// How long a new process that closed the channel gets to finish exiting, so that its own exit
