@@ -1,8 +1,8 @@
-//! Generates the uppercase tables of `src/transform.rs` from the standard library's own
+//! Generates the uppercase tables of `src/transform/` from the standard library's own
 //! `char::to_uppercase`, walking every scalar value, so the transform's fast path can never
 //! disagree with it (a test also compares the two for every scalar value).
 //!
-//! The output, `$OUT_DIR/upper_tables.rs`, defines (see `src/transform.rs` for how they are
+//! The output, `$OUT_DIR/upper_tables.rs`, defines (see `src/transform/tables.rs` for how they are
 //! read):
 //! - `LIMIT`: every scalar value at or above it is its own uppercase;
 //! - `BLOCK_OF`: for each block of 64 scalar values below `LIMIT` (`cp >> 6`), the block's

@@ -48,6 +48,9 @@ pub use models::{model_args, server_with};
 // `shout bench` in this process (`shout_tests::bench::…`).
 pub mod bench;
 
+// Bench reports made up for the `shout report` tests (`shout_tests::report::…`).
+pub mod report;
+
 // A server whose capacity is limited on purpose (for `--find-max`).
 pub mod limited;
 pub use limited::LimitedServer;

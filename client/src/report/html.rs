@@ -74,26 +74,17 @@ fn config_rows(runs: &[Run]) -> Vec<(String, Vec<String>)> {
             }
         }
     }
-    let mut rows: Vec<(String, Vec<String>)> = keys
-        .iter()
-        .map(|k| {
-            let cells = runs
-                .iter()
-                .map(|r| value_text(&r.doc["config"][k]))
-                .collect();
-            (k.clone(), cells)
-        })
-        .collect();
-    let mut add = |head: &str, f: &dyn Fn(&Run) -> String| {
-        rows.push((head.to_owned(), runs.iter().map(f).collect()));
-    };
-    add("rate profile", &|r| rate_profile(&r.doc["rate_profile"]));
-    add("report schema", &|r| r.schema.to_string());
-    add("started at (Unix s)", &|r| {
+    let mut rows = Rows::new(runs);
+    for k in &keys {
+        rows.add(k, |r| value_text(&r.doc["config"][k]));
+    }
+    rows.add("rate profile", |r| rate_profile(&r.doc["rate_profile"]));
+    rows.add("report schema", |r| r.schema.to_string());
+    rows.add("started at (Unix s)", |r| {
         r.started_at_unix_s
             .map_or("-".to_owned(), |t| format!("{t:.3}"))
     });
-    rows
+    rows.rows
 }
 
 /// A rate profile as text.
@@ -122,34 +113,87 @@ fn rate_profile(p: &Value) -> String {
     }
 }
 
+/// The rows of a table with one column per run, added by heading with a cell of each run.
+struct Rows<'a> {
+    runs: &'a [Run],
+    rows: Vec<(String, Vec<String>)>,
+}
+
+impl<'a> Rows<'a> {
+    /// No rows yet, for a table of `runs`.
+    fn new(runs: &'a [Run]) -> Self {
+        Rows {
+            runs,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds the row `head`, whose cell for each run is `f` of it.
+    fn add(&mut self, head: &str, f: impl Fn(&Run) -> String) {
+        self.rows
+            .push((head.to_owned(), self.runs.iter().map(f).collect()));
+    }
+}
+
+/// The number at `path` in the document of `r`.
+fn number_at(r: &Run, path: &[&str]) -> Option<f64> {
+    let mut v = &r.doc;
+    for p in path {
+        v = &v[*p];
+    }
+    num(v)
+}
+
+/// The count `a.b` of the document of `r`, with thousands separated.
+fn counted(r: &Run, a: &str, b: &str) -> String {
+    units::thousands(count(&r.doc[a][b]) as f64)
+}
+
 /// The summary figures of each run.
 fn summary_rows(runs: &[Run]) -> Vec<(String, Vec<String>)> {
-    let mut rows = Vec::new();
-    let mut add = |head: &str, f: &dyn Fn(&Run) -> String| {
-        rows.push((head.to_owned(), runs.iter().map(f).collect()));
-    };
-    let f = |r: &Run, path: &[&str]| {
-        let mut v = &r.doc;
-        for p in path {
-            v = &v[*p];
-        }
-        num(v)
-    };
-    add("throughput", &|r| {
+    let mut rows = Rows::new(runs);
+    rate_rows(&mut rows);
+    latency_rows(&mut rows);
+    count_rows(&mut rows);
+    rows.add("client CPU", |r| match number_at(r, &["cpu", "client_s"]) {
+        Some(s) => format!(
+            "{s:.2} s ({:.3} s per million msgs)",
+            number_at(r, &["cpu", "client_s_per_million_msgs"]).unwrap_or(0.0)
+        ),
+        None => "-".to_owned(),
+    });
+    if runs.iter().any(|r| r.find_max.is_some()) {
+        rows.add("find max: SLO", |r| {
+            r.find_max
+                .as_ref()
+                .map_or("-".to_owned(), |f| f.slo.clone())
+        });
+        rows.add("find max: answer", |r| match &r.find_max {
+            Some(f) => f.answer.map_or("no rate met the SLO".to_owned(), |a| {
+                format!("{} msgs/s", units::thousands(a))
+            }),
+            None => "-".to_owned(),
+        });
+    }
+    rows.rows
+}
+
+/// The summary's rates: throughput, MiB/s, how long, and the target rate in open loop.
+fn rate_rows(rows: &mut Rows) {
+    rows.add("throughput", |r| {
         format!("{} msgs/s", units::thousands(r.msgs_per_s))
     });
-    add("MiB/s out / in", &|r| {
-        let out = f(r, &["throughput", "mib_per_s_out"]).unwrap_or(0.0);
-        let inn = f(r, &["throughput", "mib_per_s_in"]).unwrap_or(0.0);
+    rows.add("MiB/s out / in", |r| {
+        let out = number_at(r, &["throughput", "mib_per_s_out"]).unwrap_or(0.0);
+        let inn = number_at(r, &["throughput", "mib_per_s_in"]).unwrap_or(0.0);
         format!("{out:.2} / {inn:.2}")
     });
-    add("measured for", &|r| {
-        f(r, &["elapsed_s"]).map_or("-".to_owned(), |s| format!("{s:.2} s"))
+    rows.add("measured for", |r| {
+        number_at(r, &["elapsed_s"]).map_or("-".to_owned(), |s| format!("{s:.2} s"))
     });
-    if runs.iter().any(|r| !r.doc["open_loop"].is_null()) {
-        add(
-            "target rate",
-            &|r| match f(r, &["open_loop", "target_msgs_per_s"]) {
+    if rows.runs.iter().any(|r| !r.doc["open_loop"].is_null()) {
+        rows.add("target rate", |r| {
+            match number_at(r, &["open_loop", "target_msgs_per_s"]) {
                 Some(t) => {
                     let reached = match r.doc["open_loop"]["reached"].as_bool() {
                         Some(true) => "reached",
@@ -159,9 +203,13 @@ fn summary_rows(runs: &[Run]) -> Vec<(String, Vec<String>)> {
                     format!("{} msgs/s {reached}", units::thousands(t))
                 }
                 None => "closed loop".to_owned(),
-            },
-        );
+            }
+        });
     }
+}
+
+/// The summary's latencies: the percentiles, uncorrected ones, the schedule's lag.
+fn latency_rows(rows: &mut Rows) {
     for (head, get) in [
         ("latency min", (|r: &Run| r.latency.min) as fn(&Run) -> f64),
         ("latency p50", |r| r.latency.p50),
@@ -171,12 +219,11 @@ fn summary_rows(runs: &[Run]) -> Vec<(String, Vec<String>)> {
         ("latency p99.99", |r| r.latency.p99_99),
         ("latency max", |r| r.latency.max),
     ] {
-        add(head, &|r| units::us(get(r)));
+        rows.add(head, |r| units::us(get(r)));
     }
-    if runs.iter().any(|r| r.latency_uncorrected.is_some()) {
-        add(
-            "uncorrected p50 / p99 / max",
-            &|r| match r.latency_uncorrected {
+    if rows.runs.iter().any(|r| r.latency_uncorrected.is_some()) {
+        rows.add("uncorrected p50 / p99 / max", |r| {
+            match r.latency_uncorrected {
                 Some(u) => format!(
                     "{} / {} / {}",
                     units::us(u.p50),
@@ -184,34 +231,41 @@ fn summary_rows(runs: &[Run]) -> Vec<(String, Vec<String>)> {
                     units::us(u.max)
                 ),
                 None => "-".to_owned(),
-            },
-        );
+            }
+        });
     }
-    if runs.iter().any(|r| r.doc["schedule_lag_us"].is_object()) {
-        add("schedule lag p99 / max", &|r| {
+    if rows
+        .runs
+        .iter()
+        .any(|r| r.doc["schedule_lag_us"].is_object())
+    {
+        rows.add("schedule lag p99 / max", |r| {
             let l = &r.doc["schedule_lag_us"];
             match (num(&l["p99"]), num(&l["max"])) {
                 (Some(p), Some(m)) => format!("{} / {}", units::us(p), units::us(m)),
                 _ => "-".to_owned(),
             }
         });
-        add("sent late (behind a tick)", &|r| {
+        rows.add("sent late (behind a tick)", |r| {
             units::thousands(count(&r.doc["schedule_lag_us"]["late"]) as f64)
         });
     }
-    let c = |r: &Run, a: &str, b: &str| units::thousands(count(&r.doc[a][b]) as f64);
-    add("messages sent / answered", &|r| {
+}
+
+/// The summary's counts: messages, errors by kind, connections.
+fn count_rows(rows: &mut Rows) {
+    rows.add("messages sent / answered", |r| {
         format!(
             "{} / {}",
-            c(r, "messages", "sent"),
-            c(r, "messages", "answered")
+            counted(r, "messages", "sent"),
+            counted(r, "messages", "answered")
         )
     });
-    add("re-sent / unsent", &|r| {
+    rows.add("re-sent / unsent", |r| {
         format!(
             "{} / {}",
-            c(r, "messages", "resent"),
-            c(r, "messages", "unsent")
+            counted(r, "messages", "resent"),
+            counted(r, "messages", "unsent")
         )
     });
     for (key, head) in [
@@ -221,37 +275,16 @@ fn summary_rows(runs: &[Run]) -> Vec<(String, Vec<String>)> {
         ("connection_errors", "connection errors"),
         ("connect_failures", "connect failures"),
     ] {
-        add(head, &|r| c(r, "errors", key));
+        rows.add(head, |r| counted(r, "errors", key));
     }
-    add("connections opened / failed / reopened", &|r| {
+    rows.add("connections opened / failed / reopened", |r| {
         format!(
             "{} / {} / {}",
-            c(r, "connections", "opened"),
-            c(r, "connections", "failed"),
-            c(r, "connections", "reopened")
+            counted(r, "connections", "opened"),
+            counted(r, "connections", "failed"),
+            counted(r, "connections", "reopened")
         )
     });
-    add("client CPU", &|r| match f(r, &["cpu", "client_s"]) {
-        Some(s) => format!(
-            "{s:.2} s ({:.3} s per million msgs)",
-            f(r, &["cpu", "client_s_per_million_msgs"]).unwrap_or(0.0)
-        ),
-        None => "-".to_owned(),
-    });
-    if runs.iter().any(|r| r.find_max.is_some()) {
-        add("find max: SLO", &|r| {
-            r.find_max
-                .as_ref()
-                .map_or("-".to_owned(), |f| f.slo.clone())
-        });
-        add("find max: answer", &|r| match &r.find_max {
-            Some(f) => f.answer.map_or("no rate met the SLO".to_owned(), |a| {
-                format!("{} msgs/s", units::thousands(a))
-            }),
-            None => "-".to_owned(),
-        });
-    }
-    rows
 }
 
 /// Notes that qualify the figures: the open-loop schedule's resolution, hints of the bench.
