@@ -224,7 +224,7 @@ fn absurd_bounds_are_refused() {
         &[
             "5 significant digits",
             "1 to 3 significant digits",
-            "highest value up to 4294967296",
+            "highest value up to 8589934591",
         ],
     );
 }
