@@ -200,10 +200,18 @@ fn inflate(inflater: impl std::io::Read, cap: usize) -> Result<Vec<u8>, DecodeEr
     Ok(inflated)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Calls of [`decode`] on this thread: tests count what a command decodes.
+    pub(crate) static DECODES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The histogram that [`encode`] made `text` from; refused (before anything of the size it
 /// claims is allocated) when larger than [`MAX_DECODED_BYTES`] inflated or with bounds
 /// outside the accepted range.
 pub fn decode(text: &str) -> Result<Histogram<u64>, DecodeError> {
+    #[cfg(test)]
+    DECODES.with(|n| n.set(n.get() + 1));
     let text = text.trim();
     if text.len() > MAX_TEXT_BYTES {
         return Err(DecodeError::TooLarge(format!(
