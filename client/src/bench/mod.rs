@@ -15,6 +15,7 @@ pub mod checker;
 pub mod engine;
 pub mod failure;
 pub mod findmax;
+pub mod greeting;
 pub mod hdrlog;
 pub mod live;
 pub mod outputs;
