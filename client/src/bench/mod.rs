@@ -68,7 +68,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
     args.check().map_err(anyhow::Error::msg)?;
     let profile = args.rate_profile().map_err(anyhow::Error::msg)?;
     check_json_path_not_taken_for_an_address(args)?;
-    outputs::prepare(args)?;
+    let prepared = outputs::prepare(args)?;
     let addrs = resolve_all(&args.addrs)?;
     let tls = tls_clients(args)?;
     check_fd_limit(args.connections)?;
@@ -76,12 +76,12 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
     let cpu_start = process_cpu_time();
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let mut hdr_log = match &args.hdr_log {
-        Some(path) => Some(
-            HdrLog::create(path, started_at)
+    let mut hdr_log = match (prepared.hdr_log, &args.hdr_log) {
+        (Some(file), Some(path)) => Some(
+            HdrLog::start(file, started_at)
                 .with_context(|| format!("cannot write the histogram log {}", path.display()))?,
         ),
-        None => None,
+        _ => None,
     };
 
     let (tx, rx) = mpsc::channel::<SecondReport>();
