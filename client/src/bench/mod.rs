@@ -130,7 +130,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
         }
     };
     let mut series = Series::new(threads as usize, profile.is_some());
-    let progress = live::Live::start(args, profile.as_ref(), start, stop);
+    let mut progress = live::Live::start(args, profile.as_ref(), start, stop);
     for second in rx {
         let mut actions = Vec::new();
         series.add(second, |i, second, hists| {
@@ -149,7 +149,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
                 let _ = control.send(order);
             }
         }
-        if let Some(p) = &progress {
+        if let Some(p) = &mut progress {
             p.update(&series, args.reconnect, find_max.as_ref());
         }
     }
