@@ -5,8 +5,6 @@
 //! Nothing is copied to hold it: held bytes are the busy line's own first bytes, so a
 //! [`Greeting`] is a small plain value, never more than the busy line's length.
 
-use super::failure::Reason;
-use super::slot::End;
 use shout_common::BUSY_PREFIX;
 
 /// What the current connection has shown of the server's answer to it.
@@ -37,6 +35,8 @@ pub enum Screened {
     Hold,
     /// Check them as answer bytes, after these bytes held back before them.
     Check(&'static [u8]),
+    /// The busy line (or a beginning of it no answer has): the server refused the connection.
+    Busy,
 }
 
 /// Whether `prefix` could also be the beginning of an answer: an answer begins with the
@@ -50,9 +50,9 @@ impl Greeting {
     /// the busy line (or a beginning of it that no answer has) is a refusal; a beginning that
     /// could be either is held; anything else shows the server accepted it. Once shown,
     /// everything is answer bytes.
-    pub fn screen(&mut self, data: &[u8]) -> Result<Screened, End> {
+    pub fn screen(&mut self, data: &[u8]) -> Screened {
         let Greeting::Unseen { held } = *self else {
-            return Ok(Screened::Check(&[]));
+            return Screened::Check(&[]);
         };
         let busy = BUSY_PREFIX.as_bytes();
         let rest = &busy[held..];
@@ -60,13 +60,13 @@ impl Greeting {
         if rest[..common] == data[..common] {
             let seen = held + common;
             if common == rest.len() || !could_begin_an_answer(&busy[..seen]) {
-                return Err(End::Refused(Reason::Busy));
+                return Screened::Busy;
             }
             *self = Greeting::Unseen { held: seen };
-            return Ok(Screened::Hold);
+            return Screened::Hold;
         }
         *self = Greeting::Shown;
-        Ok(Screened::Check(&busy[..held]))
+        Screened::Check(&busy[..held])
     }
 
     /// At the end of the connection: the bytes held back, now answer bytes (a lone `E` and
@@ -91,15 +91,19 @@ impl Greeting {
 mod tests {
     use super::*;
 
-    /// Feeds `chunks` to a fresh greeting; returns the answer bytes checked, in order, or how
-    /// the connection ended.
-    fn feed(chunks: &[&[u8]]) -> Result<Vec<u8>, End> {
+    /// Feeds `chunks` to a fresh greeting; returns the answer bytes checked, in order, or
+    /// `Busy`.
+    fn feed(chunks: &[&[u8]]) -> Result<Vec<u8>, Screened> {
         let mut greeting = Greeting::default();
         let mut checked = Vec::new();
         for chunk in chunks {
-            if let Screened::Check(held) = greeting.screen(chunk)? {
-                checked.extend_from_slice(held);
-                checked.extend_from_slice(chunk);
+            match greeting.screen(chunk) {
+                Screened::Check(held) => {
+                    checked.extend_from_slice(held);
+                    checked.extend_from_slice(chunk);
+                }
+                Screened::Hold => {}
+                Screened::Busy => return Err(Screened::Busy),
             }
             if let Greeting::Unseen { held } = greeting {
                 assert!(held <= BUSY_PREFIX.len(), "{held} held");
@@ -117,20 +121,12 @@ mod tests {
         let line = line.as_bytes();
         for cut in 1..line.len() {
             let (first, rest) = line.split_at(cut);
-            assert_eq!(
-                feed(&[first, rest]),
-                Err(End::Refused(Reason::Busy)),
-                "{cut}"
-            );
+            assert_eq!(feed(&[first, rest]), Err(Screened::Busy), "{cut}");
         }
         let bytes: Vec<&[u8]> = line.chunks(1).collect();
-        assert_eq!(
-            feed(&bytes),
-            Err(End::Refused(Reason::Busy)),
-            "byte by byte"
-        );
+        assert_eq!(feed(&bytes), Err(Screened::Busy), "byte by byte");
         for start in [&b"ERR server"[..], b"ER"] {
-            assert_eq!(feed(&[start]), Err(End::Refused(Reason::Busy)), "{start:?}");
+            assert_eq!(feed(&[start]), Err(Screened::Busy), "{start:?}");
         }
     }
 

@@ -419,14 +419,18 @@ fn screen_and_check(
     data: &[u8],
     check: &mut impl FnMut(&mut Checker, &[u8]) -> Result<(), Mismatch>,
 ) -> Result<(), End> {
-    if let Screened::Check(held) = greeting.screen(data)? {
-        for part in [held, data] {
-            if !part.is_empty() {
-                check(checker, part).map_err(End::Mismatch)?;
+    match greeting.screen(data) {
+        Screened::Check(held) => {
+            for part in [held, data] {
+                if !part.is_empty() {
+                    check(checker, part).map_err(End::Mismatch)?;
+                }
             }
+            Ok(())
         }
+        Screened::Hold => Ok(()),
+        Screened::Busy => Err(End::Refused(Reason::Busy)),
     }
-    Ok(())
 }
 
 /// Hands the plaintext rustls has decrypted to `check`, in place (screened while the
