@@ -19,7 +19,8 @@ pub const MAX_REPORT_BYTES: u64 = 1 << 30;
 /// The most JSON values `shout report` reads of one file: 16 million, an object counting as
 /// [`OBJECT_COST`] values and each of its keys as [`KEY_COST`] (about two days of per-second
 /// series: a one-hour report has about 310,000). About 700 MiB at most once parsed, whatever
-/// the values and keys are (the text of long strings, at most the file's size, aside).
+/// the values and keys are (the text of long strings and keys, at most the file's size,
+/// aside).
 pub const MAX_JSON_VALUES: u64 = 16_000_000;
 
 /// What an object counts for in [`MAX_JSON_VALUES`]: serde_json's map allocates room for 11
