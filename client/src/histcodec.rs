@@ -25,9 +25,13 @@ pub const ENCODING: &str = "hdrhistogram-v2-deflate-base64";
 /// The lowest discernible value a histogram must have (1 µs, as the bench writes).
 pub const LOWEST: u64 = 1;
 
-/// The highest trackable value a histogram may have: 2^32 µs (71 minutes). The bench writes an
-/// hour (3,600,000,000 µs); a sum of histograms may grow to the end of the bucket holding it.
-pub const MAX_HIGHEST: u64 = 1 << 32;
+/// The highest trackable value a histogram may have: 2^33 - 1 µs (2 hours 23 minutes), the
+/// end of the bucket that holds 2^32. HdrHistogram rounds a histogram's range up to the end of
+/// a bucket, so a header of 2^32 already holds values up to 2^33 - 1, and a sum of histograms
+/// grows its range to the largest value it holds: this cap is the range of the widest
+/// histogram it admits, so whatever is read, added and written back reads again (a header of
+/// 2^33 - 1 takes the same memory as one of 2^32). The bench writes an hour (3,600,000,000 µs).
+pub const MAX_HIGHEST: u64 = (1 << 33) - 1;
 
 /// The most significant digits a histogram may have (the bench writes 3): each digit more
 /// takes ten times the memory, and 5 digits with the highest value 2^64-1 take 48 MiB.
@@ -196,10 +200,18 @@ fn inflate(inflater: impl std::io::Read, cap: usize) -> Result<Vec<u8>, DecodeEr
     Ok(inflated)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Calls of [`decode`] on this thread: tests count what a command decodes.
+    pub(crate) static DECODES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The histogram that [`encode`] made `text` from; refused (before anything of the size it
 /// claims is allocated) when larger than [`MAX_DECODED_BYTES`] inflated or with bounds
 /// outside the accepted range.
 pub fn decode(text: &str) -> Result<Histogram<u64>, DecodeError> {
+    #[cfg(test)]
+    DECODES.with(|n| n.set(n.get() + 1));
     let text = text.trim();
     if text.len() > MAX_TEXT_BYTES {
         return Err(DecodeError::TooLarge(format!(
@@ -319,6 +331,42 @@ mod tests {
         sum.record(bench.high()).unwrap();
         sum.record(u64::from(u32::MAX)).unwrap();
         assert!(decode(&encode(&sum)).is_ok(), "high {}", sum.high());
+    }
+
+    /// What is read can be added and written back, and reads again: every accepted header
+    /// holds no value above `MAX_HIGHEST` (HdrHistogram rounds its range up to the end of a
+    /// bucket), so a sum of accepted histograms, grown to hold their largest value by either
+    /// way hdrhistogram grows one (adding, recording), has bounds that are accepted too.
+    #[test]
+    fn what_is_read_and_added_is_written_readable() {
+        for digits in 1..=MAX_DIGITS {
+            let widest = Histogram::<u64>::new_with_bounds(LOWEST, MAX_HIGHEST, digits).unwrap();
+            let top = widest.iter_all().last().unwrap().value_iterated_to();
+            assert!(top <= MAX_HIGHEST, "{digits} digits hold up to {top}");
+        }
+        // The largest value an accepted histogram holds, read from a file (as `--merge` does).
+        let mut full = Histogram::<u64>::new_with_bounds(LOWEST, 1 << 32, MAX_DIGITS).unwrap();
+        let top = full.iter_all().last().unwrap().value_iterated_to();
+        full.record(top).unwrap();
+        let read = decode(&encode(&full)).expect("accepted");
+        assert_eq!(read.max(), top);
+        // Added to the bench's own histogram, which must grow to hold it.
+        let bench = crate::bench::series::new_histogram();
+        let mut sum = None;
+        crate::report::digest::add_into(&mut sum, &bench);
+        crate::report::digest::add_into(&mut sum, &read);
+        let sum = sum.unwrap();
+        assert!(sum.high() > bench.high(), "grown to {}", sum.high());
+        assert!(decode(&encode(&sum)).is_ok(), "sum's high {}", sum.high());
+        // Recorded into it.
+        let mut grown = Histogram::new_from(&bench);
+        grown.auto(true);
+        grown.record(top).unwrap();
+        assert!(
+            decode(&encode(&grown)).is_ok(),
+            "grown's high {}",
+            grown.high()
+        );
     }
 
     /// A header claiming 0xFFFFFFFF bytes of counts is refused, not trusted (hdrhistogram

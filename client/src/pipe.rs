@@ -59,14 +59,7 @@ where
     let mut sending = Sending::default();
     let mut buf = vec![0u8; BUF];
     loop {
-        sending.advance(&mut stream, &chunks).map_err(|e| {
-            // A refusal by the server's TLS is the whole message.
-            if e.is::<TlsRefused>() {
-                e
-            } else {
-                e.context("cannot send")
-            }
-        })?;
+        sending.advance(&mut stream, &chunks)?;
         loop {
             let n = match stream.read(&mut buf) {
                 Ok(n) => n,
@@ -115,12 +108,7 @@ impl Sending {
     fn advance(&mut self, stream: &mut Stream, chunks: &Receiver<Chunk>) -> anyhow::Result<()> {
         // TLS records queued when the socket was full.
         match stream.flush() {
-            Err(e) if TlsRefused::in_io(&e).is_some() => return Err(lost(e, "")),
-            Err(e) if !would_block(&e) && !interrupted(&e) => {
-                return Err(anyhow!(
-                    "the server closed the connection before the end of input"
-                ))
-            }
+            Err(e) if !would_block(&e) && !interrupted(&e) => return Err(send_failed(e)),
             _ => {}
         }
         loop {
@@ -143,12 +131,7 @@ impl Sending {
                     Ok(n) => self.written += n,
                     Err(e) if would_block(&e) => return Ok(()),
                     Err(e) if interrupted(&e) => {}
-                    Err(e) if TlsRefused::in_io(&e).is_some() => return Err(lost(e, "")),
-                    Err(_) => {
-                        return Err(anyhow!(
-                            "the server closed the connection before the end of input"
-                        ))
-                    }
+                    Err(e) => return Err(send_failed(e)),
                 }
                 continue;
             }
@@ -168,6 +151,17 @@ impl Sending {
         self.written < self.chunk.len()
             || stream.wants_write()
             || (self.input_ended && !self.closed)
+    }
+}
+
+/// Why a write to the server failed: a refusal by the server's TLS is the whole message (exit
+/// code 2, as for a failed handshake); anything else means the server closed the connection
+/// before the end of input.
+fn send_failed(e: io::Error) -> anyhow::Error {
+    match TlsRefused::in_io(&e) {
+        Some(refused) => anyhow::Error::new(refused),
+        None => anyhow!("the server closed the connection before the end of input")
+            .context("cannot send"),
     }
 }
 
@@ -223,5 +217,31 @@ fn wait(stream: &Stream, writable: bool, mut wake: &UnixStream) -> io::Result<()
             Err(e) if would_block(&e) => return Ok(()),
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+
+    /// A write refused by the server's TLS is that refusal alone (exit code 2); any other
+    /// failed write is the server closing early (exit code 1).
+    #[test]
+    fn failed_writes_say_why() {
+        let refused = TlsRefused(rustls::AlertDescription::CertificateRequired);
+        let e = send_failed(io::Error::new(io::ErrorKind::PermissionDenied, refused));
+        assert!(e.is::<TlsRefused>());
+        assert_eq!(Outcome::of_error(&e), Outcome::UsageOrConnect);
+        assert_eq!(
+            format!("{e:#}"),
+            "the server requires a client certificate (--tls-cert/--tls-key)"
+        );
+        let e = send_failed(io::ErrorKind::BrokenPipe.into());
+        assert_eq!(Outcome::of_error(&e), Outcome::Failed);
+        assert_eq!(
+            format!("{e:#}"),
+            "cannot send: the server closed the connection before the end of input"
+        );
     }
 }

@@ -2,8 +2,11 @@
 //! `--json=FILE`) and for a server nobody listens on, and the table or JSON of a passing run on
 //! stdout with exit code 0.
 
+use std::mem::MaybeUninit;
+
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use serde_json::Value;
-use shout_tests::bench::shared_cores;
+use shout_tests::bench::{shared_cores, TempDir};
 use shout_tests::*;
 
 /// Runs the real `shout` with `args`, no input; returns (exit code, stdout, stderr).
@@ -133,4 +136,51 @@ fn binary_json_to_stdout() {
     assert_eq!(json["exit_code"], 0);
     assert_eq!(json["messages"]["answered"], 1000);
     assert_eq!(json["config"]["connections"], 2);
+}
+
+/// The real binary: `--hdr-log` is opened once (when the outputs are checked before the run)
+/// and written through that opening, not created again to be written: nothing can come
+/// between the two and be truncated, and a named pipe's reader sees one writer from the
+/// header to the end. Counted by inotify: the file is opened exactly once (its openings and
+/// closings watched, so two openings are two events, not one merged).
+#[test]
+fn binary_hdr_log_is_opened_once() {
+    let server = TestServer::default_config();
+    let dir = TempDir::new("hdr-once");
+    let watch = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).expect("inotify");
+    inotify::add_watch(
+        &watch,
+        dir.0.as_path(),
+        WatchFlags::OPEN | WatchFlags::CLOSE_WRITE,
+    )
+    .expect("watch");
+    let log = dir.file("r.hlog");
+    let (code, out, err) = shout(&[
+        "bench",
+        "-c",
+        "2",
+        "-n",
+        "400",
+        &format!("--hdr-log={log}"),
+        &server.addr.to_string(),
+    ]);
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    let mut buf = [MaybeUninit::uninit(); 4096];
+    let mut events = inotify::Reader::new(&watch, &mut buf);
+    let mut opened = 0;
+    loop {
+        match events.next() {
+            Ok(e) => {
+                let ours = e.file_name().is_some_and(|n| n.to_bytes() == b"r.hlog");
+                if ours && e.events().contains(ReadFlags::OPEN) {
+                    opened += 1;
+                }
+            }
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(e) => panic!("reading inotify events: {e}"),
+        }
+    }
+    assert_eq!(opened, 1, "opened {opened} times");
+    let text = std::fs::read_to_string(&log).expect("the log");
+    assert!(text.starts_with("#shout bench latency log"), "{text}");
 }

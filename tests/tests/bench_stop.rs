@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -48,6 +48,32 @@ fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Sends `sig` to `child` and waits for it to exit; returns its exit status, its stdout and
+/// the lines of its stderr (`errors`) so far.
+fn stop_and_wait(
+    child: &mut Child,
+    sig: Signal,
+    errors: &mpsc::Receiver<String>,
+) -> (ExitStatus, String, Vec<String>) {
+    signal(child, sig);
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        out
+    });
+    let status = wait_child(child);
+    let out = join_within(reader, TIMEOUT);
+    (status, out, errors.try_iter().collect())
+}
+
+/// The result line of a bench table.
+fn result_line(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.trim_start().starts_with("result"))
+        .unwrap_or_else(|| panic!("no result line:\n{out}"))
+}
+
 /// Intervals in an HDR log's text (lines that are not comments or the column header).
 fn intervals(log: &str) -> usize {
     log.lines()
@@ -83,26 +109,14 @@ fn sigint_writes_every_report_for_the_time_measured() {
         let text = std::fs::read_to_string(&hlog).unwrap_or_default();
         (intervals(&text) >= 2).then_some(())
     });
-    signal(&child, Signal::INT);
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        out
-    });
-    let status = wait_child(&mut child);
-    let out = join_within(reader, TIMEOUT);
-    let err: Vec<String> = errors.try_iter().collect();
+    let (status, out, err) = stop_and_wait(&mut child, Signal::INT, &errors);
     assert_eq!(status.code(), Some(130), "stdout: {out}\nstderr: {err:?}");
     assert!(
         err.iter().any(|l| l.contains("SIGINT: stopping early")),
         "{err:?}"
     );
 
-    let result = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("result"))
-        .unwrap_or_else(|| panic!("no result line:\n{out}"));
+    let result = result_line(&out);
     assert!(result.contains("STOPPED early at "), "{result}");
     assert!(result.contains("(SIGINT)"), "{result}");
 
@@ -185,4 +199,50 @@ fn a_stop_handle_ends_the_run() {
         report.table()
     );
     assert_eq!(server.stop().accepted, 2);
+}
+
+/// A `--find-max` search stopped by SIGTERM (or SIGINT) before its end exits 128 + the
+/// signal like any stopped run (it used to exit 1, as a search that found nothing), its
+/// result line and JSON saying it was stopped and found no answer.
+#[test]
+fn a_stopped_find_max_exits_as_stopped() {
+    let _cores = shared_cores();
+    let server = TestServer::default_config();
+    let dir = TempDir::new("find-max-stop");
+    let json = dir.file("r.json");
+    for (sig, name, code) in [(Signal::TERM, "SIGTERM", 143), (Signal::INT, "SIGINT", 130)] {
+        let before = server.wait_for("the server's figures", |_| true).bytes_in;
+        let mut child = start_shout(&[
+            "bench",
+            "--find-max",
+            "--slo",
+            "p99=500ms",
+            "--rate",
+            "100",
+            "-d",
+            "30s",
+            "--warmup",
+            "1s",
+            "-c",
+            "2",
+            &format!("--json={json}"),
+            &server.addr.to_string(),
+        ]);
+        let errors = stderr_lines(&mut child);
+        server.wait_for("the search's messages", |s| {
+            s.active == 2 && s.bytes_in > before
+        });
+        let (status, out, err) = stop_and_wait(&mut child, sig, &errors);
+        assert_eq!(status.code(), Some(code), "stdout: {out}\nstderr: {err:?}");
+        let result = result_line(&out);
+        assert!(result.contains("STOPPED early at "), "{result}");
+        assert!(result.contains(&format!("({name})")), "{result}");
+        assert!(result.contains("before the search did"), "{result}");
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("JSON");
+        assert_eq!(report["exit_code"], code);
+        assert_eq!(report["find_max"]["found"], false);
+        assert_eq!(report["stopped"]["by"], name);
+        server.wait_for("the bench's connections closed", |s| s.active == 0);
+    }
 }

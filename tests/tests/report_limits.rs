@@ -224,7 +224,7 @@ fn absurd_bounds_are_refused() {
         &[
             "5 significant digits",
             "1 to 3 significant digits",
-            "highest value up to 4294967296",
+            "highest value up to 8589934591",
         ],
     );
 }
@@ -330,4 +330,49 @@ fn long_runs_are_drawn_in_bounded_memory() {
         serde_json::from_str(&std::fs::read_to_string(&merged).expect("merged")).expect("JSON");
     assert_eq!(doc["series"].as_array().map(Vec::len), Some(1800));
     assert_eq!(doc["series"][1799]["answered"], 2000);
+}
+
+/// What `shout report --merge` writes, it reads: merging a bench run with one whose
+/// histograms are the widest accepted (a header of 2^32, which HdrHistogram rounds up to hold
+/// values up to 2^33 - 1, holding its largest value) gives a report that reads back and is
+/// drawn. The sum used to grow to a header of 2^33 - 1, past the accepted cap: refused by
+/// the merge's own reading back.
+#[test]
+fn a_merge_of_accepted_histograms_reads_back() {
+    let d = dir("merge-widest");
+    let mut widest = Histogram::<u64>::new_with_bounds(1, 1 << 32, 3).expect("valid bounds");
+    let top = widest
+        .iter_all()
+        .last()
+        .expect("counts")
+        .value_iterated_to();
+    widest.record(top).expect("in range");
+    let a = write(&d, "a.json", &report(3, "a", 1.7e9, &typical(100)));
+    let b = write(&d, "b.json", &report(3, "b", 1.7e9, &encode(&widest)));
+    let merged = d.join("merged.json");
+    let html = d.join("merged.html");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (code, out, err) = shout_within(
+        &[
+            "report",
+            "--merge",
+            a,
+            b,
+            &format!("--json={}", merged.display()),
+            "-o",
+            html.to_str().unwrap(),
+        ],
+        1 << 30,
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let (code, out, err) = shout_within(
+        &["report", merged.to_str().unwrap()],
+        1 << 30,
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).expect("merged")).expect("JSON");
+    assert_eq!(doc["latency_us"]["max"], top, "{}", doc["latency_us"]);
 }

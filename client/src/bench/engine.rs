@@ -26,6 +26,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::checker::Msg;
 use super::failure::Reason;
+use super::greeting::Greeting;
 use super::phase::{Change, Phase};
 use super::plan::Plan;
 use super::schedule::{until_next_step, Schedule, STEP};
@@ -535,7 +536,7 @@ impl Driver {
                 return;
             }
         }
-        if self.slots[i].confirmed {
+        if self.slots[i].greeting == Greeting::Shown {
             self.confirm(i);
         }
         if let Err(how) = received {

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::time::SystemTime;
 
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
@@ -23,9 +22,10 @@ pub struct HdrLog {
 }
 
 impl HdrLog {
-    /// Creates the log at `path` for a run that started at `started_at`, with its header.
-    pub fn create(path: &Path, started_at: SystemTime) -> anyhow::Result<HdrLog> {
-        let mut out = BufWriter::new(File::create(path)?);
+    /// Starts the log in `file` (created for it before the run, see
+    /// [`super::outputs::prepare`]) for a run that started at `started_at`: writes its header.
+    pub fn start(file: File, started_at: SystemTime) -> anyhow::Result<HdrLog> {
+        let mut out = BufWriter::new(file);
         let mut serializer = V2DeflateSerializer::new();
         IntervalLogWriterBuilder::new()
             .add_comment("shout bench latency log, values in microseconds")
@@ -72,7 +72,8 @@ mod tests {
     #[test]
     fn intervals_are_on_disk_at_once() {
         let path = std::env::temp_dir().join(format!("shout-hdrlog-{}.hlog", std::process::id()));
-        let mut log = HdrLog::create(&path, SystemTime::now()).expect("create");
+        let file = File::create(&path).expect("create");
+        let mut log = HdrLog::start(file, SystemTime::now()).expect("start");
         let mut hist = crate::bench::series::new_histogram();
         hist.record(12_000).expect("in range");
         log.interval(0, &hist).expect("write");

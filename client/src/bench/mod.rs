@@ -15,6 +15,7 @@ pub mod checker;
 pub mod engine;
 pub mod failure;
 pub mod findmax;
+pub mod greeting;
 pub mod hdrlog;
 pub mod live;
 pub mod outputs;
@@ -67,7 +68,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
     args.check().map_err(anyhow::Error::msg)?;
     let profile = args.rate_profile().map_err(anyhow::Error::msg)?;
     check_json_path_not_taken_for_an_address(args)?;
-    outputs::prepare(args)?;
+    let prepared = outputs::prepare(args)?;
     let addrs = resolve_all(&args.addrs)?;
     let tls = tls_clients(args)?;
     check_fd_limit(args.connections)?;
@@ -75,12 +76,12 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
     let cpu_start = process_cpu_time();
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let mut hdr_log = match &args.hdr_log {
-        Some(path) => Some(
-            HdrLog::create(path, started_at)
+    let mut hdr_log = match (prepared.hdr_log, &args.hdr_log) {
+        (Some(file), Some(path)) => Some(
+            HdrLog::start(file, started_at)
                 .with_context(|| format!("cannot write the histogram log {}", path.display()))?,
         ),
-        None => None,
+        _ => None,
     };
 
     let (tx, rx) = mpsc::channel::<SecondReport>();
@@ -129,7 +130,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
         }
     };
     let mut series = Series::new(threads as usize, profile.is_some());
-    let progress = live::Live::start(args, profile.as_ref(), start, stop);
+    let mut progress = live::Live::start(args, profile.as_ref(), start, stop);
     for second in rx {
         let mut actions = Vec::new();
         series.add(second, |i, second, hists| {
@@ -148,7 +149,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
                 let _ = control.send(order);
             }
         }
-        if let Some(p) = &progress {
+        if let Some(p) = &mut progress {
             p.update(&series, args.reconnect, find_max.as_ref());
         }
     }

@@ -1,8 +1,11 @@
 //! The output files of a run (`--json=FILE`, `--report`, `--hdr-log`), checked before it
 //! starts: two options naming the same file are refused (one would silently overwrite the
 //! other), and each file is created, so one that cannot be written is a usage error now rather
-//! than a run's figures lost at its end.
+//! than a run's figures lost at its end. The histogram log is written as the run goes, into
+//! the file created here: it is opened once (a named pipe's reader sees one writer, from the
+//! log's header to its end).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -40,8 +43,16 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
-/// Refuses two outputs on one file, then creates each output file (empty).
-pub fn prepare(args: &BenchArgs) -> anyhow::Result<()> {
+/// The output files created before the run that it writes as it goes.
+#[derive(Debug)]
+pub struct Prepared {
+    /// `--hdr-log`: the file, created (empty), to write the log into.
+    pub hdr_log: Option<File>,
+}
+
+/// Refuses two outputs on one file, then creates each output file (empty); returns the ones
+/// the run writes as it goes.
+pub fn prepare(args: &BenchArgs) -> anyhow::Result<Prepared> {
     let files = files(args);
     for (i, (option, _, path)) in files.iter().enumerate() {
         let here = resolved(path);
@@ -57,11 +68,15 @@ pub fn prepare(args: &BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
-    for (_, what, path) in files {
-        std::fs::File::create(path)
+    let mut prepared = Prepared { hdr_log: None };
+    for (option, what, path) in files {
+        let file = File::create(path)
             .with_context(|| format!("cannot write {what} {}", path.display()))?;
+        if option == "--hdr-log" {
+            prepared.hdr_log = Some(file);
+        }
     }
-    Ok(())
+    Ok(prepared)
 }
 
 #[cfg(test)]

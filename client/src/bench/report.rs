@@ -114,7 +114,9 @@ impl Report {
 
     /// The verdict: how the run ended and the line that says why (see [`Verdict::of`]).
     /// `--find-max`: a success when a rate meeting the SLO was found and no answer was wrong
-    /// (timeouts are expected on the steps beyond the answer).
+    /// (timeouts are expected on the steps beyond the answer); a search stopped before its end
+    /// exits 128 + the signal, as any stopped run, unless connections could not be set up or
+    /// answers were wrong.
     pub fn verdict(&self) -> Verdict {
         let t = &self.total;
         let Some(f) = &self.find_max else {
@@ -129,10 +131,21 @@ impl Report {
             });
         };
         let wrong = t.mismatches + t.short;
-        let outcome = Outcome::of_bench(
-            f.found() && wrong == 0 && self.complete,
-            t.setup_failures > 0,
-        );
+        let answers_ok = wrong == 0 && self.complete;
+        // A search stopped before its end exits as any stopped run does (128 + the signal),
+        // unless connections could not be set up or answers were wrong.
+        if let Some(s) = self.stopped.filter(|_| !f.finished) {
+            if answers_ok && t.setup_failures == 0 {
+                return Verdict {
+                    outcome: Outcome::Stopped(s.cause.signal()),
+                    text: format!(
+                        "STOPPED early {}: the run ended before the search did",
+                        s.describe()
+                    ),
+                };
+            }
+        }
+        let outcome = Outcome::of_bench(f.found() && answers_ok, t.setup_failures > 0);
         let text = match outcome {
             Outcome::UsageOrConnect => "FAILED: connections could not be set up".to_owned(),
             Outcome::Success => format!(

@@ -22,11 +22,11 @@ use rustls::ClientConnection;
 
 use super::checker::{Checker, Mismatch, Msg};
 use super::failure::Reason;
+use super::greeting::{Greeting, Screened};
 use super::payload::Payload;
 use crate::connect::Backoff;
 use crate::sys::{interrupted, would_block};
 use crate::tls::TlsClient;
-use shout_common::BUSY_PREFIX;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,18 +86,14 @@ pub struct Slot {
     pub checker: Checker,
     /// The sequence number of its next new message.
     next_seq: u64,
-    /// Whether a connection of this slot was ever open and not refused (a failure after that
-    /// is not a set-up failure, and `--reconnect` tries again).
-    pub ever_opened: bool,
-    /// `ever_opened` from before the current connection opened: whether it is a reopening,
-    /// and what a refusal of it restores.
-    pub opened_before: bool,
-    /// The server has shown it accepted the current connection: answer bytes came, not a
-    /// refusal (or it ended without one). Until then a connection is open but not counted
-    /// as opened.
-    pub confirmed: bool,
-    /// The current connection has been counted as opened.
-    pub counted: bool,
+    /// Whether a connection of this slot was accepted (counted as opened) before the current
+    /// one: a failure after that is not a set-up failure, `--reconnect` tries again, and the
+    /// next connection is a reopening.
+    pub accepted_before: bool,
+    /// What the current connection has shown: until the server shows it accepted it (answer
+    /// bytes came, not a refusal, or it ended without one) it is open but not counted as
+    /// opened.
+    pub greeting: Greeting,
     /// When the current connection became open (with TLS: its handshake complete).
     pub open_at: Instant,
     /// When the current connection attempt began.
@@ -123,10 +119,8 @@ impl Slot {
             out_pos: 0,
             checker: Checker::new(),
             next_seq: 0,
-            ever_opened: false,
-            opened_before: false,
-            confirmed: false,
-            counted: false,
+            accepted_before: false,
+            greeting: Greeting::default(),
             open_at: at,
             connect_started: at,
             backoff: Backoff::default(),
@@ -193,11 +187,11 @@ impl Slot {
         self.state = State::Open;
     }
 
-    /// The connection is counted as accepted (see [`Slot::confirmed`]): the backoff starts
-    /// again from its first pause.
+    /// The connection is counted as accepted (see [`Slot::greeting`]): the next one is a
+    /// reopening, and the backoff starts again from its first pause.
     pub fn accepted(&mut self) {
-        self.confirmed = true;
-        self.counted = true;
+        self.greeting = Greeting::Counted;
+        self.accepted_before = true;
         self.backoff.reset();
     }
 
@@ -288,10 +282,13 @@ impl Slot {
         };
         loop {
             match stream.read(buf) {
-                Ok(0) => return Err(End::Closed),
+                Ok(0) => {
+                    let held = self.greeting.release();
+                    screen_and_check(&mut self.greeting, &mut self.checker, held, &mut check)?;
+                    return Err(End::Closed);
+                }
                 Ok(n) => {
-                    screen(&buf[..n], &mut self.confirmed)?;
-                    check(&mut self.checker, &buf[..n]).map_err(End::Mismatch)?;
+                    screen_and_check(&mut self.greeting, &mut self.checker, &buf[..n], &mut check)?;
                     if n < buf.len() && !hup {
                         return Ok(()); // drained: the next arrival raises a new edge
                     }
@@ -330,12 +327,8 @@ impl Slot {
                 }
                 // The end of TCP: rustls now says whether close_notify came before it.
                 let _ = tls.read_tls(&mut io::empty());
-                return match drain_plaintext(
-                    tls,
-                    &mut self.checker,
-                    &mut self.confirmed,
-                    &mut check,
-                ) {
+                return match drain_plaintext(tls, &mut self.checker, &mut self.greeting, &mut check)
+                {
                     Err(End::Broken(Reason::Kind(io::ErrorKind::UnexpectedEof))) | Ok(()) => {
                         Err(End::Broken(Reason::Tls(
                             "the server closed the connection without TLS close_notify".to_owned(),
@@ -355,7 +348,7 @@ impl Slot {
                 if let Err(e) = tls.process_new_packets() {
                     // The alert that says why, for the server.
                     let _ = send_records(tls, stream);
-                    if !self.confirmed && crate::stream::TlsRefused::of(&e).is_some() {
+                    if !self.greeting.shown() && crate::stream::TlsRefused::of(&e).is_some() {
                         // TLS 1.3: the server checks the client after the client has finished
                         // its part, so a refusal comes once the handshake looks complete. Only
                         // an alert about the client's certificate is one (as for the prompt);
@@ -374,7 +367,7 @@ impl Slot {
                 if self.state == State::Handshaking && !tls.is_handshaking() {
                     self.state = State::Open;
                 }
-                drain_plaintext(tls, &mut self.checker, &mut self.confirmed, &mut check)?;
+                drain_plaintext(tls, &mut self.checker, &mut self.greeting, &mut check)?;
             }
             send_records(tls, stream).map_err(End::Broken)?;
             if n < buf.len() && !hup {
@@ -411,47 +404,54 @@ impl Slot {
         }
         self.tls = None;
         self.shutdown_pending = false;
-        self.confirmed = false;
-        self.counted = false;
+        self.greeting = Greeting::default();
         self.out.clear();
         self.out_pos = 0;
         self.checker = Checker::new();
     }
 }
 
-/// Looks at the first bytes a connection receives: the server's busy line is a refusal;
-/// anything else shows the server accepted it (`confirmed`). No answer can begin like the busy
-/// line: a message begins with its connection number in hexadecimal, and the answer with the
-/// same digits (in upper case).
-fn screen(data: &[u8], confirmed: &mut bool) -> Result<(), End> {
-    if *confirmed || data.is_empty() {
-        return Ok(());
+/// Screens `data` (see [`Greeting::screen`]) and hands what is answer bytes to `check`: the
+/// bytes held back before it first.
+fn screen_and_check(
+    greeting: &mut Greeting,
+    checker: &mut Checker,
+    data: &[u8],
+    check: &mut impl FnMut(&mut Checker, &[u8]) -> Result<(), Mismatch>,
+) -> Result<(), End> {
+    match greeting.screen(data) {
+        Screened::Check(held) => {
+            for part in [held, data] {
+                if !part.is_empty() {
+                    check(checker, part).map_err(End::Mismatch)?;
+                }
+            }
+            Ok(())
+        }
+        Screened::Hold => Ok(()),
+        Screened::Busy => Err(End::Refused(Reason::Busy)),
     }
-    let busy = BUSY_PREFIX.as_bytes();
-    let refused = data.starts_with(busy) || (data.len() >= 2 && busy.starts_with(data));
-    if refused {
-        return Err(End::Refused(Reason::Busy));
-    }
-    *confirmed = true;
-    Ok(())
 }
 
-/// Hands the plaintext rustls has decrypted to `check`, in place (screening the first bytes
-/// of a connection not yet `confirmed`): `End::Closed` after the server's close_notify.
+/// Hands the plaintext rustls has decrypted to `check`, in place (screened while the
+/// connection has shown nothing): `End::Closed` after the server's close_notify.
 fn drain_plaintext(
     tls: &mut ClientConnection,
     checker: &mut Checker,
-    confirmed: &mut bool,
+    greeting: &mut Greeting,
     check: &mut impl FnMut(&mut Checker, &[u8]) -> Result<(), Mismatch>,
 ) -> Result<(), End> {
     loop {
         let mut reader = tls.reader();
         match reader.fill_buf() {
-            Ok([]) => return Err(End::Closed),
+            Ok([]) => {
+                let held = greeting.release();
+                screen_and_check(greeting, checker, held, check)?;
+                return Err(End::Closed);
+            }
             Ok(chunk) => {
                 let len = chunk.len();
-                screen(chunk, confirmed)?;
-                check(checker, chunk).map_err(End::Mismatch)?;
+                screen_and_check(greeting, checker, chunk, check)?;
                 reader.consume(len);
             }
             Err(e) if would_block(&e) => return Ok(()),
@@ -509,40 +509,4 @@ fn flush_tls(
         let _ = stream.shutdown(Shutdown::Write);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The busy line (or its start) on a connection not yet confirmed is a refusal; answer
-    /// bytes confirm it, and once confirmed nothing more is screened.
-    #[test]
-    fn the_busy_line_is_a_refusal() {
-        let busy = shout_common::busy_line(2);
-        for first in [busy.as_bytes(), b"ERR server", b"ER"] {
-            let mut confirmed = false;
-            assert_eq!(
-                screen(first, &mut confirmed),
-                Err(End::Refused(Reason::Busy)),
-                "{first:?}"
-            );
-            assert!(!confirmed);
-        }
-        let mut confirmed = false;
-        assert_eq!(screen(b"1F:0:AB", &mut confirmed), Ok(()));
-        assert!(confirmed);
-        assert_eq!(
-            screen(busy.as_bytes(), &mut confirmed),
-            Ok(()),
-            "confirmed already"
-        );
-        let mut confirmed = false;
-        assert_eq!(
-            screen(b"E", &mut confirmed),
-            Ok(()),
-            "an answer may begin with E"
-        );
-        assert!(confirmed);
-    }
 }

@@ -1,8 +1,9 @@
 //! Reading a report file with a bound: at most [`MAX_REPORT_BYTES`] of it, parsed as it is
 //! read (no copy of the text is kept), a larger regular file refused from its size unread and
 //! a longer stream (a pipe, a device) once the limit is passed; and at most
-//! [`MAX_JSON_VALUES`] values in it, since a value takes many times its text once parsed (`0`
-//! is 2 bytes of text and 32 in memory, `{}` a map of about 640 bytes).
+//! [`MAX_JSON_VALUES`] values in it, an object's keys counted as values, since a value takes
+//! many times its text once parsed (`0` is 2 bytes of text and 32 in memory, `{}` a map of
+//! about 640 bytes, the key `"a":` 4 bytes of text and about 100 in memory).
 
 use std::cell::Cell;
 use std::io::Read;
@@ -16,13 +17,21 @@ use serde_json::{Map, Number, Value};
 pub const MAX_REPORT_BYTES: u64 = 1 << 30;
 
 /// The most JSON values `shout report` reads of one file: 16 million, an object counting as
-/// [`OBJECT_COST`] values (about four days of per-second series: a one-hour report has about
-/// 160,000). About 650 MiB at most once parsed, whatever the values are.
+/// [`OBJECT_COST`] values and each of its keys as [`KEY_COST`] (about two days of per-second
+/// series: a one-hour report has about 310,000). About 700 MiB at most once parsed, whatever
+/// the values and keys are (the text of long strings and keys, at most the file's size,
+/// aside).
 pub const MAX_JSON_VALUES: u64 = 16_000_000;
 
 /// What an object counts for in [`MAX_JSON_VALUES`]: serde_json's map allocates room for 11
 /// entries at once (about 640 bytes), a number or a null takes 32.
 pub const OBJECT_COST: u64 = 20;
+
+/// What a key of an object counts for in [`MAX_JSON_VALUES`]: its `String` beside its value
+/// in the map's nodes (which are half empty after splitting) and the smallest heap block of
+/// its text take about twice what a number does. Uncounted, `{"k00000000":0,...}` within the
+/// bound took 2.1 GiB.
+pub const KEY_COST: u64 = 2;
 
 /// Why a JSON report could not be read.
 #[derive(Debug)]
@@ -97,7 +106,8 @@ pub(crate) fn read_json(path: &Path, limit: u64) -> Result<Value, LoadError> {
 }
 
 /// Builds a JSON value as serde_json's `Value` does, spending one of `left` for each value
-/// ([`OBJECT_COST`] for an object) and failing (with `exceeded` set) once none is left.
+/// ([`OBJECT_COST`] for an object, [`KEY_COST`] for each key) and failing (with `exceeded`
+/// set) once none is left.
 #[derive(Clone, Copy)]
 struct Budget<'a> {
     left: &'a Cell<u64>,
@@ -186,6 +196,7 @@ impl<'de> Visitor<'de> for Budget<'_> {
         self.spend_n(OBJECT_COST)?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            self.spend_n(KEY_COST)?;
             let value = map.next_value_seed(self)?;
             out.insert(key, value);
         }
@@ -222,8 +233,9 @@ fn parse_within(
     }
     if exceeded.get() {
         return Err(LoadError(format!(
-            "{} has more than {values} JSON values (an object counting {OBJECT_COST}), the most \
-             shout report reads of one file (a one-hour report has about 160,000): refused",
+            "{} has more than {values} JSON values (an object counting {OBJECT_COST}, a key \
+             {KEY_COST}), the most shout report reads of one file (a one-hour report has about \
+             310,000): refused",
             path.display()
         )));
     }
@@ -262,14 +274,14 @@ mod tests {
         assert!(e.0.contains("/dev/zero is not JSON"), "{e}");
     }
 
-    /// At most `values` values are parsed (each takes up to 60 times its text in memory): a
-    /// document of exactly that many reads, one more is refused; what is read is what
-    /// serde_json reads.
+    /// At most `values` values are parsed (each takes up to 60 times its text in memory), an
+    /// object's keys counted: a document of exactly that many reads, one more is refused; what
+    /// is read is what serde_json reads.
     #[test]
     fn values_are_bounded() {
         let doc = br#"{"a": [0, 1.5, -2, "x", null, true, {}], "b": {"c": []}}"#;
-        // Three objects, two arrays and six other values.
-        let n = 3 * OBJECT_COST + 8;
+        // Three objects, three keys, two arrays and six other values.
+        let n = 3 * OBJECT_COST + 3 * KEY_COST + 8;
         let parsed = parse_within(&doc[..], 1 << 20, n, Path::new("f")).unwrap();
         assert_eq!(parsed, serde_json::from_slice::<Value>(doc).unwrap());
         let e = parse_within(&doc[..], 1 << 20, n - 1, Path::new("f")).unwrap_err();
@@ -279,5 +291,30 @@ mod tests {
         );
         let e = parse_within(&br#"{"a": 1} x"#[..], 1 << 20, n, Path::new("f")).unwrap_err();
         assert!(e.0.contains("f is not JSON"), "{e}");
+    }
+
+    /// Keys are counted: an object of many keys, each with a small value, is refused once its
+    /// keys and values together pass the bound (its values alone are within it), so keys cannot
+    /// double the memory a bound of values allows.
+    #[test]
+    fn keys_are_counted() {
+        let keys = 1000;
+        let doc = format!(
+            "{{{}}}",
+            (0..keys)
+                .map(|i| format!("\"key number {i}\": 0"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let values_alone = OBJECT_COST + keys;
+        let with_keys = values_alone + keys * KEY_COST;
+        let parsed = parse_within(doc.as_bytes(), 1 << 20, with_keys, Path::new("k")).unwrap();
+        assert_eq!(parsed.as_object().map(|o| o.len()), Some(keys as usize));
+        let e = parse_within(doc.as_bytes(), 1 << 20, values_alone, Path::new("k")).unwrap_err();
+        assert!(
+            e.0.starts_with(&format!("k has more than {values_alone} JSON values")),
+            "{e}"
+        );
+        assert!(e.0.contains("a key 2"), "{e}");
     }
 }

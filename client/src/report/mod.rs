@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::outcome::Outcome;
 pub use input::{LoadError, MAX_REPORT_BYTES};
-pub use run::Run;
+pub use run::{Purpose, Run};
 
 /// Options of `shout report`.
 #[derive(Debug, Clone, clap::Args)]
@@ -123,10 +123,16 @@ fn report(args: &ReportArgs) -> Result<String, Failure> {
             "--merge writes its result with --json=FILE and/or -o FILE.html; give one".into(),
         ));
     }
+    // Runs to merge are not drawn: their per-second histograms are decoded by the merge only.
+    let purpose = if args.merge {
+        Purpose::Merge
+    } else {
+        Purpose::Draw
+    };
     let runs = args
         .files
         .iter()
-        .map(|f| Run::load(f).map_err(|e| Failure::Input(e.to_string())))
+        .map(|f| Run::load_for(f, purpose).map_err(|e| Failure::Input(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     if !args.merge {
         if let Some(out) = &args.output {
@@ -144,7 +150,13 @@ fn report(args: &ReportArgs) -> Result<String, Failure> {
         Some(p) => write(p, &text, "merged JSON report")?,
         None => {}
     }
-    let run = Run::from_json(merged, "merged")
+    // The merged run is drawn only for the HTML page; the table needs none of its seconds.
+    let purpose = if args.output.is_some() {
+        Purpose::Draw
+    } else {
+        Purpose::Merge
+    };
+    let run = Run::from_json_for(merged, "merged", purpose)
         .map_err(|e| Failure::Output(format!("the merged report does not read back: {e}")))?;
     if let Some(out) = &args.output {
         write(out, &html::page(std::slice::from_ref(&run)), "HTML report")?;
@@ -153,4 +165,78 @@ fn report(args: &ReportArgs) -> Result<String, Failure> {
         stdout = compare::text(std::slice::from_ref(&run));
     }
     Ok(stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::histcodec::{encode, ENCODING};
+    use serde_json::json;
+
+    /// A version-2 report of `seconds` seconds started at `start`, every second with its two
+    /// histograms (the run's schedule lag is null: closed loop).
+    fn doc(label: &str, start: f64, seconds: u64) -> Value {
+        let mut all = crate::bench::series::new_histogram();
+        let series: Vec<Value> = (0..seconds)
+            .map(|i| {
+                let mut h = crate::bench::series::new_histogram();
+                h.record_n(100 + i, 10).expect("in range");
+                all.add(&h).expect("same bounds");
+                json!({"second": i, "sent": 10, "answered": 10, "measured": 10, "errors": 0,
+                       "p50_us": 100 + i, "p99_us": 100 + i, "max_us": 100 + i,
+                       "hist": encode(&h), "hist_uncorrected": encode(&h)})
+            })
+            .collect();
+        json!({"schema": 2, "label": label, "started_at_unix_s": start,
+               "throughput": {"msgs_per_s": 10.0}, "latency_us": {"count": 10 * seconds},
+               "histograms": {"encoding": ENCODING, "latency_us": encode(&all),
+                              "latency_uncorrected_us": encode(&all), "schedule_lag_us": null},
+               "series": series})
+    }
+
+    /// Histograms decoded by `shout report` with these options.
+    fn decodes(files: &[PathBuf], merge: bool, json: Option<PathBuf>, html: bool) -> usize {
+        let output = html.then(|| files[0].with_extension("html"));
+        let args = ReportArgs {
+            files: files.to_vec(),
+            output,
+            merge,
+            json,
+        };
+        let before = crate::histcodec::DECODES.with(|n| n.get());
+        assert!(report(&args).is_ok());
+        crate::histcodec::DECODES.with(|n| n.get()) - before
+    }
+
+    /// Each histogram is decoded once, and only if it is used: a drawn run decodes its
+    /// seconds' corrected histograms (the uncorrected ones are never drawn); a merge decodes
+    /// each second of each run once (not also to draw runs it does not draw), and its own
+    /// seconds again only to draw the merged run.
+    #[test]
+    fn histograms_are_decoded_once_and_only_when_used() {
+        let dir = std::env::temp_dir().join(format!("shout-report-decodes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let (runs, seconds) = (2, 5);
+        let files: Vec<PathBuf> = (0..runs)
+            .map(|r| {
+                let path = dir.join(format!("run{r}.json"));
+                let text = doc(&format!("run{r}"), 1.7e9, seconds as u64).to_string();
+                std::fs::write(&path, text).expect("write a report");
+                path
+            })
+            .collect();
+        let merged = Some(dir.join("merged.json"));
+        // Each run's two whole-run histograms, then what each way needs of its seconds.
+        let whole = 2 * runs;
+        assert_eq!(decodes(&files, false, None, true), whole + runs * seconds);
+        assert_eq!(
+            decodes(&files, true, merged.clone(), false),
+            whole + runs * seconds * 2 + 2
+        );
+        assert_eq!(
+            decodes(&files, true, merged, true),
+            whole + runs * seconds * 2 + 2 + seconds
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

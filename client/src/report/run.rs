@@ -124,7 +124,8 @@ pub struct Second {
     /// Connections (version 2).
     pub connections: Option<Connections>,
     /// Whether the second has its latency histogram (version 2): the run's [`Digest`] holds
-    /// what the charts need of it, [`Run::second_hists`] decodes it again.
+    /// what the charts need of it (a run read to be drawn), [`Run::second_hists`] decodes it
+    /// (a merge).
     pub has_hist: bool,
 }
 
@@ -246,6 +247,17 @@ pub(crate) fn count(v: &Value) -> u64 {
 /// A second's corrected and uncorrected histograms, each if it has one.
 pub type SecondHists = (Option<Histogram<u64>>, Option<Histogram<u64>>);
 
+/// What a run is read for, which decides whether its per-second histograms are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Drawn: each second's latency histogram is decoded into the run's [`Digest`] (its
+    /// uncorrected one is never drawn, so never decoded).
+    Draw,
+    /// Merged, or shown as a table row: no second's histogram is decoded, the digest is
+    /// empty (a merge decodes each second itself, once).
+    Merge,
+}
+
 /// The histogram in field `v` (a base64 string) if there is one.
 fn hist_field(v: &Value, what: &str) -> Result<Option<Histogram<u64>>, LoadError> {
     match v {
@@ -258,14 +270,20 @@ fn hist_field(v: &Value, what: &str) -> Result<Option<Histogram<u64>>, LoadError
 }
 
 impl Run {
-    /// Reads the JSON report at `path`; the name is its `label`, else the file name.
+    /// Reads the JSON report at `path` to draw it; the name is its `label`, else the file name.
     pub fn load(path: &Path) -> Result<Run, LoadError> {
+        Self::load_for(path, Purpose::Draw)
+    }
+
+    /// Reads the JSON report at `path` for `purpose`; the name is its `label`, else the file
+    /// name.
+    pub fn load_for(path: &Path, purpose: Purpose) -> Result<Run, LoadError> {
         let doc = read_json(path, MAX_REPORT_BYTES)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
-        let mut run = Run::from_json(doc, &name)
+        let mut run = Run::from_json_for(doc, &name, purpose)
             .map_err(|e| LoadError(format!("{}: {e}", path.display())))?;
         run.file = Some(path.display().to_string());
         Ok(run)
@@ -280,12 +298,23 @@ impl Run {
         }
     }
 
-    /// The run of JSON report `doc`; `fallback_name` names it when it has no `label`. The run
-    /// keeps the whole document (a merge decodes the per-second histograms again from it).
-    pub fn from_json(mut doc: Value, fallback_name: &str) -> Result<Run, LoadError> {
+    /// The run of JSON report `doc`, to draw it; `fallback_name` names it when it has no
+    /// `label`.
+    pub fn from_json(doc: Value, fallback_name: &str) -> Result<Run, LoadError> {
+        Self::from_json_for(doc, fallback_name, Purpose::Draw)
+    }
+
+    /// The run of JSON report `doc`, for `purpose`; `fallback_name` names it when it has no
+    /// `label`. The run keeps the whole document (a merge decodes the per-second histograms
+    /// from it).
+    pub fn from_json_for(
+        mut doc: Value,
+        fallback_name: &str,
+        purpose: Purpose,
+    ) -> Result<Run, LoadError> {
         Self::check(&doc)?;
         let series = doc["series"].take();
-        let mut run = Self::read(doc, &series, fallback_name)?;
+        let mut run = Self::read(doc, &series, fallback_name, purpose)?;
         run.doc["series"] = series;
         Ok(run)
     }
@@ -301,7 +330,12 @@ impl Run {
             }
         }
         light.insert("series".into(), Value::Array(Vec::new()));
-        Self::read(Value::Object(light), &doc["series"], fallback_name)
+        Self::read(
+            Value::Object(light),
+            &doc["series"],
+            fallback_name,
+            Purpose::Draw,
+        )
     }
 
     /// Checks that `doc` looks like a report at all.
@@ -321,8 +355,14 @@ impl Run {
         Ok(())
     }
 
-    /// The run of `doc` (without its series) and `series`, its per-second entries.
-    fn read(doc: Value, series: &Value, fallback_name: &str) -> Result<Run, LoadError> {
+    /// The run of `doc` (without its series) and `series`, its per-second entries, read for
+    /// `purpose`.
+    fn read(
+        doc: Value,
+        series: &Value,
+        fallback_name: &str,
+        purpose: Purpose,
+    ) -> Result<Run, LoadError> {
         let schema = doc["schema"].as_u64().unwrap_or(1);
         if schema > 2 {
             return Err(LoadError(format!(
@@ -347,11 +387,13 @@ impl Run {
         }
         let entries = series.as_array().map_or(&[][..], Vec::as_slice);
         let mut seconds = Vec::with_capacity(entries.len());
-        let mut digest = Builder::new(entries.len());
+        let mut digest = (purpose == Purpose::Draw).then(|| Builder::new(entries.len()));
         for (i, s) in entries.iter().enumerate() {
             let (second, hist) =
-                Self::second(s).map_err(|e| LoadError(format!("series[{i}]: {e}")))?;
-            digest.add((second.p50_us, second.p99_us, second.max_us), hist.as_ref());
+                Self::second(s, purpose).map_err(|e| LoadError(format!("series[{i}]: {e}")))?;
+            if let Some(digest) = &mut digest {
+                digest.add((second.p50_us, second.p99_us, second.max_us), hist.as_ref());
+            }
             seconds.push(second);
         }
         Ok(Run {
@@ -368,16 +410,16 @@ impl Run {
             )?,
             hist_lag: hist_field(&hists["schedule_lag_us"], "histograms.schedule_lag_us")?,
             seconds,
-            digest: digest.finish(),
+            digest: digest.map_or_else(Digest::default, Builder::finish),
             find_max: Self::find_max(&doc["find_max"]),
             started_at_unix_s: num(&doc["started_at_unix_s"]),
             doc,
         })
     }
 
-    /// The second of series entry `s`, with its histogram (decoded to be digested, then
-    /// dropped); its uncorrected histogram is checked and dropped.
-    fn second(s: &Value) -> Result<(Second, Option<Histogram<u64>>), LoadError> {
+    /// The second of series entry `s`, with its histogram when it is read to be drawn
+    /// (decoded to be digested, then dropped); its uncorrected histogram is not decoded.
+    fn second(s: &Value, purpose: Purpose) -> Result<(Second, Option<Histogram<u64>>), LoadError> {
         let has = |k: &str| !s[k].is_null();
         let kinds = has("timeouts").then(|| ErrorKinds {
             timeouts: count(&s["timeouts"]),
@@ -391,8 +433,11 @@ impl Run {
             reopened: count(&s["reopened"]),
             open: count(&s["open_connections"]),
         });
-        let hist = hist_field(&s["hist"], "hist")?;
-        hist_field(&s["hist_uncorrected"], "hist_uncorrected")?;
+        let has_hist = !s["hist"].is_null();
+        let hist = match purpose {
+            Purpose::Draw => hist_field(&s["hist"], "hist")?,
+            Purpose::Merge => None,
+        };
         let second = Second {
             second: count(&s["second"]),
             warmup: s["warmup"].as_bool().unwrap_or(false),
@@ -406,13 +451,13 @@ impl Run {
             target_msgs_per_s: num(&s["target_msgs_per_s"]),
             kinds,
             connections,
-            has_hist: hist.is_some(),
+            has_hist,
         };
         Ok((second, hist))
     }
 
-    /// The corrected and uncorrected histograms of second `k`, decoded again from the
-    /// document (for a merge, one second at a time).
+    /// The corrected and uncorrected histograms of second `k`, decoded from the document
+    /// (for a merge, one second at a time).
     pub fn second_hists(&self, k: usize) -> Result<SecondHists, LoadError> {
         let s = &self.doc["series"][k];
         let what = |e: LoadError| LoadError(format!("series[{k}]: {e}"));

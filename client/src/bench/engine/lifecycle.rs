@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::Driver;
 use crate::bench::checker::Mismatch;
 use crate::bench::failure::Reason;
+use crate::bench::greeting::Greeting;
 use crate::bench::slot::{End, State};
 
 impl Driver {
@@ -39,8 +40,6 @@ impl Driver {
         self.meter.open_connections += 1;
         let slot = &mut self.slots[i];
         slot.open_at = now;
-        slot.opened_before = slot.ever_opened;
-        slot.ever_opened = true;
     }
 
     /// Once the server has accepted connection `i` (answer bytes came, or it ended without a
@@ -48,11 +47,11 @@ impl Driver {
     /// handshake, once.
     pub(super) fn confirm(&mut self, i: usize) {
         let slot = &mut self.slots[i];
-        if slot.counted {
+        if slot.greeting == Greeting::Counted {
             return;
         }
         self.meter.counts.opened += 1;
-        if slot.opened_before {
+        if slot.accepted_before {
             self.meter.counts.reopened += 1;
         }
         if slot.is_tls() {
@@ -68,7 +67,7 @@ impl Driver {
             self.meter.counts.handshake_failures += 1;
         }
         self.count_failed_attempt(i, reason);
-        if self.plan.reconnect && self.slots[i].ever_opened {
+        if self.plan.reconnect && self.slots[i].accepted_before {
             self.slots[i].close(self.poll.registry());
             self.retry_later(i, now);
         } else {
@@ -81,7 +80,7 @@ impl Driver {
     pub(super) fn count_failed_attempt(&mut self, i: usize, reason: Reason) {
         self.meter.counts.connect_failures += 1;
         self.meter.failures.connect.add(reason);
-        if !self.slots[i].ever_opened {
+        if !self.slots[i].accepted_before {
             self.meter.counts.setup_failures += 1;
         }
     }
@@ -98,8 +97,6 @@ impl Driver {
     /// out again on other connections, and a slot that was accepted before tries again after
     /// the backoff of a failed connect.
     pub(super) fn refused(&mut self, i: usize, now: Instant, reason: Reason) {
-        // A refused connection was never open, as far as the run is concerned.
-        self.slots[i].ever_opened = self.slots[i].opened_before;
         if matches!(reason, Reason::Tls(_)) {
             // A fatal alert: the handshake failed after all. (A busy line over TLS comes
             // after a complete handshake: a refusal, but not a failed handshake.)
@@ -113,7 +110,7 @@ impl Driver {
         } else {
             self.meter.counts.short += lost.len() as u64;
         }
-        if retry && self.slots[i].ever_opened {
+        if retry && self.slots[i].accepted_before {
             self.drop_socket(i);
             self.retry_later(i, now);
         } else {
@@ -123,32 +120,29 @@ impl Driver {
 
     /// A connection ended: count what was lost, re-send or give up, reopen if asked.
     pub(super) fn end(&mut self, i: usize, how: End) {
-        if let End::Refused(reason) = how {
-            self.refused(i, Instant::now(), reason);
-            return;
-        }
-        // Not refused: the server had accepted it, whether it answered or not.
-        self.confirm(i);
-        let slot = &mut self.slots[i];
+        let slot = &self.slots[i];
         let closing = slot.state == State::Closing;
         let awaited = !slot.checker.is_empty();
-        // Timed-out messages were counted when they timed out; the rest are lost now.
-        let mut lost = slot.checker.take_unanswered();
-        let broken = match how {
-            End::Mismatch(mismatch) => {
-                self.meter.counts.mismatches += 1;
-                if let Mismatch::WrongByte { late: false, .. } = mismatch {
-                    lost.pop_front(); // the wrong answer's message: a mismatch, not lost
-                }
-                None
-            }
+        let (broken, mismatch) = match how {
+            End::Refused(reason) => return self.refused(i, Instant::now(), reason),
+            End::Mismatch(mismatch) => (None, Some(mismatch)),
             // The end we asked for by half-closing.
-            End::Closed if closing => None,
-            End::Closed => Some(Reason::ClosedByServer),
+            End::Closed if closing => (None, None),
+            End::Closed => (Some(Reason::ClosedByServer), None),
             // A reset while closing matters only if answers were still awaited.
-            End::Broken(_) if closing && !awaited => None,
-            End::Broken(reason) | End::Refused(reason) => Some(reason),
+            End::Broken(_) if closing && !awaited => (None, None),
+            End::Broken(reason) => (Some(reason), None),
         };
+        // Not refused: the server had accepted it, whether it answered or not.
+        self.confirm(i);
+        // Timed-out messages were counted when they timed out; the rest are lost now.
+        let mut lost = self.slots[i].checker.take_unanswered();
+        if let Some(mismatch) = mismatch {
+            self.meter.counts.mismatches += 1;
+            if let Mismatch::WrongByte { late: false, .. } = mismatch {
+                lost.pop_front(); // the wrong answer's message: a mismatch, not lost
+            }
+        }
         if let Some(reason) = broken {
             self.meter.counts.conn_errors += 1;
             self.meter.failures.closed.add(reason);

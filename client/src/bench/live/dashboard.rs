@@ -4,7 +4,6 @@
 //! came, for the clock). `q`, `Esc` and Ctrl-C stop the run early through the
 //! [`StopHandle`]; Ctrl-C once the run is stopping exits at once.
 
-use std::cell::Cell;
 use std::io::{self, Stdout};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::{self, JoinHandle};
@@ -72,10 +71,12 @@ pub fn on_key(key: KeyEvent, stop: &StopHandle) -> KeyAction {
 
 /// The running dashboard, seen from the main thread.
 pub struct Dashboard {
+    /// Where snapshots go; `None` once the dashboard's thread has ended (its terminal failed):
+    /// no snapshot is made for nobody.
     tx: Option<SyncSender<Snapshot>>,
     thread: Option<JoinHandle<()>>,
     /// Seconds of the series handed over so far.
-    sent: Cell<usize>,
+    sent: usize,
 }
 
 impl Dashboard {
@@ -92,19 +93,26 @@ impl Dashboard {
         Ok(Dashboard {
             tx: Some(tx),
             thread: Some(thread),
-            sent: Cell::new(0),
+            sent: 0,
         })
     }
 
     /// Hands the dashboard the figures of `series` and of the `find_max` search (never waits:
-    /// if the dashboard is behind, the new seconds go with the next snapshot).
-    pub fn update(&self, series: &Series, find_max: Option<&FindMax>) {
+    /// if the dashboard is behind, the new seconds go with the next snapshot). Once its thread
+    /// has ended, nothing more is made.
+    pub fn update(&mut self, series: &Series, find_max: Option<&FindMax>) {
         let Some(tx) = &self.tx else { return };
-        let snapshot = Snapshot::of(series, self.sent.get(), find_max);
+        let snapshot = Snapshot::of(series, self.sent, find_max);
         match tx.try_send(snapshot) {
-            Ok(()) => self.sent.set(series.seconds.len()),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+            Ok(()) => self.sent = series.seconds.len(),
+            Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => self.tx = None,
         }
+    }
+
+    /// Whether snapshots are still made (the dashboard's thread takes them).
+    pub fn is_fed(&self) -> bool {
+        self.tx.is_some()
     }
 
     /// Ends the dashboard and gives the terminal back as it was.
@@ -237,6 +245,26 @@ mod tests {
             );
         }
         assert!(stop.stopped().is_none());
+    }
+
+    /// A dashboard whose thread has ended (its terminal failed) is no longer fed: no snapshot
+    /// is made after the first that finds nobody to take it; one merely behind still is.
+    #[test]
+    fn no_snapshots_for_nobody() {
+        let series = Series::new(1, false);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let mut d = Dashboard {
+            tx: Some(tx),
+            thread: None,
+            sent: 0,
+        };
+        d.update(&series, None);
+        d.update(&series, None);
+        assert!(d.is_fed(), "behind (the queue full), still fed");
+        assert!(rx.try_recv().is_ok());
+        drop(rx);
+        d.update(&series, None);
+        assert!(!d.is_fed(), "its thread has ended");
     }
 
     /// Ctrl-C stops the run; once it is stopping (by Ctrl-C or `q`), Ctrl-C exits at once.

@@ -65,7 +65,7 @@ impl Live {
 
     /// Shows the figures of `series` (connection errors left out of the errors with
     /// `--reconnect`) and, on the dashboard, of the `--find-max` search.
-    pub fn update(&self, series: &Series, reconnect: bool, find_max: Option<&FindMax>) {
+    pub fn update(&mut self, series: &Series, reconnect: bool, find_max: Option<&FindMax>) {
         match self {
             Live::Line(p) => p.update(series, reconnect),
             Live::Dashboard(d) => d.update(series, find_max),
