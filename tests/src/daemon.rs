@@ -106,3 +106,34 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Starts the copy of shoutd with `--pid-file` in its directory and `extra` options.
+pub fn start_copy(
+    copy: &BinaryCopy,
+    model: shout_server::Model,
+    extra: &[&str],
+) -> (crate::Shoutd, PathBuf) {
+    let pid_file = copy.dir.join("shoutd.pid");
+    let pid_arg = pid_file.to_str().expect("a UTF-8 path").to_string();
+    let mut args = vec!["--pid-file", pid_arg.as_str(), "--model", model.as_str()];
+    args.extend_from_slice(extra);
+    let shoutd = crate::Shoutd::start_program(&copy.path(), &[], &[], &args);
+    (shoutd, pid_file)
+}
+
+/// Sends SIGUSR2 to `pid` and waits for the hand-over: the new process's PID, from the PID
+/// file (which then no longer holds `pid`).
+pub fn upgrade(shoutd: &crate::Shoutd, pid_file: &Path, pid: u32) -> u32 {
+    signal_pid(pid, Signal::USR2);
+    shoutd.expect_log("upgrade: the new process serves");
+    let new = read_pid_file(pid_file).expect("a PID in the PID file");
+    assert_ne!(new, pid, "the PID file still names the old process");
+    new
+}
+
+/// Waits until the metrics at `addr` count `n` active connections.
+pub fn wait_active(addr: std::net::SocketAddr, n: i64) {
+    wait_until("the connection to be accepted", || {
+        (crate::http::scrape(addr).gauge("shout_connections_active") == n).then_some(())
+    });
+}
