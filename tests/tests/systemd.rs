@@ -94,6 +94,49 @@ fn notifies_the_service_manager() {
     assert_eq!(shoutd.wait_exit().code(), Some(0));
 }
 
+/// The watchdog pings come from the accept loop, so that they stop if it is wedged: once it
+/// has ended (at TERM, while a connection still drains) no ping follows.
+#[test]
+fn watchdog_pings_stop_with_the_accept_loop() {
+    let notify = NotifySocket::bind("wedged");
+    let mut shoutd = Shoutd::start_with(
+        &[],
+        &[
+            ("NOTIFY_SOCKET", notify.path()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+        &["--drain-timeout", "30s"],
+    );
+    notify.expect("WATCHDOG=1");
+    // An idle connection keeps the drain going after the accept loop ends.
+    let mut client = TcpStream::connect(shoutd.addr).unwrap();
+    client.set_read_timeout(Some(TIMEOUT)).unwrap();
+    client.write_all(b"x").unwrap();
+    assert_eq!(read_n(&mut client, 1), b"X");
+    shoutd.signal(Signal::TERM);
+    shoutd.expect_log("shutting down: no longer accepting");
+    // What the loop sent before it ended is queued already: take it.
+    notify.socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    while notify.socket.recv(&mut buf).is_ok() {}
+    notify.socket.set_nonblocking(false).unwrap();
+    // Five ping intervals of silence while the connection drains.
+    notify
+        .socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut after = Vec::new();
+    while let Ok(n) = notify.socket.recv(&mut buf) {
+        after.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        !after.iter().any(|m| m.contains("WATCHDOG=1")),
+        "pings after the accept loop ended: {after:#?}"
+    );
+    drop(client);
+    assert_eq!(shoutd.wait_exit().code(), Some(0));
+}
+
 /// Without WATCHDOG_USEC, no watchdog ping is sent.
 #[test]
 fn no_watchdog_unless_asked() {
