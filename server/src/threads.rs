@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
+use rustix::event::{eventfd, EventfdFlags, PollFlags};
 use std::os::fd::OwnedFd;
 use tracing::{debug, error, warn};
 
@@ -29,8 +29,10 @@ use crate::tls::Handshake;
 use crate::transport::{Setup, Transport};
 
 mod drive;
+mod wait;
 
 use drive::{drive, Clock, Ctx, NonBlocking};
+use wait::{wait_for, Wait};
 
 /// Stack size of a connection thread. The connection path recurses nowhere and keeps only
 /// its 16 KiB read buffer on the stack; 128 KiB leaves ample room for that and for logging,
@@ -285,52 +287,6 @@ impl Inner {
 /// Applies per-connection socket options: no Nagle delay (answers go out at once).
 fn configure(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)
-}
-
-/// What waiting for the socket ended with.
-enum Wait {
-    Ready,
-    Stop,
-    Timeout,
-}
-
-/// Waits until `stream` is ready for `flags` (input or end of stream for `IN`, room to send
-/// for `OUT`), shutdown begins (when `stop` is given), or `timeout` passes.
-fn wait_for(
-    stream: &TcpStream,
-    flags: PollFlags,
-    stop: Option<&OwnedFd>,
-    timeout: Option<Duration>,
-) -> io::Result<Wait> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut just_stream = [PollFd::new(stream, flags)];
-    let mut with_stop;
-    let fds: &mut [PollFd<'_>] = match stop {
-        Some(stop) => {
-            with_stop = [PollFd::new(stream, flags), PollFd::new(stop, PollFlags::IN)];
-            &mut with_stop
-        }
-        None => &mut just_stream,
-    };
-    loop {
-        // Recomputed after an interruption, so a signal never extends the wait.
-        let left = deadline.map(|d| timespec(d.saturating_duration_since(Instant::now())));
-        match poll(fds, left.as_ref()) {
-            Ok(0) => return Ok(Wait::Timeout),
-            Ok(_) if fds.len() > 1 && !fds[1].revents().is_empty() => return Ok(Wait::Stop),
-            Ok(_) => return Ok(Wait::Ready),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// A poll(2) timeout.
-fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: d.subsec_nanos().into(),
-    }
 }
 
 /// A connection's set-up (PROXY header, TLS handshake), with `poll(2)` waits bounded by its

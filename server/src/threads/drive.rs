@@ -11,7 +11,7 @@ use std::time::Instant;
 use rustix::event::PollFlags;
 use rustix::net::{recv, send, RecvFlags, SendFlags};
 
-use super::{wait_for, Wait};
+use super::wait::{wait_for, Wait};
 use crate::conn::{self, Connection, Want};
 use crate::handover::Moved;
 use crate::shared::{QuietDrain, Shared};
