@@ -31,10 +31,12 @@ pub mod slot;
 pub mod stop;
 pub mod verdict;
 
+use std::fs::File;
+use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::mpsc;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
@@ -45,6 +47,7 @@ use engine::Control;
 use findmax::{Action, FindMax, Slo};
 use hdrlog::HdrLog;
 use plan::{worker_count, Plan};
+use profile::RateProfile;
 use report::Report;
 use series::{SecondReport, Series};
 pub use stop::{StopCause, StopHandle};
@@ -62,6 +65,70 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
 /// ends as if its time were up and every output is written for the time measured, saying it
 /// was stopped.
 pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Report> {
+    let mut setup = set_up(args)?;
+    let threads = worker_count(args);
+    let cpu_start = process_cpu_time();
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let mut hdr_log = LogWriter::start(setup.hdr_log.take(), args, started_at)?;
+    let (tx, rx) = mpsc::channel::<SecondReport>();
+    let workers = Workers::spawn(args, &setup, stop, threads, start, tx)?;
+    let profile = setup.profile.as_ref();
+    let mut find_max = args.find_max.then(|| find_max_search(args, profile));
+    let mut series = Series::new(threads as usize, profile.is_some());
+    let mut progress = live::Live::start(args, profile, start, stop);
+    for second in rx {
+        let mut actions = Vec::new();
+        series.add(second, |i, second, hists| {
+            hdr_log.second(i, hists);
+            if let Some(f) = &mut find_max {
+                actions.extend(f.on_second(i, second, hists, start.elapsed()));
+            }
+        });
+        for action in actions {
+            workers.order(action);
+        }
+        if let Some(p) = &mut progress {
+            p.update(&series, args.reconnect, find_max.as_ref());
+        }
+    }
+    series.flush(|i, _, hists| hdr_log.second(i, hists));
+    if let Some(p) = progress {
+        p.finish();
+    }
+    workers.join()?;
+    // A stop counts if it came while the workers ran (one during the writing changes nothing).
+    let stopped = stop.stopped().map(|(at, cause)| Stopped {
+        at: at.saturating_duration_since(start),
+        cause,
+    });
+    let cpu = process_cpu_time().saturating_sub(cpu_start);
+    let find_max = find_max.map(|f| f.result());
+    let report =
+        Report::new(args, series, start, started_at, cpu, threads, find_max).with_stop(stopped);
+    if let Some(s) = stopped {
+        hdr_log.comment(&format!("shout bench: stopped early {}", s.describe()));
+    }
+    report.write_outputs(args)?;
+    hdr_log.finish(args)?;
+    Ok(report)
+}
+
+/// What a run needs, found by the checks before it starts.
+struct Setup {
+    /// Open loop: the rates (`--find-max`: the first one).
+    profile: Option<RateProfile>,
+    /// The server addresses, resolved.
+    addrs: Vec<SocketAddr>,
+    /// TLS: the set-up for each address.
+    tls: Option<Vec<TlsClient>>,
+    /// `--hdr-log`: the file created for it (taken when the log starts).
+    hdr_log: Option<File>,
+}
+
+/// Checks the options and the system before a run, and creates the output files: an error
+/// means the run cannot start, and says why.
+fn set_up(args: &BenchArgs) -> anyhow::Result<Setup> {
     if args.timeout.is_zero() {
         bail!("--timeout must be greater than zero");
     }
@@ -72,119 +139,157 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
     let addrs = resolve_all(&args.addrs)?;
     let tls = tls_clients(args)?;
     check_fd_limit(args.connections)?;
-    let threads = worker_count(args);
-    let cpu_start = process_cpu_time();
-    let started_at = SystemTime::now();
-    let start = Instant::now();
-    let mut hdr_log = match (prepared.hdr_log, &args.hdr_log) {
-        (Some(file), Some(path)) => Some(
-            HdrLog::start(file, started_at)
-                .with_context(|| format!("cannot write the histogram log {}", path.display()))?,
-        ),
-        _ => None,
-    };
+    Ok(Setup {
+        profile,
+        addrs,
+        tls,
+        hdr_log: prepared.hdr_log,
+    })
+}
 
-    let (tx, rx) = mpsc::channel::<SecondReport>();
-    let mut workers = Vec::with_capacity(threads as usize);
-    // --find-max: each worker's share of the rate, and where to send it.
-    let mut controls: Vec<(f64, mpsc::Sender<Control>)> = Vec::new();
-    for w in 0..threads {
-        let mut plan = Plan::for_worker(args, profile.as_ref(), &addrs, w, threads, start);
-        plan.tls.clone_from(&tls);
-        plan.stop = stop.clone();
-        let control = args.find_max.then(|| {
-            let (control_tx, control_rx) = mpsc::channel();
-            controls.push((plan.share, control_tx));
-            control_rx
-        });
-        let tx = tx.clone();
-        let worker = thread::Builder::new()
-            .name(format!("bench-{w}"))
-            .spawn(move || engine::run_worker(plan, tx, control))
-            .context("cannot start a worker thread")?;
-        workers.push(worker);
+/// The worker threads of a run, and for `--find-max` where to send each one its orders.
+struct Workers {
+    /// Each worker's thread; it ends when its event loop does.
+    handles: Vec<JoinHandle<io::Result<()>>>,
+    /// `--find-max`: each worker's share of the rate, and where to send it.
+    controls: Vec<(f64, mpsc::Sender<Control>)>,
+}
+
+impl Workers {
+    /// Starts `threads` workers that run `args` from `start` as `setup` says, stopped early
+    /// by `stop`, each reporting its seconds on `tx`.
+    fn spawn(
+        args: &BenchArgs,
+        setup: &Setup,
+        stop: &StopHandle,
+        threads: u64,
+        start: Instant,
+        tx: mpsc::Sender<SecondReport>,
+    ) -> anyhow::Result<Workers> {
+        let mut handles = Vec::with_capacity(threads as usize);
+        let mut controls = Vec::new();
+        for w in 0..threads {
+            let mut plan = Plan::for_worker(
+                args,
+                setup.profile.as_ref(),
+                &setup.addrs,
+                w,
+                threads,
+                start,
+            );
+            plan.tls.clone_from(&setup.tls);
+            plan.stop = stop.clone();
+            let control = args.find_max.then(|| {
+                let (control_tx, control_rx) = mpsc::channel();
+                controls.push((plan.share, control_tx));
+                control_rx
+            });
+            let tx = tx.clone();
+            let worker = thread::Builder::new()
+                .name(format!("bench-{w}"))
+                .spawn(move || engine::run_worker(plan, tx, control))
+                .context("cannot start a worker thread")?;
+            handles.push(worker);
+        }
+        Ok(Workers { handles, controls })
     }
-    drop(tx);
 
-    let mut find_max = args.find_max.then(|| {
-        FindMax::new(
-            Slo {
-                bounds: args.slo.clone(),
-                max_error_rate: args.slo_error_rate,
-            },
-            profile.as_ref().map_or(0.0, |p| p.first()),
-            args.effective_warmup(),
-            args.step_measure(),
-            args.max_steps,
-            args.reconnect,
-        )
-    });
-    // The first error writing the histogram log; the log is given up then, the run goes on.
-    let mut log_error = None;
-    let mut log_second = |i: usize, hists: &series::Hists| {
-        if let Some(log) = &mut hdr_log {
+    /// Passes a `--find-max` order on to every worker (a rate as its share of it).
+    fn order(&self, action: Action) {
+        for (share, control) in &self.controls {
+            let order = match action {
+                Action::SetRate(rate) => Control::Rate(rate * share),
+                Action::Stop => Control::Stop,
+            };
+            // A worker that has ended needs no orders.
+            let _ = control.send(order);
+        }
+    }
+
+    /// Waits for every worker to end: an error if one's event loop failed or it panicked.
+    fn join(self) -> anyhow::Result<()> {
+        for worker in self.handles {
+            match worker.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e).context("a worker's event loop failed"),
+                Err(_) => bail!("a worker thread panicked"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `--find-max` search of a run of `args` whose first rate is `profile`'s.
+fn find_max_search(args: &BenchArgs, profile: Option<&RateProfile>) -> FindMax {
+    FindMax::new(
+        Slo {
+            bounds: args.slo.clone(),
+            max_error_rate: args.slo_error_rate,
+        },
+        profile.map_or(0.0, |p| p.first()),
+        args.effective_warmup(),
+        args.step_measure(),
+        args.max_steps,
+        args.reconnect,
+    )
+}
+
+/// The `--hdr-log` as the run writes it: at the first error writing it the log is given up
+/// and the error kept, while the run goes on; the error is the run's once its outputs are
+/// written.
+struct LogWriter {
+    /// The log, while it can be written.
+    log: Option<HdrLog>,
+    /// The first error writing the log.
+    error: Option<anyhow::Error>,
+}
+
+impl LogWriter {
+    /// Starts the log in `file` (created for `--hdr-log`) for a run of `args` that started at
+    /// `started_at`; no log without the option.
+    fn start(
+        file: Option<File>,
+        args: &BenchArgs,
+        started_at: SystemTime,
+    ) -> anyhow::Result<LogWriter> {
+        let log = match (file, &args.hdr_log) {
+            (Some(file), Some(path)) => {
+                Some(HdrLog::start(file, started_at).with_context(|| {
+                    format!("cannot write the histogram log {}", path.display())
+                })?)
+            }
+            _ => None,
+        };
+        Ok(LogWriter { log, error: None })
+    }
+
+    /// Writes second `i`'s corrected histogram; gives the log up at an error.
+    fn second(&mut self, i: usize, hists: &series::Hists) {
+        if let Some(log) = &mut self.log {
             if let Err(e) = log.interval(i, &hists.corrected) {
-                log_error.get_or_insert(e);
-                hdr_log = None;
+                self.error.get_or_insert(e);
+                self.log = None;
             }
         }
-    };
-    let mut series = Series::new(threads as usize, profile.is_some());
-    let mut progress = live::Live::start(args, profile.as_ref(), start, stop);
-    for second in rx {
-        let mut actions = Vec::new();
-        series.add(second, |i, second, hists| {
-            log_second(i, hists);
-            if let Some(f) = &mut find_max {
-                actions.extend(f.on_second(i, second, hists, start.elapsed()));
-            }
-        });
-        for action in actions {
-            for (share, control) in &controls {
-                let order = match action {
-                    Action::SetRate(rate) => Control::Rate(rate * share),
-                    Action::Stop => Control::Stop,
-                };
-                // A worker that has ended needs no orders.
-                let _ = control.send(order);
+    }
+
+    /// Writes a comment line, keeping the first error.
+    fn comment(&mut self, text: &str) {
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.comment(text) {
+                self.error.get_or_insert(e);
             }
         }
-        if let Some(p) = &mut progress {
-            p.update(&series, args.reconnect, find_max.as_ref());
+    }
+
+    /// The first error writing the log of a run of `args`, if there was one.
+    fn finish(self, args: &BenchArgs) -> anyhow::Result<()> {
+        if let (Some(e), Some(path)) = (self.error, &args.hdr_log) {
+            return Err(e)
+                .with_context(|| format!("cannot write the histogram log {}", path.display()));
         }
+        Ok(())
     }
-    series.flush(|i, _, hists| log_second(i, hists));
-    if let Some(p) = progress {
-        p.finish();
-    }
-    for worker in workers {
-        match worker.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e).context("a worker's event loop failed"),
-            Err(_) => bail!("a worker thread panicked"),
-        }
-    }
-    // A stop counts if it came while the workers ran (one during the writing changes nothing).
-    let stopped = stop.stopped().map(|(at, cause)| Stopped {
-        at: at.saturating_duration_since(start),
-        cause,
-    });
-    let cpu = process_cpu_time().saturating_sub(cpu_start);
-    let find_max = find_max.map(|f| f.result());
-    let report =
-        Report::new(args, series, start, started_at, cpu, threads, find_max).with_stop(stopped);
-    if let (Some(log), Some(s)) = (&mut hdr_log, stopped) {
-        let note = format!("shout bench: stopped early {}", s.describe());
-        if let Err(e) = log.comment(&note) {
-            log_error.get_or_insert(e);
-        }
-    }
-    report.write_outputs(args)?;
-    if let (Some(e), Some(path)) = (log_error, &args.hdr_log) {
-        return Err(e)
-            .with_context(|| format!("cannot write the histogram log {}", path.display()));
-    }
-    Ok(report)
 }
 
 /// `--json report.json` (a space, not `=`) means `--json` to stdout and `report.json` as a server

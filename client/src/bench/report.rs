@@ -342,52 +342,26 @@ impl Report {
 
     /// The JSON report (fields documented in docs/bench.md, "JSON report").
     pub fn json(&self) -> Value {
-        let a = &self.args;
         let t = &self.total;
         let secs = |d: Duration| d.as_secs_f64();
-        let open_loop = self.open_loop();
-        let lag = Summary::of(&self.hists.lag);
         json!({
             "schema": SCHEMA,
-            "label": a.label,
+            "label": self.args.label,
             "started_at_unix_s": self
                 .started_at
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
             "config": self.config_json(),
             "elapsed_s": secs(self.elapsed),
-            "throughput": {
-                "msgs_per_s": self.msgs_per_sec(),
-                "mib_per_s_out": self.per_second(t.measured_bytes_out) / MIB,
-                "mib_per_s_in": self.per_second(t.measured_bytes_in) / MIB,
-            },
-            "open_loop": self.target_rate().map(|r| json!({
-                "target_msgs_per_s": r,
-                "achieved_msgs_per_s": self.msgs_per_sec(),
-                "reached": self.rate_reached(),
-                "scheduled": t.measured_scheduled,
-            })),
+            "throughput": self.throughput_json(),
+            "open_loop": self.open_loop_json(),
             "rate_profile": self.profile.as_ref().map(RateProfile::json),
             "latency_us": summary_json(&Summary::of(&self.hists.corrected)),
             "latency_uncorrected_us": summary_json(&Summary::of(
-                self.hists.uncorrected_or_corrected(open_loop),
+                self.hists.uncorrected_or_corrected(self.open_loop()),
             )),
-            "schedule_lag_us": open_loop.then(|| json!({
-                "count": lag.count,
-                "late": late_sends(&self.hists.lag),
-                "mean": lag.mean,
-                "p50": lag.p50,
-                "p99": lag.p99,
-                "max": lag.max,
-            })),
-            "histograms": {
-                "encoding": histcodec::ENCODING,
-                "latency_us": histcodec::encode(&self.hists.corrected),
-                "latency_uncorrected_us": histcodec::encode(
-                    self.hists.uncorrected_or_corrected(open_loop),
-                ),
-                "schedule_lag_us": open_loop.then(|| histcodec::encode(&self.hists.lag)),
-            },
+            "schedule_lag_us": self.schedule_lag_json(),
+            "histograms": self.histograms_json(),
             "messages": {
                 "sent": t.sent,
                 "answered": t.completed,
@@ -396,16 +370,7 @@ impl Report {
                 "resent": t.resent,
                 "unsent": t.unsent,
             },
-            "errors": {
-                "mismatches": t.mismatches,
-                "short_answers": t.short,
-                "timeouts": t.timeouts,
-                "connection_errors": t.conn_errors,
-                "connect_failures": t.connect_failures,
-                "connect_failure_reasons": self.failures.connect.json(),
-                "connection_error_reasons": self.failures.closed.json(),
-                "hints": self.failures.hints(),
-            },
+            "errors": self.errors_json(),
             "connections": {
                 "opened": t.opened,
                 "failed": t.connect_failures,
@@ -425,6 +390,74 @@ impl Report {
                 "by": s.cause.name(),
             })),
             "series": self.series_json(),
+        })
+    }
+
+    /// The JSON report's `throughput`: of the measured messages, over the measured time.
+    fn throughput_json(&self) -> Value {
+        let t = &self.total;
+        json!({
+            "msgs_per_s": self.msgs_per_sec(),
+            "mib_per_s_out": self.per_second(t.measured_bytes_out) / MIB,
+            "mib_per_s_in": self.per_second(t.measured_bytes_in) / MIB,
+        })
+    }
+
+    /// The JSON report's `open_loop`: the rate asked for and the one achieved (`null` in
+    /// closed loop).
+    fn open_loop_json(&self) -> Value {
+        self.target_rate().map_or(Value::Null, |r| {
+            json!({
+                "target_msgs_per_s": r,
+                "achieved_msgs_per_s": self.msgs_per_sec(),
+                "reached": self.rate_reached(),
+                "scheduled": self.total.measured_scheduled,
+            })
+        })
+    }
+
+    /// The JSON report's `schedule_lag_us`: how late messages left (`null` in closed loop).
+    fn schedule_lag_json(&self) -> Value {
+        if !self.open_loop() {
+            return Value::Null;
+        }
+        let lag = Summary::of(&self.hists.lag);
+        json!({
+            "count": lag.count,
+            "late": late_sends(&self.hists.lag),
+            "mean": lag.mean,
+            "p50": lag.p50,
+            "p99": lag.p99,
+            "max": lag.max,
+        })
+    }
+
+    /// The JSON report's `histograms`: the whole run's, encoded, so runs can be merged.
+    fn histograms_json(&self) -> Value {
+        let open_loop = self.open_loop();
+        json!({
+            "encoding": histcodec::ENCODING,
+            "latency_us": histcodec::encode(&self.hists.corrected),
+            "latency_uncorrected_us": histcodec::encode(
+                self.hists.uncorrected_or_corrected(open_loop),
+            ),
+            "schedule_lag_us": open_loop.then(|| histcodec::encode(&self.hists.lag)),
+        })
+    }
+
+    /// The JSON report's `errors`: the counts by kind, why connections failed or closed, and
+    /// the hints.
+    fn errors_json(&self) -> Value {
+        let t = &self.total;
+        json!({
+            "mismatches": t.mismatches,
+            "short_answers": t.short,
+            "timeouts": t.timeouts,
+            "connection_errors": t.conn_errors,
+            "connect_failures": t.connect_failures,
+            "connect_failure_reasons": self.failures.connect.json(),
+            "connection_error_reasons": self.failures.closed.json(),
+            "hints": self.failures.hints(),
         })
     }
 

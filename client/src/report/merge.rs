@@ -267,27 +267,37 @@ fn merged_series(runs: &[Run], offsets: &[usize]) -> Result<Vec<Value>, MergeErr
     Ok(series)
 }
 
-/// The merge of `runs` (made at the same time) as a version-2 JSON report.
-pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
+/// The `key` field of each document.
+fn field<'a>(docs: &[&'a Value], key: &str) -> Vec<&'a Value> {
+    docs.iter().map(|d| &d[key]).collect()
+}
+
+/// The sum of the `key` field of each document (see [`sum_values`]).
+fn sum_of(docs: &[&Value], key: &str) -> Value {
+    sum_values(&field(docs, key))
+}
+
+/// Checks that `runs` can be merged: there is at least one, each carries what an exact merge
+/// needs, and they were made at the same time.
+fn check_runs(runs: &[Run]) -> Result<(), MergeError> {
     if runs.is_empty() {
         return Err(MergeError("nothing to merge".into()));
     }
     for run in runs {
         mergeable(run)?;
     }
-    overlapping(runs)?;
-    let docs: Vec<&Value> = runs.iter().map(|r| &r.doc).collect();
-    let field = |key: &str| docs.iter().map(|d| &d[key]).collect::<Vec<_>>();
-    let sum_of = |key: &str| sum_values(&field(key));
+    overlapping(runs)
+}
 
-    let hist = add_hists(runs.iter().filter_map(|r| r.hist.as_ref()));
-    let uncorrected = add_hists(runs.iter().filter_map(|r| r.hist_uncorrected.as_ref()));
+/// The merged schedule lag: the sum of the runs' lag histograms when every run has one, and
+/// its JSON figures (`late` added from the documents), else `None` and null.
+fn merged_lag(runs: &[Run], docs: &[&Value]) -> (Option<Histogram<u64>>, Value) {
     let lag = if runs.iter().all(|r| r.hist_lag.is_some()) {
         add_hists(runs.iter().filter_map(|r| r.hist_lag.as_ref()))
     } else {
         None
     };
-    let lag_json = lag.as_ref().map(|h| {
+    let lag_json = lag.as_ref().map_or(Value::Null, |h| {
         let late: u64 = docs
             .iter()
             .map(|d| d["schedule_lag_us"]["late"].as_u64().unwrap_or(0))
@@ -301,12 +311,15 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
             "max": h.max(),
         })
     });
+    (lag, lag_json)
+}
 
-    // The configuration: the first run's, with connections (and threads, rates) added and
-    // every address named once.
+/// The merged configuration: the first run's, with connections (and threads, rates) added and
+/// every address named once.
+fn merged_config(docs: &[&Value]) -> Value {
     let mut config = docs[0]["config"].clone();
     if config.is_object() {
-        let configs = field("config");
+        let configs = field(docs, "config");
         for key in ["connections", "threads", "rate"] {
             let parts: Vec<&Value> = configs.iter().map(|c| &c[key]).collect();
             config[key] = if parts.iter().any(|p| p.is_null()) {
@@ -317,26 +330,37 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
         }
         config["addrs"] = sum_values(&configs.iter().map(|c| &c["addrs"]).collect::<Vec<_>>());
     }
+    config
+}
 
-    let open_loop = if docs.iter().all(|d| d["open_loop"].is_object()) {
-        let ol = field("open_loop");
-        let add = |k: &str| sum_values(&ol.iter().map(|o| &o[k]).collect::<Vec<_>>());
-        json!({
-            "target_msgs_per_s": add("target_msgs_per_s"),
-            "achieved_msgs_per_s": add("achieved_msgs_per_s"),
-            "reached": ol.iter().all(|o| o["reached"].as_bool() == Some(true)),
-        })
+/// The merged `open_loop`: targets and achieved rates added, reached when every run reached
+/// its rate; null unless every run was open loop.
+fn merged_open_loop(docs: &[&Value]) -> Value {
+    if !docs.iter().all(|d| d["open_loop"].is_object()) {
+        return Value::Null;
+    }
+    let ol = field(docs, "open_loop");
+    let add = |k: &str| sum_values(&ol.iter().map(|o| &o[k]).collect::<Vec<_>>());
+    json!({
+        "target_msgs_per_s": add("target_msgs_per_s"),
+        "achieved_msgs_per_s": add("achieved_msgs_per_s"),
+        "reached": ol.iter().all(|o| o["reached"].as_bool() == Some(true)),
+    })
+}
+
+/// The merged `rate_profile` (see [`sum_profiles`]); null unless every run had one.
+fn merged_rate_profile(docs: &[&Value]) -> Value {
+    if docs.iter().all(|d| d["rate_profile"].is_object()) {
+        sum_profiles(&field(docs, "rate_profile"))
     } else {
         Value::Null
-    };
-    let rate_profile = if docs.iter().all(|d| d["rate_profile"].is_object()) {
-        sum_profiles(&field("rate_profile"))
-    } else {
-        Value::Null
-    };
+    }
+}
 
-    let mut cpu = sum_of("cpu");
-    let answered = sum_of("messages")["answered"].as_f64().unwrap_or(0.0);
+/// The merged `cpu`: the client's seconds added, and per million messages of all the runs.
+fn merged_cpu(docs: &[&Value]) -> Value {
+    let mut cpu = sum_of(docs, "cpu");
+    let answered = sum_of(docs, "messages")["answered"].as_f64().unwrap_or(0.0);
     if let Some(s) = cpu["client_s"].as_f64() {
         cpu["client_s_per_million_msgs"] = json!(if answered > 0.0 {
             s * 1e6 / answered
@@ -344,7 +368,12 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
             0.0
         });
     }
+    cpu
+}
 
+/// The earliest start of `runs` (Unix seconds), and how many whole seconds after it each run
+/// started: where its series lands in the merged one.
+fn start_offsets(runs: &[Run]) -> (f64, Vec<usize>) {
     let starts: Vec<f64> = runs.iter().filter_map(|r| r.started_at_unix_s).collect();
     // Whole seconds after the first start: small, as `overlapping` checked.
     let first = starts.iter().copied().fold(f64::INFINITY, f64::min).round();
@@ -353,6 +382,17 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
         .map(|s| (s.round() - first) as usize)
         .collect();
     let started = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    (started, whole)
+}
+
+/// The merge of `runs` (made at the same time) as a version-2 JSON report.
+pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
+    check_runs(runs)?;
+    let docs: Vec<&Value> = runs.iter().map(|r| &r.doc).collect();
+    let hist = add_hists(runs.iter().filter_map(|r| r.hist.as_ref()));
+    let uncorrected = add_hists(runs.iter().filter_map(|r| r.hist_uncorrected.as_ref()));
+    let (lag, lag_json) = merged_lag(runs, &docs);
+    let (started, whole) = start_offsets(runs);
     let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
     let elapsed = docs
         .iter()
@@ -367,10 +407,10 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
         "label": format!("merged: {}", names.join("+")),
         "merged_from": names,
         "started_at_unix_s": started,
-        "config": config,
+        "config": merged_config(&docs),
         "elapsed_s": elapsed,
-        "throughput": sum_of("throughput"),
-        "open_loop": open_loop,
+        "throughput": sum_of(&docs, "throughput"),
+        "open_loop": merged_open_loop(&docs),
         "latency_us": figures_json(&hist),
         "latency_uncorrected_us": figures_json(&uncorrected),
         "schedule_lag_us": lag_json,
@@ -380,12 +420,12 @@ pub fn merge(runs: &[Run]) -> Result<Value, MergeError> {
             "latency_uncorrected_us": histcodec::encode(&uncorrected),
             "schedule_lag_us": lag.as_ref().map(histcodec::encode),
         },
-        "rate_profile": rate_profile,
+        "rate_profile": merged_rate_profile(&docs),
         "find_max": Value::Null,
-        "messages": sum_of("messages"),
-        "errors": sum_of("errors"),
-        "connections": sum_of("connections"),
-        "cpu": cpu,
+        "messages": sum_of(&docs, "messages"),
+        "errors": sum_of(&docs, "errors"),
+        "connections": sum_of(&docs, "connections"),
+        "cpu": merged_cpu(&docs),
         "ok": docs.iter().all(|d| d["ok"].as_bool() == Some(true)),
         "exit_code": docs.iter().filter_map(|d| d["exit_code"].as_u64()).max().unwrap_or(0),
         "series": series,

@@ -107,65 +107,105 @@ impl Report {
 
     /// The readable table.
     pub fn table(&self) -> String {
-        let t = &self.total;
         let mut s = String::new();
         let _ = writeln!(s, "{}", self.title());
+        s.push_str(&self.throughput_line());
+        s.push_str(&self.rate_line());
+        s.push_str(&self.latency_lines());
+        s.push_str(&self.count_lines());
+        if self.tls() {
+            s.push_str(&self.tls_line());
+        }
+        s.push_str(&self.failure_lines());
         let _ = writeln!(
             s,
-            "  throughput    {:.0} msgs/s   {:.2} MiB/s out   {:.2} MiB/s in   (measured {} messages over {:.2} s)",
+            "  client CPU    {:.2} s on {}, {:.3} s per million messages",
+            self.cpu.as_secs_f64(),
+            shout_common::plural(self.threads, "thread"),
+            self.cpu_per_million()
+        );
+        if let Some(f) = &self.find_max {
+            s.push_str(&find_max_table(f));
+        }
+        let verdict = self.verdict().text;
+        let _ = writeln!(s, "  result        {verdict}");
+        s
+    }
+
+    /// The throughput line of the table: of the measured messages, over the measured time.
+    fn throughput_line(&self) -> String {
+        let t = &self.total;
+        format!(
+            "  throughput    {:.0} msgs/s   {:.2} MiB/s out   {:.2} MiB/s in   (measured {} messages over {:.2} s)\n",
             self.msgs_per_sec(),
             self.per_second(t.measured_bytes_out) / MIB,
             self.per_second(t.measured_bytes_in) / MIB,
             t.measured,
             self.elapsed.as_secs_f64()
-        );
-        if let Some(reached) = self.rate_reached() {
-            let mean = match self.profile {
-                Some(RateProfile::Constant(_)) => "",
-                _ => " (the profile's mean)",
-            };
-            let _ = writeln!(
-                s,
-                "  rate          target {:.0} msgs/s{mean}, achieved {:.0} msgs/s: {}{}",
-                self.target_rate().unwrap_or_default(),
-                self.msgs_per_sec(),
-                if reached { "reached" } else { "NOT reached" },
-                if reached { "" } else { self.rate_note() }
-            );
-        }
+        )
+    }
+
+    /// Open loop: the rate line of the table, the target against the rate achieved (empty
+    /// in closed loop and for `--find-max`).
+    fn rate_line(&self) -> String {
+        let Some(reached) = self.rate_reached() else {
+            return String::new();
+        };
+        let mean = match self.profile {
+            Some(RateProfile::Constant(_)) => "",
+            _ => " (the profile's mean)",
+        };
+        format!(
+            "  rate          target {:.0} msgs/s{mean}, achieved {:.0} msgs/s: {}{}\n",
+            self.target_rate().unwrap_or_default(),
+            self.msgs_per_sec(),
+            if reached { "reached" } else { "NOT reached" },
+            if reached { "" } else { self.rate_note() }
+        )
+    }
+
+    /// The latency lines of the table: in open loop both latencies, the schedule's lag and
+    /// its resolution; in closed loop the one latency.
+    fn latency_lines(&self) -> String {
         let corrected = Summary::of(&self.hists.corrected);
-        if self.open_loop() {
-            s.push_str(&Self::latency_line(
-                "latency (µs)",
-                &corrected,
-                "   (from the scheduled send time)",
-            ));
-            let uncorrected = Summary::of(&self.hists.uncorrected);
-            s.push_str(&Self::latency_line(
-                "uncorrected",
-                &uncorrected,
-                "   (from the actual send)",
-            ));
-            let lag = Summary::of(&self.hists.lag);
-            let _ = writeln!(
-                s,
-                "  schedule lag  p50 {}  p99 {}  max {} µs; {} of {} messages sent more than {} ms behind the schedule",
-                lag.p50,
-                lag.p99,
-                lag.max,
-                late_sends(&self.hists.lag),
-                lag.count,
-                STEP.as_millis()
-            );
-            let _ = writeln!(
-                s,
-                "  resolution    the schedule ticks every {} ms: messages due within a tick leave together at its end, so \
-                 sub-millisecond latencies include the queueing of each tick's burst, and a lag under a tick is the timer's wake-up",
-                STEP.as_millis()
-            );
-        } else {
-            s.push_str(&Self::latency_line("latency (µs)", &corrected, ""));
+        if !self.open_loop() {
+            return Self::latency_line("latency (µs)", &corrected, "");
         }
+        let mut s = Self::latency_line(
+            "latency (µs)",
+            &corrected,
+            "   (from the scheduled send time)",
+        );
+        let uncorrected = Summary::of(&self.hists.uncorrected);
+        s.push_str(&Self::latency_line(
+            "uncorrected",
+            &uncorrected,
+            "   (from the actual send)",
+        ));
+        let lag = Summary::of(&self.hists.lag);
+        let _ = writeln!(
+            s,
+            "  schedule lag  p50 {}  p99 {}  max {} µs; {} of {} messages sent more than {} ms behind the schedule",
+            lag.p50,
+            lag.p99,
+            lag.max,
+            late_sends(&self.hists.lag),
+            lag.count,
+            STEP.as_millis()
+        );
+        let _ = writeln!(
+            s,
+            "  resolution    the schedule ticks every {} ms: messages due within a tick leave together at its end, so \
+             sub-millisecond latencies include the queueing of each tick's burst, and a lag under a tick is the timer's wake-up",
+            STEP.as_millis()
+        );
+        s
+    }
+
+    /// The counts of the table: messages, errors by kind, connections.
+    fn count_lines(&self) -> String {
+        let t = &self.total;
+        let mut s = String::new();
         let _ = writeln!(
             s,
             "  messages      sent {}  answered {}  late {}  re-sent {}  unsent {}",
@@ -181,9 +221,13 @@ impl Report {
             "  connections   opened {}  failed {}  reopened {}",
             t.opened, t.connect_failures, t.reopened
         );
-        if self.tls() {
-            s.push_str(&self.tls_line());
-        }
+        s
+    }
+
+    /// Why connections failed or closed, by reason, and the hints these give (no line when
+    /// none did).
+    fn failure_lines(&self) -> String {
+        let mut s = String::new();
         if !self.failures.connect.is_empty() {
             let _ = writeln!(s, "  why failed    {}", self.failures.connect.line());
         }
@@ -193,18 +237,6 @@ impl Report {
         for hint in self.failures.hints() {
             let _ = writeln!(s, "  hint          {hint}");
         }
-        let _ = writeln!(
-            s,
-            "  client CPU    {:.2} s on {}, {:.3} s per million messages",
-            self.cpu.as_secs_f64(),
-            shout_common::plural(self.threads, "thread"),
-            self.cpu_per_million()
-        );
-        if let Some(f) = &self.find_max {
-            s.push_str(&find_max_table(f));
-        }
-        let verdict = self.verdict().text;
-        let _ = writeln!(s, "  result        {verdict}");
         s
     }
 }
