@@ -137,3 +137,30 @@ pub fn wait_active(addr: std::net::SocketAddr, n: i64) {
         (crate::http::scrape(addr).gauge("shout_connections_active") == n).then_some(())
     });
 }
+
+/// Upgrades `n` times in a row, each from the process that serves: each old process exits
+/// after it hands over (the first, `shoutd`'s child, with status 0). Returns the PID that
+/// serves at the end, and guards that kill the new processes if the test fails.
+pub fn upgrade_in_a_row(
+    shoutd: &mut crate::Shoutd,
+    pid_file: &Path,
+    n: usize,
+) -> (u32, Vec<KillOnDrop>) {
+    let mut pid = shoutd.child.id();
+    let mut guards = Vec::new();
+    for round in 0..n {
+        let new = upgrade(shoutd, pid_file, pid);
+        guards.push(KillOnDrop(new));
+        if round == 0 {
+            assert_eq!(
+                shoutd.wait_exit().code(),
+                Some(0),
+                "the first process's exit"
+            );
+        } else {
+            wait_exited(pid);
+        }
+        pid = new;
+    }
+    (pid, guards)
+}

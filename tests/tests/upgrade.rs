@@ -12,8 +12,8 @@ use std::time::Duration;
 use rustix::process::Signal;
 use shout_server::Model;
 use shout_tests::daemon::{
-    exited, read_pid_file, signal_pid, start_copy as start, upgrade, wait_active, wait_exited,
-    BinaryCopy, KillOnDrop,
+    exited, read_pid_file, signal_pid, start_copy as start, upgrade, upgrade_in_a_row, wait_active,
+    wait_exited, BinaryCopy, KillOnDrop,
 };
 use shout_tests::http::scrape;
 use shout_tests::*;
@@ -88,18 +88,7 @@ model_tests! {
         let load = churn(shoutd.addr, Arc::clone(&stop));
         let chats: Vec<_> = (0..3).map(|_| chatter(shoutd.addr, Arc::clone(&stop))).collect();
 
-        let mut pid = first;
-        let mut guards = Vec::new();
-        for round in 0..5 {
-            let new = upgrade(&shoutd, &pid_file, pid);
-            guards.push(KillOnDrop(new));
-            if round == 0 {
-                assert_eq!(shoutd.wait_exit().code(), Some(0), "the first process's exit");
-            } else {
-                wait_exited(pid);
-            }
-            pid = new;
-        }
+        let (pid, _guards) = upgrade_in_a_row(&mut shoutd, &pid_file, 5);
         stop.store(true, Ordering::Relaxed);
         let (served, failures) = join_within(load, TIMEOUT);
         assert!(failures.is_empty(), "{} failures: {failures:#?}", failures.len());

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 use shout_server::Model;
 use shout_tests::daemon::{
-    read_pid_file, signal_pid, start_copy as start, upgrade, wait_active, wait_exited, BinaryCopy,
-    KillOnDrop,
+    read_pid_file, signal_pid, start_copy as start, upgrade, upgrade_in_a_row, wait_active,
+    wait_exited, BinaryCopy, KillOnDrop,
 };
 use shout_tests::*;
 
@@ -207,18 +207,7 @@ model_tests! {
             .map(|_| chatter_tls(shoutd.addr, &certs, Arc::clone(&stop)))
             .collect();
 
-        let mut pid = shoutd.child.id();
-        let mut guards = Vec::new();
-        for round in 0..5 {
-            let new = upgrade(&shoutd, &pid_file, pid);
-            guards.push(KillOnDrop(new));
-            if round == 0 {
-                assert_eq!(shoutd.wait_exit().code(), Some(0), "the first process's exit");
-            } else {
-                wait_exited(pid);
-            }
-            pid = new;
-        }
+        let (pid, _guards) = upgrade_in_a_row(&mut shoutd, &pid_file, 5);
         stop.store(true, Ordering::Relaxed);
         let (served, failures) = join_within(load, TIMEOUT);
         assert!(failures.is_empty(), "{} failures: {failures:#?}", failures.len());
