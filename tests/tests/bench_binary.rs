@@ -138,15 +138,15 @@ fn binary_json_to_stdout() {
     assert_eq!(json["config"]["connections"], 2);
 }
 
-/// The real binary: `--hdr-log` is opened once (when the outputs are checked before the run)
-/// and written through that opening, not created again to be written: nothing can come
-/// between the two and be truncated, and a named pipe's reader sees one writer from the
-/// header to the end. Counted by inotify: the file is opened exactly once (its openings and
-/// closings watched, so two openings are two events, not one merged).
+/// `--hdr-log`, `--json=FILE` and `--report` are each created when the outputs are checked,
+/// before the run, and written through that opening, not created again to be written:
+/// nothing can come between the two and be truncated, and a named pipe's reader sees one
+/// writer from the first byte to the end. Counted by inotify: each file is opened exactly once
+/// (openings and closings watched, so two openings are two events, not one merged).
 #[test]
-fn binary_hdr_log_is_opened_once() {
+fn binary_outputs_are_opened_once() {
     let server = TestServer::default_config();
-    let dir = TempDir::new("hdr-once");
+    let dir = TempDir::new("outputs-once");
     let watch = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).expect("inotify");
     inotify::add_watch(
         &watch,
@@ -154,7 +154,7 @@ fn binary_hdr_log_is_opened_once() {
         WatchFlags::OPEN | WatchFlags::CLOSE_WRITE,
     )
     .expect("watch");
-    let log = dir.file("r.hlog");
+    let (log, json, html) = (dir.file("r.hlog"), dir.file("r.json"), dir.file("r.html"));
     let (code, out, err) = shout(&[
         "bench",
         "-c",
@@ -162,25 +162,39 @@ fn binary_hdr_log_is_opened_once() {
         "-n",
         "400",
         &format!("--hdr-log={log}"),
+        &format!("--json={json}"),
+        &format!("--report={html}"),
         &server.addr.to_string(),
     ]);
     assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
     let mut buf = [MaybeUninit::uninit(); 4096];
     let mut events = inotify::Reader::new(&watch, &mut buf);
-    let mut opened = 0;
+    let mut opened = std::collections::BTreeMap::new();
     loop {
         match events.next() {
             Ok(e) => {
-                let ours = e.file_name().is_some_and(|n| n.to_bytes() == b"r.hlog");
-                if ours && e.events().contains(ReadFlags::OPEN) {
-                    opened += 1;
+                if let (Some(name), true) = (e.file_name(), e.events().contains(ReadFlags::OPEN)) {
+                    *opened
+                        .entry(name.to_string_lossy().into_owned())
+                        .or_insert(0) += 1;
                 }
             }
             Err(rustix::io::Errno::AGAIN) => break,
             Err(e) => panic!("reading inotify events: {e}"),
         }
     }
-    assert_eq!(opened, 1, "opened {opened} times");
+    for name in ["r.hlog", "r.json", "r.html"] {
+        assert_eq!(opened.get(name), Some(&1), "{name} openings: {opened:?}");
+    }
     let text = std::fs::read_to_string(&log).expect("the log");
     assert!(text.starts_with("#shout bench latency log"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON")).expect("JSON");
+    assert_eq!(report["messages"]["answered"], 400, "{report}");
+    let page = std::fs::read_to_string(&html).expect("the HTML report");
+    assert!(
+        page.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
 }

@@ -70,7 +70,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
     let cpu_start = process_cpu_time();
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let mut hdr_log = LogWriter::start(setup.hdr_log.take(), args, started_at)?;
+    let mut hdr_log = LogWriter::start(setup.outputs.hdr_log.take(), args, started_at)?;
     let (tx, rx) = mpsc::channel::<SecondReport>();
     let workers = Workers::spawn(args, &setup, stop, threads, start, tx)?;
     let profile = setup.profile.as_ref();
@@ -109,7 +109,7 @@ pub fn execute_with(args: &BenchArgs, stop: &StopHandle) -> anyhow::Result<Repor
     if let Some(s) = stopped {
         hdr_log.comment(&format!("shout bench: stopped early {}", s.describe()));
     }
-    report.write_outputs(args)?;
+    report.write_outputs(args, setup.outputs)?;
     hdr_log.finish(args)?;
     Ok(report)
 }
@@ -122,8 +122,8 @@ struct Setup {
     addrs: Vec<SocketAddr>,
     /// TLS: the set-up for each address.
     tls: Option<Vec<TlsClient>>,
-    /// `--hdr-log`: the file created for it (taken when the log starts).
-    hdr_log: Option<File>,
+    /// The output files, created (the histogram log's is taken when the log starts).
+    outputs: outputs::Prepared,
 }
 
 /// Checks the options and the system before a run, and creates the output files: an error
@@ -143,7 +143,7 @@ fn set_up(args: &BenchArgs) -> anyhow::Result<Setup> {
         profile,
         addrs,
         tls,
-        hdr_log: prepared.hdr_log,
+        outputs: prepared,
     })
 }
 

@@ -1,9 +1,9 @@
 //! The output files of a run (`--json=FILE`, `--report`, `--hdr-log`), checked before it
 //! starts: two options naming the same file are refused (one would silently overwrite the
 //! other), and each file is created, so one that cannot be written is a usage error now rather
-//! than a run's figures lost at its end. The histogram log is written as the run goes, into
-//! the file created here: it is opened once (a named pipe's reader sees one writer, from the
-//! log's header to its end).
+//! than a run's figures lost at its end. Each is then written into the file created here: it
+//! is opened once (nothing can come between a second opening and truncate it, and a named
+//! pipe's reader sees one writer, from the first byte to the end).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -43,15 +43,18 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
-/// The output files created before the run that it writes as it goes.
-#[derive(Debug)]
+/// The output files created (empty) before the run, to write into.
+#[derive(Debug, Default)]
 pub struct Prepared {
-    /// `--hdr-log`: the file, created (empty), to write the log into.
+    /// `--json=FILE`: the JSON report, written at the end.
+    pub json: Option<File>,
+    /// `--report`: the HTML report, written at the end.
+    pub report: Option<File>,
+    /// `--hdr-log`: the histogram log, written as the run goes.
     pub hdr_log: Option<File>,
 }
 
-/// Refuses two outputs on one file, then creates each output file (empty); returns the ones
-/// the run writes as it goes.
+/// Refuses two outputs on one file, then creates each output file (empty) and returns it.
 pub fn prepare(args: &BenchArgs) -> anyhow::Result<Prepared> {
     let files = files(args);
     for (i, (option, _, path)) in files.iter().enumerate() {
@@ -68,13 +71,16 @@ pub fn prepare(args: &BenchArgs) -> anyhow::Result<Prepared> {
             );
         }
     }
-    let mut prepared = Prepared { hdr_log: None };
+    let mut prepared = Prepared::default();
     for (option, what, path) in files {
         let file = File::create(path)
             .with_context(|| format!("cannot write {what} {}", path.display()))?;
-        if option == "--hdr-log" {
-            prepared.hdr_log = Some(file);
-        }
+        let slot = match option {
+            "--json" => &mut prepared.json,
+            "--report" => &mut prepared.report,
+            _ => &mut prepared.hdr_log,
+        };
+        *slot = Some(file);
     }
     Ok(prepared)
 }

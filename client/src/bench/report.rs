@@ -2,6 +2,7 @@
 //! (an [`Outcome`], from [`Verdict`]), a table on stdout, JSON (`--json`, version 2: the
 //! histograms travel whole, encoded, so runs can be merged) and the HTML report.
 
+use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 use super::args::{BenchArgs, Length};
 use super::failure::Failures;
 use super::findmax::FindMaxResult;
+use super::outputs::Prepared;
 use super::profile::{RateProfile, RateSpec};
 use super::schedule::STEP;
 use super::series::{late_sends, Counts, Hists, Second, Series, Summary};
@@ -319,22 +321,23 @@ impl Report {
         }
     }
 
-    /// Writes the table (unless JSON goes to stdout), the JSON and the HTML report (the
-    /// histogram log is written as the run goes). A closed stdout drops the table quietly;
-    /// the files are written all the same.
-    pub fn write_outputs(&self, args: &BenchArgs) -> anyhow::Result<()> {
+    /// Writes the table (unless JSON goes to stdout), the JSON and the HTML report into the
+    /// files `files` created before the run (the histogram log is written as the run goes). A
+    /// closed stdout drops the table quietly; the files are written all the same.
+    pub fn write_outputs(&self, args: &BenchArgs, files: Prepared) -> anyhow::Result<()> {
         let stdout = match args.json.as_deref() {
             Some("-") => serde_json::to_string_pretty(&self.json())? + "\n",
             _ => self.table(),
         };
         print_stdout(&stdout).context("cannot write the report to standard output")?;
-        if let Some(path) = args.json.as_deref().filter(|p| *p != "-") {
-            let text = serde_json::to_string_pretty(&self.json())?;
-            std::fs::write(path, text + "\n")
+        if let (Some(mut file), Some(path)) = (files.json, args.json.as_deref()) {
+            let text = serde_json::to_string_pretty(&self.json())? + "\n";
+            file.write_all(text.as_bytes())
                 .with_context(|| format!("cannot write the JSON report to {path}"))?;
         }
-        if let Some(path) = &args.report {
-            crate::report::write_html(&self.json(), path)
+        if let (Some(mut file), Some(path)) = (files.report, &args.report) {
+            let page = crate::report::html_page(&self.json(), path)?;
+            file.write_all(page.as_bytes())
                 .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
         }
         Ok(())

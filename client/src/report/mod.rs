@@ -1,7 +1,7 @@
 //! Reports of bench runs from their JSON (`shout bench --json=FILE`, version 1 or 2): one
 //! self-contained HTML page with charts ([`html`], [`charts`]), runs compared ([`compare`]),
 //! runs made at the same time merged exactly ([`merge`]). It reads only the JSON document
-//! ([`run`]), never the bench's own types: `bench` calls [`write_html`] for `--report`, and
+//! ([`run`]), never the bench's own types: `bench` calls [`html_page`] for `--report`, and
 //! this module imports nothing of `bench`.
 //!
 //! `shout report` exits 0 when it wrote what was asked, 2 on a usage error or an input it
@@ -65,14 +65,13 @@ pub fn html_of_json(doc: &Value, name: &str) -> Result<String, LoadError> {
     Ok(html::page(&[Run::from_json_ref(doc, name)?]))
 }
 
-/// Writes the HTML page of the JSON report `doc` to `path` (`shout bench --report`).
-pub fn write_html(doc: &Value, path: &Path) -> anyhow::Result<()> {
+/// The HTML page of the JSON report `doc` to be written at `path` (`shout bench --report`), its
+/// run named by the file's name unless it has a label.
+pub fn html_page(doc: &Value, path: &Path) -> anyhow::Result<String> {
     let name = path
         .file_stem()
         .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned());
-    let page = html_of_json(doc, &name)?;
-    std::fs::write(path, page)?;
-    Ok(())
+    Ok(html_of_json(doc, &name)?)
 }
 
 /// Runs `shout report`: prints the table of differences (or of the merged run) and writes
