@@ -69,10 +69,16 @@ pub fn x509_version(der: &[u8]) -> Option<u8> {
 /// The contents of the DER element with tag `tag` at the start of `bytes`, and what follows
 /// it; `None` if it is another tag or cut short.
 fn der_element(bytes: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&first, rest) = bytes.split_first()?;
-    if first != tag {
-        return None;
+    match der_next(bytes)? {
+        (first, contents, rest) if first == tag => Some((contents, rest)),
+        _ => None,
     }
+}
+
+/// The DER element at the start of `bytes`: its tag, its contents and what follows it; `None`
+/// if it is cut short or its length takes more than 4 bytes.
+pub fn der_next(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
     let (&len, mut rest) = rest.split_first()?;
     let len = if len < 0x80 {
         usize::from(len)
@@ -88,7 +94,7 @@ fn der_element(bytes: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
             .iter()
             .fold(0usize, |n, &d| (n << 8) | usize::from(d))
     };
-    (rest.len() >= len).then(|| rest.split_at(len))
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
 /// What is wrong with a private-key PEM file for shout.

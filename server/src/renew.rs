@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+use shout_common::tlsfiles::der_next as element;
+
 use crate::tls::TlsConfig;
 
 /// A certificate that expires within this long gets a warning at start and at each reload.
@@ -48,7 +50,7 @@ impl TlsFiles {
 }
 
 /// The notAfter of the first certificate in PEM file `path` (`None`: unreadable).
-fn leaf_expiry(path: &Path) -> Option<i64> {
+pub fn leaf_expiry(path: &Path) -> Option<i64> {
     let leaf = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
     not_after(&leaf)
 }
@@ -95,25 +97,6 @@ const SEQUENCE: u8 = 0x30;
 const VERSION: u8 = 0xa0;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
-
-/// One DER element at the start of `der`: (tag, contents, what follows).
-fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = der.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
 
 /// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), as Unix seconds.
 fn parse_time(tag: u8, text: &[u8]) -> Option<i64> {

@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::lifecycle::Reload;
 use crate::logging;
-use crate::renew::{expires_soon, TlsFiles};
+use crate::renew::{expires_soon, leaf_expiry, TlsFiles};
 use crate::server::Handle;
 use crate::systemd;
 use crate::upgrade::Upgrader;
@@ -82,10 +82,9 @@ fn log_stats(handle: &Handle, signal: &str) {
 /// At start: records the expiry of the certificate the server was started with, and warns if
 /// it is near.
 pub fn tls_started(handle: &Handle, tls: Option<&TlsFiles>) {
+    // The files were loaded to build the configuration; only the expiry is read here.
     if let Some(files) = tls {
-        if let Ok(loaded) = files.load() {
-            note_expiry(handle, files, loaded.expiry);
-        }
+        note_expiry(handle, files, leaf_expiry(&files.cert));
     }
 }
 

@@ -97,6 +97,25 @@ fn version_1_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("v1.pem"), dir.join("v1.key"))
 }
 
+/// Runs `shout` with the client certificate `cert` and key `key` (towards a closed port): it
+/// must exit 2 before connecting; returns its stderr.
+fn shout_refuses_client_files(certs: &Certs, cert: &Path, key: &Path) -> String {
+    let (code, _, err) = run_shout(
+        &[
+            "--tls-ca",
+            path(&certs.ca_file),
+            "--tls-cert",
+            path(cert),
+            "--tls-key",
+            path(key),
+            "127.0.0.1:1",
+        ],
+        Vec::new(),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    err
+}
+
 /// shoutd's exit code and stderr for `args` (it must not start).
 fn shoutd_fails(args: &[&str]) -> (Option<i32>, String) {
     let argv: Vec<&str> = ["--listen", "127.0.0.1:0"]
@@ -122,19 +141,7 @@ fn version_1_certificate_is_named() {
     assert!(err.contains("-extfile"), "{err}");
     assert!(!err.contains("does not fit"), "{err}");
 
-    let (code, _, err) = run_shout(
-        &[
-            "--tls-ca",
-            path(&certs.ca_file),
-            "--tls-cert",
-            path(&cert),
-            "--tls-key",
-            path(&key),
-            "127.0.0.1:1",
-        ],
-        Vec::new(),
-    );
-    assert_eq!(code, Some(2), "{err}");
+    let err = shout_refuses_client_files(&certs, &cert, &key);
     assert!(err.contains("is X.509 version 1"), "{err}");
     assert!(!err.contains("does not match"), "{err}");
 }
@@ -163,19 +170,7 @@ fn encrypted_key_is_named() {
     assert!(err.contains("unencrypted"), "{err}");
     assert!(!err.contains("no items found"), "{err}");
 
-    let (code, _, err) = run_shout(
-        &[
-            "--tls-ca",
-            path(&certs.ca_file),
-            "--tls-cert",
-            path(&certs.client.cert_file),
-            "--tls-key",
-            path(&encrypted),
-            "127.0.0.1:1",
-        ],
-        Vec::new(),
-    );
-    assert_eq!(code, Some(2), "{err}");
+    let err = shout_refuses_client_files(&certs, &certs.client.cert_file, &encrypted);
     assert!(err.contains("is encrypted"), "{err}");
 }
 
@@ -195,19 +190,7 @@ fn key_file_with_two_keys_is_refused() {
     let (_, err) = shoutd_fails(&["--tls-cert", cert, "--tls-key", path(&two)]);
     assert!(err.contains("holds 2 private keys"), "{err}");
 
-    let (code, _, err) = run_shout(
-        &[
-            "--tls-ca",
-            path(&certs.ca_file),
-            "--tls-cert",
-            path(&certs.client.cert_file),
-            "--tls-key",
-            path(&two),
-            "127.0.0.1:1",
-        ],
-        Vec::new(),
-    );
-    assert_eq!(code, Some(2), "{err}");
+    let err = shout_refuses_client_files(&certs, &certs.client.cert_file, &two);
     assert!(err.contains("holds 2 private keys"), "{err}");
 }
 
